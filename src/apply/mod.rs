@@ -1,0 +1,1 @@
+//! Executes a validated plan against the tenant.

@@ -1,0 +1,1 @@
+//! Wire types of the Management API, as in Auth0's OpenAPI document.

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    auth0_sync::main_entry()
+}

@@ -1,0 +1,379 @@
+//! The plan file: what `plan` writes and `apply` executes. Versioned, checksummed
+//! JSON, written 0600, validated with spans pointing into the file on refusal.
+
+use crate::error::{Error, PlanFileError};
+use crate::model::{Profile, Warning};
+use chrono::{DateTime, Utc};
+use miette::{NamedSource, SourceSpan};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+
+/// The plan format this build writes and the only one it executes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What one change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Create the user in the connection, then assign its roles.
+    CreateUser,
+    /// Assign and/or remove roles of an existing user.
+    UpdateRoles,
+    /// Delete the user (no undo).
+    DeleteUser,
+}
+
+impl Action {
+    pub const ALL: [Action; 3] = [Action::CreateUser, Action::UpdateRoles, Action::DeleteUser];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::CreateUser => "create_user",
+            Action::UpdateRoles => "update_roles",
+            Action::DeleteUser => "delete_user",
+        }
+    }
+
+    /// Short label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::CreateUser => "create",
+            Action::UpdateRoles => "update roles",
+            Action::DeleteUser => "delete",
+        }
+    }
+}
+
+/// Who a change is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRef {
+    pub email: String,
+    /// Absent for users that do not exist yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+/// A user's state on one side of a change. Roles are names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserState {
+    pub roles: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "Profile::is_empty")]
+    pub profile: Profile,
+}
+
+/// One change: the action, the user, the state before (absent for a create)
+/// and after (absent for a delete).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// 1-based position in the plan; journals and reports refer to it.
+    pub id: u32,
+    pub action: Action,
+    pub user: UserRef,
+    pub before: Option<UserState>,
+    pub after: Option<UserState>,
+}
+
+impl Change {
+    fn roles_of(s: &Option<UserState>) -> BTreeSet<&str> {
+        s.iter()
+            .flat_map(|s| s.roles.iter().map(String::as_str))
+            .collect()
+    }
+    /// Role names this change assigns.
+    pub fn assign(&self) -> Vec<&str> {
+        let b = Self::roles_of(&self.before);
+        Self::roles_of(&self.after)
+            .difference(&b)
+            .copied()
+            .collect()
+    }
+    /// Role names this change removes (a delete removes nothing: the user goes).
+    pub fn remove(&self) -> Vec<&str> {
+        if self.action == Action::DeleteUser {
+            return Vec::new();
+        }
+        let a = Self::roles_of(&self.after);
+        Self::roles_of(&self.before)
+            .difference(&a)
+            .copied()
+            .collect()
+    }
+}
+
+/// Counts per action, and role operations in total.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create_user: u32,
+    pub update_roles: u32,
+    pub delete_user: u32,
+    pub roles_assigned: u32,
+    pub roles_removed: u32,
+    /// Desired users that already match the tenant.
+    pub unchanged: u32,
+    /// Connection users kept because they match the ignore list.
+    pub ignored: u32,
+}
+
+impl Summary {
+    pub fn total_changes(&self) -> u32 {
+        self.create_user + self.update_roles + self.delete_user
+    }
+    pub fn count(&self, a: Action) -> u32 {
+        match a {
+            Action::CreateUser => self.create_user,
+            Action::UpdateRoles => self.update_roles,
+            Action::DeleteUser => self.delete_user,
+        }
+    }
+}
+
+/// Where the desired state came from (no secrets: never a password or a full
+/// connection string).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// `sqlite` or `mssql`.
+    pub kind: String,
+    /// A path, or `server:port/database`.
+    pub location: String,
+    pub rows: u64,
+    pub users: u64,
+}
+
+/// The policy the plan was computed with, recorded for reviewers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    pub ignore_users: Vec<String>,
+}
+
+/// The body the planner computes: changes, counts, warnings, role ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changeset {
+    /// Role name → role id for every role a change references.
+    pub roles: BTreeMap<String, String>,
+    pub summary: Summary,
+    pub changes: Vec<Change>,
+    pub warnings: Vec<Warning>,
+}
+
+/// The plan file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub tool_version: String,
+    pub created_at: DateTime<Utc>,
+    /// Host (and port) of the tenant, e.g. `acme.eu.auth0.com`.
+    pub tenant: String,
+    pub connection: String,
+    /// Fingerprint of the tenant snapshot the plan was computed from.
+    pub tenant_fingerprint: String,
+    pub source: SourceInfo,
+    pub policy: PolicyRecord,
+    #[serde(flatten)]
+    pub changeset: Changeset,
+    /// `sha256:<hex>` over the canonical JSON of every other field.
+    pub checksum: String,
+}
+
+/// `sha256:<hex digest>`.
+pub fn sha256_tagged(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Canonical bytes of a JSON value: object keys sorted (serde_json's default map
+/// is ordered), no whitespace, the top-level `checksum` removed.
+fn canonical_without_checksum(v: &serde_json::Value) -> Vec<u8> {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("checksum");
+    }
+    serde_json::to_vec(&v).expect("JSON values always serialise")
+}
+
+impl Plan {
+    /// Builds a plan and seals it with its checksum.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        created_at: DateTime<Utc>,
+        tenant: String,
+        connection: String,
+        tenant_fingerprint: String,
+        source: SourceInfo,
+        policy: PolicyRecord,
+        changeset: Changeset,
+    ) -> Plan {
+        let mut plan = Plan {
+            format_version: FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created_at,
+            tenant,
+            connection,
+            tenant_fingerprint,
+            source,
+            policy,
+            changeset,
+            checksum: String::new(),
+        };
+        plan.checksum = plan.compute_checksum();
+        plan
+    }
+
+    pub fn compute_checksum(&self) -> String {
+        let v = serde_json::to_value(self).expect("plans always serialise");
+        sha256_tagged(&canonical_without_checksum(&v))
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.changeset.changes.is_empty()
+    }
+
+    /// Pretty JSON, as written to disk and printed by `--format json`.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plans always serialise")
+    }
+
+    /// Writes the plan to a new file with mode 0600. Refuses to overwrite an
+    /// existing file unless `overwrite`.
+    pub fn write_new(&self, path: &Path, overwrite: bool) -> Result<(), Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        }
+        let mut file = open_private(path, overwrite).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::PlanExists {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                Error::io("create plan file", path, e)
+            }
+        })?;
+        let mut text = self.to_json_pretty();
+        text.push('\n');
+        file.write_all(text.as_bytes())
+            .and_then(|_| file.sync_all())
+            .map_err(|e| Error::io("write plan file", path, e))
+    }
+
+    /// Reads and validates a plan file: JSON syntax, known `format_version`,
+    /// checksum, then the typed shape. Every refusal carries a span into the file.
+    pub fn read(path: &Path) -> Result<Plan, Error> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::io("read plan file", path, e))?;
+        Plan::parse(&path.display().to_string(), &text).map_err(|e| Error::PlanFile(Box::new(e)))
+    }
+
+    /// Validates plan text; `name` labels the source in diagnostics.
+    pub fn parse(name: &str, text: &str) -> Result<Plan, PlanFileError> {
+        let src = || NamedSource::new(name, text.to_owned()).with_language("json");
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| PlanFileError::Syntax {
+                src: src(),
+                span: span_at(text, e.line(), e.column()),
+                message: e.to_string(),
+            })?;
+        let Some(obj) = value.as_object() else {
+            return Err(PlanFileError::NotAnObject {
+                src: src(),
+                span: (0, text.len().min(1)).into(),
+            });
+        };
+        match obj.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            found => {
+                return Err(PlanFileError::UnknownVersion {
+                    src: src(),
+                    span: key_span(text, "format_version"),
+                    found: found.map_or_else(|| "none".to_owned(), |v| v.to_string()),
+                    supported: FORMAT_VERSION,
+                });
+            }
+        }
+        let recorded = obj
+            .get("checksum")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned();
+        let actual = sha256_tagged(&canonical_without_checksum(&value));
+        if recorded != actual {
+            return Err(PlanFileError::Checksum {
+                src: src(),
+                span: key_span(text, "checksum"),
+                recorded,
+                actual,
+            });
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let plan: Plan = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            PlanFileError::Shape {
+                src: src(),
+                span: span_at(text, inner.line(), inner.column()),
+                path,
+                message: inner.to_string(),
+            }
+        })?;
+        // A checksum computed by someone who also edited the file must still
+        // describe a plan this build would write byte-for-byte the same way.
+        if plan.compute_checksum() != recorded {
+            return Err(PlanFileError::Checksum {
+                src: src(),
+                span: key_span(text, "checksum"),
+                recorded,
+                actual: plan.compute_checksum(),
+            });
+        }
+        Ok(plan)
+    }
+}
+
+/// Opens `path` for writing with mode 0600 from the start.
+pub fn open_private(path: &Path, overwrite: bool) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true);
+    if overwrite {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let f = opts.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(f)
+}
+
+/// Byte offset of a 1-based (line, column) position, as a one-byte span.
+fn span_at(text: &str, line: usize, column: usize) -> SourceSpan {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            offset += column.saturating_sub(1).min(l.len());
+            break;
+        }
+        offset += l.len();
+    }
+    let offset = offset.min(text.len().saturating_sub(1));
+    (offset, 1).into()
+}
+
+/// Span of the first `"key": value` line in the text, or the start of the file.
+fn key_span(text: &str, key: &str) -> SourceSpan {
+    let needle = format!("\"{key}\"");
+    match text.find(&needle) {
+        Some(start) => {
+            let end = text[start..].find('\n').map_or(text.len(), |n| start + n);
+            (start, end - start).into()
+        }
+        None => (0, text.len().min(1)).into(),
+    }
+}
