@@ -17,6 +17,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
 
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
     #[command(flatten)]
     pub settings: SettingsArgs,
 

@@ -1,9 +1,16 @@
 //! auth0-sync: make an Auth0 tenant's users and role assignments match a SQL table,
 //! in two reviewed steps (plan, apply).
 
+// Diagnostics carry source text and spans; they are on the cold path, so their size
+// does not matter more than their content.
+#![allow(clippy::result_large_err)]
+
 pub mod apply;
 pub mod auth0;
+pub mod check;
 pub mod cli;
+pub mod commands;
+pub mod demo;
 pub mod emulator;
 pub mod error;
 pub mod model;
@@ -15,7 +22,97 @@ pub mod source;
 
 pub use error::{Error, Result};
 
-/// Process entry point: load dotenv files, parse, run, map to an exit code.
+/// Process entry point: load dotenv files, parse, run, map to an exit code
+/// (0 ok, 1 error, 2 changes with `plan --detailed-exitcode`).
 pub fn main_entry() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+    use clap::Parser;
+    use std::process::ExitCode;
+
+    if let Err(e) = load_env_files(std::env::args_os()) {
+        eprintln!("{:?}", miette::Report::new(e));
+        return ExitCode::FAILURE;
+    }
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors exit 1: 2 means "changes" for `plan --detailed-exitcode`.
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads `--env-file FILE` when given, else `./.env` when present. Variables already
+/// set in the environment win over the file.
+fn load_env_files(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut explicit = None;
+    for (i, a) in args.iter().enumerate() {
+        if a == "--env-file" {
+            explicit = args.get(i + 1).cloned();
+        } else if let Some(v) = a.strip_prefix("--env-file=") {
+            explicit = Some(v.to_owned());
+        }
+    }
+    match explicit {
+        Some(path) => {
+            let path = std::path::PathBuf::from(path);
+            dotenvy::from_path(&path).map_err(|e| Error::InvalidSetting {
+                var: "--env-file",
+                reason: format!("could not read {}: {e}", path.display()),
+                help:
+                    "pass a readable dotenv file (KEY=value lines), e.g. --env-file .env.production"
+                        .into(),
+            })
+        }
+        None => match dotenvy::dotenv() {
+            Ok(_) => Ok(()),
+            Err(e) if e.not_found() => Ok(()),
+            Err(e) => Err(Error::InvalidSetting {
+                var: ".env",
+                reason: format!("could not read ./.env: {e}"),
+                help: "fix or remove the .env file in the working directory".into(),
+            }),
+        },
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AUTH0_SYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

@@ -73,3 +73,10 @@ impl Auth0Client {
         unimplemented!("auth0 helper")
     }
 }
+
+impl Auth0Client {
+    /// Every role of the tenant.
+    pub async fn roles(&self) -> Result<Vec<crate::model::TenantRole>, Auth0Error> {
+        unimplemented!("auth0 helper")
+    }
+}

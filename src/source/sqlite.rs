@@ -20,7 +20,7 @@ pub fn load(path: &Path, query: &str) -> Result<DesiredState, SourceError> {
         message: e.to_string(),
     };
     let mut stmt = conn.prepare(query).map_err(query_err)?;
-    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let map = ColumnMap::new(&names)?;
     let mut rows = stmt.query([]).map_err(query_err)?;
     let mut builder = DesiredStateBuilder::new();

@@ -1,0 +1,220 @@
+//! Colored tables (comfy-table) with a role diff per changed user (similar).
+
+use super::{RenderOptions, summary_line};
+use crate::apply::{ApplyReport, OutcomeStatus};
+use crate::plan::{Action, Change, Plan};
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table};
+use std::io::{self, Write};
+
+fn new_table(opts: &RenderOptions) -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(w) = opts.width {
+        t.set_width(w);
+    }
+    if opts.color {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
+    t
+}
+
+fn action_color(a: Action) -> Color {
+    match a {
+        Action::CreateUser => Color::Green,
+        Action::UpdateRoles => Color::Yellow,
+        Action::DeleteUser => Color::Red,
+    }
+}
+
+fn cell(text: impl ToString, color: Option<Color>, opts: &RenderOptions) -> Cell {
+    let c = Cell::new(text);
+    match (opts.color, color) {
+        (true, Some(col)) => c.fg(col),
+        _ => c,
+    }
+}
+
+fn paint(text: &str, color: Color, opts: &RenderOptions) -> String {
+    if !opts.color {
+        return text.to_owned();
+    }
+    let code = match color {
+        Color::Green => 32,
+        Color::Red => 31,
+        Color::Yellow => 33,
+        _ => 0,
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// `+admin -viewer`, or what a create/delete does with roles.
+fn roles_cell(c: &Change) -> String {
+    let mut parts: Vec<String> = c.assign().iter().map(|r| format!("+{r}")).collect();
+    parts.extend(c.remove().iter().map(|r| format!("-{r}")));
+    if c.action == Action::DeleteUser {
+        parts.extend(
+            c.before
+                .iter()
+                .flat_map(|b| b.roles.iter())
+                .map(|r| format!("-{r}")),
+        );
+    }
+    if parts.is_empty() {
+        "(no roles)".to_owned()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// The review table: header, changes grouped by action, role diffs, warnings, summary.
+pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io::Result<()> {
+    let cs = &plan.changeset;
+    writeln!(
+        out,
+        "Plan for tenant {} (connection {}), source {} {} ({} rows, {} users), made {}",
+        plan.tenant,
+        plan.connection,
+        plan.source.kind,
+        plan.source.location,
+        plan.source.rows,
+        plan.source.users,
+        plan.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+    )?;
+    if !cs.changes.is_empty() {
+        let mut t = new_table(opts);
+        t.set_header(vec![
+            Cell::new("#").add_attribute(Attribute::Bold),
+            Cell::new("action").add_attribute(Attribute::Bold),
+            Cell::new("email").add_attribute(Attribute::Bold),
+            Cell::new("user id").add_attribute(Attribute::Bold),
+            Cell::new("roles").add_attribute(Attribute::Bold),
+        ]);
+        for action in Action::ALL {
+            for c in cs.changes.iter().filter(|c| c.action == action) {
+                let color = Some(action_color(action));
+                t.add_row(vec![
+                    cell(c.id, None, opts),
+                    cell(action.label(), color, opts),
+                    cell(&c.user.email, None, opts),
+                    cell(c.user.user_id.as_deref().unwrap_or("(new)"), None, opts),
+                    cell(roles_cell(c), color, opts),
+                ]);
+            }
+        }
+        writeln!(out, "{t}")?;
+    }
+    let updates: Vec<&Change> = cs
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::UpdateRoles)
+        .collect();
+    if !updates.is_empty() {
+        writeln!(out, "\nRole changes:")?;
+        for c in updates {
+            writeln!(out, "  {}", c.user.email)?;
+            role_diff(c, out, opts)?;
+        }
+    }
+    if !cs.warnings.is_empty() {
+        writeln!(out, "\nWarnings ({}):", cs.warnings.len())?;
+        for w in &cs.warnings {
+            let at = w.row.map(|r| format!("row {r}: ")).unwrap_or_default();
+            writeln!(
+                out,
+                "  {} {at}{}",
+                paint("!", Color::Yellow, opts),
+                w.message
+            )?;
+        }
+    }
+    writeln!(out, "\n{}", summary_line(&cs.summary))
+}
+
+/// A unified diff of the sorted role names before and after.
+fn role_diff(c: &Change, out: &mut impl Write, opts: &RenderOptions) -> io::Result<()> {
+    let join = |s: &Option<crate::plan::UserState>| -> String {
+        s.iter()
+            .flat_map(|s| s.roles.iter())
+            .map(|r| format!("{r}\n"))
+            .collect()
+    };
+    let (old, new) = (join(&c.before), join(&c.after));
+    let diff = similar::TextDiff::from_lines(&old, &new);
+    for change in diff.iter_all_changes() {
+        let text = change.value().trim_end();
+        let line = match change.tag() {
+            similar::ChangeTag::Delete => paint(&format!("- {text}"), Color::Red, opts),
+            similar::ChangeTag::Insert => paint(&format!("+ {text}"), Color::Green, opts),
+            similar::ChangeTag::Equal => format!("  {text}"),
+        };
+        writeln!(out, "    {line}")?;
+    }
+    Ok(())
+}
+
+/// What apply did: one row per change that did not simply succeed, then counts.
+pub fn apply_report(
+    report: &ApplyReport,
+    out: &mut impl Write,
+    opts: &RenderOptions,
+) -> io::Result<()> {
+    let problems: Vec<_> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.status != OutcomeStatus::Done)
+        .collect();
+    if !problems.is_empty() {
+        let mut t = new_table(opts);
+        t.set_header(vec![
+            "#",
+            "action",
+            "email",
+            "outcome",
+            "status",
+            "errorCode",
+            "message",
+        ]);
+        for o in problems {
+            let color = Some(if o.status == OutcomeStatus::Failed {
+                Color::Red
+            } else {
+                Color::Yellow
+            });
+            let err = o.error.as_ref();
+            t.add_row(vec![
+                cell(o.change_id, None, opts),
+                cell(o.action.label(), None, opts),
+                cell(&o.email, None, opts),
+                cell(o.status.as_str(), color, opts),
+                cell(
+                    err.and_then(|e| e.status)
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                    None,
+                    opts,
+                ),
+                cell(
+                    err.and_then(|e| e.error_code.clone()).unwrap_or_default(),
+                    None,
+                    opts,
+                ),
+                cell(
+                    err.map(|e| e.message.clone()).unwrap_or_default(),
+                    None,
+                    opts,
+                ),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+    }
+    let c = report.counts();
+    writeln!(
+        out,
+        "Applied: {} created, {} updated, {} deleted; {} failed, {} skipped.",
+        c.created, c.updated, c.deleted, c.failed, c.skipped
+    )
+}
