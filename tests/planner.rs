@@ -1,0 +1,187 @@
+//! Planner table tests: each case is (source rows, tenant users) → expected changes.
+
+use auth0_sync::Error;
+use auth0_sync::model::{DesiredState, TenantRole, TenantSnapshot, TenantUser};
+use auth0_sync::plan::Action;
+use auth0_sync::planner::{IgnoreList, Policy, plan};
+use auth0_sync::source::{DesiredStateBuilder, RawRow};
+
+const DB: &str = "Username-Password-Authentication";
+
+fn desired(rows: &[(&str, &[&str])]) -> DesiredState {
+    let mut b = DesiredStateBuilder::new();
+    for (email, roles) in rows {
+        b.push(RawRow {
+            email: Some(email.to_string()),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        });
+    }
+    b.finish()
+}
+
+/// Tenant with roles admin/editor/viewer and users (id, email, connection, role names).
+fn tenant(users: &[(&str, &str, &str, &[&str])]) -> TenantSnapshot {
+    let mut t = TenantSnapshot::default();
+    for name in ["admin", "editor", "viewer"] {
+        let id = format!("rol_{name}");
+        t.roles.insert(id.clone(), TenantRole { id, name: name.into() });
+    }
+    for (id, email, conn, roles) in users {
+        t.users.insert(
+            id.to_string(),
+            TenantUser {
+                user_id: id.to_string(),
+                email: (!email.is_empty()).then(|| email.to_string()),
+                connection: conn.to_string(),
+                blocked: false,
+                role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
+            },
+        );
+    }
+    t
+}
+
+fn policy(ignore: &[&str]) -> Policy {
+    Policy { connection: DB.into(), ignore: IgnoreList::new(ignore).unwrap() }
+}
+
+/// Changes as (action, email, +roles, -roles) for compact comparison.
+fn changes(d: &DesiredState, t: &TenantSnapshot, p: &Policy) -> Vec<(Action, String, String)> {
+    let cs = plan(d, t, p).unwrap();
+    cs.changes
+        .iter()
+        .map(|c| {
+            let mut roles: Vec<String> = c.assign().iter().map(|r| format!("+{r}")).collect();
+            roles.extend(c.remove().iter().map(|r| format!("-{r}")));
+            (c.action, c.user.email.clone(), roles.join(" "))
+        })
+        .collect()
+}
+
+fn ch(a: Action, email: &str, roles: &str) -> (Action, String, String) {
+    (a, email.to_owned(), roles.to_owned())
+}
+
+#[test]
+fn creates_missing_users_with_their_roles() {
+    let d = desired(&[("new@x.io", &["admin", "viewer"]), ("plain@x.io", &[])]);
+    let got = changes(&d, &tenant(&[]), &policy(&[]));
+    assert_eq!(
+        got,
+        [ch(Action::CreateUser, "new@x.io", "+admin +viewer"), ch(Action::CreateUser, "plain@x.io", "")]
+    );
+}
+
+#[test]
+fn deletes_users_missing_from_the_source() {
+    let t = tenant(&[("auth0|1", "gone@x.io", DB, &["viewer"])]);
+    let cs = plan(&desired(&[]), &t, &policy(&[])).unwrap();
+    assert_eq!(cs.changes.len(), 1);
+    let c = &cs.changes[0];
+    assert_eq!(c.action, Action::DeleteUser);
+    assert_eq!(c.user.user_id.as_deref(), Some("auth0|1"));
+    assert!(c.after.is_none());
+    assert_eq!(c.before.as_ref().unwrap().roles.iter().collect::<Vec<_>>(), ["viewer"]);
+    assert_eq!(cs.summary.delete_user, 1);
+}
+
+#[test]
+fn ignore_list_protects_exact_emails_and_globs_case_insensitively() {
+    let t = tenant(&[
+        ("auth0|1", "CI-Bot@x.io", DB, &["admin"]),
+        ("auth0|2", "kim@auditors.x.io", DB, &[]),
+        ("auth0|3", "gone@x.io", DB, &[]),
+    ]);
+    let p = policy(&["ci-bot@x.io", "*@auditors.x.io"]);
+    let got = changes(&desired(&[]), &t, &p);
+    assert_eq!(got, [ch(Action::DeleteUser, "gone@x.io", "")]);
+    assert_eq!(plan(&desired(&[]), &t, &p).unwrap().summary.ignored, 2);
+}
+
+#[test]
+fn users_of_other_connections_are_untouched() {
+    let t = tenant(&[("google-oauth2|1", "a@x.io", "google-oauth2", &["viewer"])]);
+    // Not in the source: not deleted. In the source: created in our connection.
+    assert!(changes(&desired(&[]), &t, &policy(&[])).is_empty());
+    let got = changes(&desired(&[("a@x.io", &["admin"])]), &t, &policy(&[]));
+    assert_eq!(got, [ch(Action::CreateUser, "a@x.io", "+admin")]);
+}
+
+#[test]
+fn several_rows_give_several_roles_and_roles_are_added_and_removed() {
+    let d = desired(&[("a@x.io", &["admin"]), ("A@X.io ", &["editor"]), ("b@x.io", &["viewer"])]);
+    let t = tenant(&[("auth0|a", "a@x.io", DB, &["admin", "viewer"]), ("auth0|b", "b@x.io", DB, &["admin"])]);
+    let cs = plan(&d, &t, &policy(&[])).unwrap();
+    let got = changes(&d, &t, &policy(&[]));
+    assert_eq!(
+        got,
+        [ch(Action::UpdateRoles, "a@x.io", "+editor -viewer"), ch(Action::UpdateRoles, "b@x.io", "+viewer -admin")]
+    );
+    assert_eq!((cs.summary.roles_assigned, cs.summary.roles_removed), (2, 2));
+    assert_eq!(cs.roles.keys().collect::<Vec<_>>(), ["admin", "editor", "viewer"]);
+}
+
+#[test]
+fn matching_state_is_a_no_op() {
+    let d = desired(&[("a@x.io", &["admin", "viewer"])]);
+    let t = tenant(&[("auth0|a", "A@x.io", DB, &["viewer", "admin"])]);
+    let cs = plan(&d, &t, &policy(&[])).unwrap();
+    assert!(cs.changes.is_empty());
+    assert_eq!(cs.summary.unchanged, 1);
+    assert_eq!(cs.summary.total_changes(), 0);
+}
+
+#[test]
+fn unknown_roles_are_one_error_listing_every_role() {
+    let d = desired(&[("a@x.io", &["admin", "pilot"]), ("b@x.io", &["astronaut"])]);
+    match plan(&d, &tenant(&[]), &policy(&[])) {
+        Err(Error::UnknownRoles { roles }) => assert_eq!(roles, ["astronaut", "pilot"]),
+        other => panic!("expected UnknownRoles, got {other:?}"),
+    }
+}
+
+#[test]
+fn order_is_creates_then_updates_then_deletes_with_sequential_ids() {
+    let d = desired(&[("z-new@x.io", &[]), ("a-new@x.io", &[]), ("m@x.io", &["admin"])]);
+    let t = tenant(&[("auth0|m", "m@x.io", DB, &[]), ("auth0|d", "b-del@x.io", DB, &[])]);
+    let cs = plan(&d, &t, &policy(&[])).unwrap();
+    let got: Vec<(u32, Action, &str)> =
+        cs.changes.iter().map(|c| (c.id, c.action, c.user.email.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (1, Action::CreateUser, "a-new@x.io"),
+            (2, Action::CreateUser, "z-new@x.io"),
+            (3, Action::UpdateRoles, "m@x.io"),
+            (4, Action::DeleteUser, "b-del@x.io"),
+        ]
+    );
+    // Same inputs, same plan.
+    assert_eq!(plan(&d, &t, &policy(&[])).unwrap(), cs);
+}
+
+#[test]
+fn users_without_email_are_left_alone() {
+    let t = tenant(&[("auth0|noemail", "", DB, &["admin"])]);
+    assert!(changes(&desired(&[]), &t, &policy(&[])).is_empty());
+}
+
+#[test]
+fn source_warnings_are_carried_into_the_changeset() {
+    let d = desired(&[("broken", &["admin"]), ("ok@x.io", &[])]);
+    let cs = plan(&d, &tenant(&[]), &policy(&[])).unwrap();
+    assert_eq!(cs.warnings.len(), 1);
+    assert_eq!(cs.warnings[0].kind, "invalid_email");
+    assert_eq!(cs.changes.len(), 1);
+}
+
+#[test]
+fn fingerprint_changes_when_the_tenant_changes() {
+    let a = tenant(&[("auth0|1", "a@x.io", DB, &["admin"])]);
+    let mut b = a.clone();
+    assert_eq!(a.fingerprint(), b.fingerprint());
+    b.users.get_mut("auth0|1").unwrap().role_ids.clear();
+    assert_ne!(a.fingerprint(), b.fingerprint());
+    assert!(a.fingerprint().starts_with("sha256:"));
+}
