@@ -32,25 +32,13 @@ pub struct CheckRow {
 
 fn row(name: &'static str, r: std::result::Result<String, String>) -> CheckRow {
     match r {
-        Ok(detail) => CheckRow {
-            name,
-            ok: Some(true),
-            detail,
-        },
-        Err(detail) => CheckRow {
-            name,
-            ok: Some(false),
-            detail,
-        },
+        Ok(detail) => CheckRow { name, ok: Some(true), detail },
+        Err(detail) => CheckRow { name, ok: Some(false), detail },
     }
 }
 
 fn skipped(name: &'static str, why: &str) -> CheckRow {
-    CheckRow {
-        name,
-        ok: None,
-        detail: format!("skipped: {why}"),
-    }
+    CheckRow { name, ok: None, detail: format!("skipped: {why}") }
 }
 
 /// Runs every check it can; never stops at the first failure.
@@ -71,12 +59,8 @@ pub async fn checks(args: &SettingsArgs) -> Vec<CheckRow> {
             match crate::source::load(&s).await {
                 Err(e) => rows.push(row("source query", Err(diag_text(&e)))),
                 Ok((state, info)) => {
-                    let roles: BTreeSet<String> =
-                        state.role_names().into_iter().map(str::to_owned).collect();
-                    rows.push(row(
-                        "source reachable",
-                        Ok(format!("{} {}", info.kind, info.location)),
-                    ));
+                    let roles: BTreeSet<String> = state.role_names().into_iter().map(str::to_owned).collect();
+                    rows.push(row("source reachable", Ok(format!("{} {}", info.kind, info.location))));
                     rows.push(row("columns found", Ok("email and role/roles".into())));
                     rows.push(row(
                         "query runs",
@@ -115,23 +99,13 @@ pub async fn checks(args: &SettingsArgs) -> Vec<CheckRow> {
         }
     };
     let granted: BTreeSet<String> = client.scopes().into_iter().collect();
-    let missing: Vec<&str> = REQUIRED_SCOPES
-        .iter()
-        .copied()
-        .filter(|s| !granted.contains(*s))
-        .collect();
+    let missing: Vec<&str> = REQUIRED_SCOPES.iter().copied().filter(|s| !granted.contains(*s)).collect();
     rows.push(row(
         "scopes",
         if missing.is_empty() {
-            Ok(format!(
-                "all {} needed scopes granted",
-                REQUIRED_SCOPES.len()
-            ))
+            Ok(format!("all {} needed scopes granted", REQUIRED_SCOPES.len()))
         } else {
-            Err(format!(
-                "missing: {} (grant them to the application in the Auth0 dashboard)",
-                missing.join(" ")
-            ))
+            Err(format!("missing: {} (grant them to the application in the Auth0 dashboard)", missing.join(" ")))
         },
     ));
     let connection = match args.connection() {
@@ -142,14 +116,8 @@ pub async fn checks(args: &SettingsArgs) -> Vec<CheckRow> {
         }
     };
     match client.connection_by_name(&connection).await {
-        Ok(Some(c)) => rows.push(row(
-            "connection exists",
-            Ok(format!("{} ({})", c.name, c.id)),
-        )),
-        Ok(None) => rows.push(row(
-            "connection exists",
-            Err(format!("no connection named {connection:?}")),
-        )),
+        Ok(Some(c)) => rows.push(row("connection exists", Ok(format!("{} ({})", c.name, c.id)))),
+        Ok(None) => rows.push(row("connection exists", Err(format!("no connection named {connection:?}")))),
         Err(e) => rows.push(row("connection exists", Err(diag_text(&e)))),
     }
     match (source_roles, client.roles().await) {
@@ -157,18 +125,11 @@ pub async fn checks(args: &SettingsArgs) -> Vec<CheckRow> {
         (_, Err(e)) => rows.push(row("roles exist", Err(diag_text(&e)))),
         (Some(wanted), Ok(roles)) => {
             let have: BTreeSet<String> = roles.into_iter().map(|r| r.name).collect();
-            let absent: Vec<&str> = wanted
-                .iter()
-                .filter(|r| !have.contains(*r))
-                .map(String::as_str)
-                .collect();
+            let absent: Vec<&str> = wanted.iter().filter(|r| !have.contains(*r)).map(String::as_str).collect();
             rows.push(row(
                 "roles exist",
                 if absent.is_empty() {
-                    Ok(format!(
-                        "all {} source roles exist in the tenant",
-                        wanted.len()
-                    ))
+                    Ok(format!("all {} source roles exist in the tenant", wanted.len()))
                 } else {
                     Err(format!("not in the tenant: {}", absent.join(", ")))
                 },
@@ -200,11 +161,7 @@ pub fn render(rows: &[CheckRow], out: &mut impl Write, color: bool) -> std::io::
             Some(false) => ("FAIL", Color::Red),
             None => ("skip", Color::Yellow),
         };
-        let c = if color {
-            Cell::new(text).fg(col)
-        } else {
-            Cell::new(text)
-        };
+        let c = if color { Cell::new(text).fg(col) } else { Cell::new(text) };
         t.add_row(vec![Cell::new(r.name), c, Cell::new(&r.detail)]);
     }
     writeln!(out, "{t}")
@@ -213,12 +170,7 @@ pub fn render(rows: &[CheckRow], out: &mut impl Write, color: bool) -> std::io::
 pub async fn run(args: &SettingsArgs, out: &mut impl Write) -> Result<ExitCode> {
     let rows = checks(args).await;
     let opts = crate::render::RenderOptions::for_stdout();
-    render(&rows, out, opts.color)
-        .map_err(|e| crate::Error::io("write to", std::path::Path::new("stdout"), e))?;
+    render(&rows, out, opts.color).map_err(|e| crate::Error::io("write to", std::path::Path::new("stdout"), e))?;
     let all_ok = rows.iter().all(|r| r.ok == Some(true));
-    Ok(if all_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -1,6 +1,8 @@
 //! Command-line interface (clap derive). Settings come from flags, the environment,
 //! `--env-file FILE` or a `.env` in the working directory, in that order.
 
+use crate::plan::OnMissing;
+use crate::planner::DeleteCap;
 use crate::settings::SettingsArgs;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -39,6 +41,50 @@ pub enum Format {
     Markdown,
 }
 
+/// Safety rails, checked when planning and again when applying.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SafetyArgs {
+    /// Most users one plan may delete or block: N, or N% of the connection's users
+    /// (default: 10%, but always up to 10 and never more than 500).
+    #[arg(long, value_name = "N|N%", value_parser = parse_cap)]
+    pub max_deletes: Option<DeleteCap>,
+    /// Lift the deletion cap entirely.
+    #[arg(long, conflicts_with = "max_deletes")]
+    pub allow_mass_delete: bool,
+    /// Allow a source that returned no users (which removes every user).
+    #[arg(long)]
+    pub allow_empty_source: bool,
+}
+
+impl SafetyArgs {
+    pub fn delete_cap(&self) -> DeleteCap {
+        match (self.allow_mass_delete, self.max_deletes) {
+            (true, _) => DeleteCap::Unlimited,
+            (false, Some(c)) => c,
+            (false, None) => DeleteCap::Default,
+        }
+    }
+}
+
+fn parse_cap(s: &str) -> Result<DeleteCap, String> {
+    DeleteCap::parse(s)
+}
+
+/// `30m`, `24h`, `7d`, `90s`.
+pub fn parse_age(s: &str) -> Result<chrono::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30m, 24h or 7d"))?;
+    match unit {
+        "s" => Ok(chrono::Duration::seconds(n)),
+        "m" => Ok(chrono::Duration::minutes(n)),
+        "h" | "" => Ok(chrono::Duration::hours(n)),
+        "d" => Ok(chrono::Duration::days(n)),
+        _ => Err(format!("{s:?}: unknown unit {unit:?}; use s, m, h or d")),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Snapshot the source and the tenant, write a plan file and show the changes.
@@ -54,6 +100,14 @@ pub enum Command {
         /// Exit 0 when there are no changes, 2 when there are, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// What to do with connection users missing from the source.
+        #[arg(long, value_enum, default_value_t)]
+        on_missing: OnMissing,
+        /// Plan the creation of roles the source names that the tenant lacks.
+        #[arg(long)]
+        create_missing_roles: bool,
+        #[command(flatten)]
+        safety: SafetyArgs,
     },
     /// Show a saved plan.
     Show {
@@ -62,7 +116,23 @@ pub enum Command {
         format: Format,
     },
     /// Validate a saved plan and execute it against the tenant.
-    Apply { plan: PathBuf },
+    Apply {
+        plan: PathBuf,
+        /// Apply the changes that still match the tenant and skip the drifted ones.
+        #[arg(long)]
+        skip_drifted: bool,
+        /// Refuse plans older than this (s, m, h, d).
+        #[arg(long, default_value = "24h", value_parser = parse_age)]
+        max_plan_age: chrono::Duration,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        /// `table` prints a report; `json` prints every outcome as JSON.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+        #[command(flatten)]
+        safety: SafetyArgs,
+    },
     /// Check that the source and the tenant are reachable and consistent.
     Check,
     /// Run a local Auth0 tenant emulator.

@@ -1,12 +1,12 @@
 //! The subcommands: glue between settings, adapters, the planner, apply and render.
 //! Each returns the process exit code it wants; errors are diagnostics.
 
-use crate::apply::{self, ApplyOptions, ApplyReport};
+use crate::apply::{self, ApplyOptions, ApplyReport, Cancel};
 use crate::auth0::Auth0Client;
 use crate::cli::{Cli, Command, Format};
 use crate::error::{Error, Result};
-use crate::plan::{Plan, PolicyRecord};
-use crate::planner::{self, Policy};
+use crate::plan::{OnMissing, Plan};
+use crate::planner::{self, DeleteCap, Policy};
 use crate::render::{self, RenderOptions};
 use crate::settings::{Auth0Settings, SettingsArgs};
 use std::io::Write;
@@ -19,42 +19,43 @@ pub const EXIT_CHANGES: u8 = 2;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let args = &cli.settings;
     match cli.command {
-        Command::Plan {
-            out,
-            overwrite,
-            format,
-            detailed_exitcode,
-        } => {
-            let plan = make_plan(args).await?;
+        Command::Plan { out, overwrite, format, detailed_exitcode, on_missing, create_missing_roles, safety } => {
+            let opts = PlanOptions {
+                on_missing,
+                create_missing_roles,
+                delete_cap: safety.delete_cap(),
+                allow_empty_source: safety.allow_empty_source,
+            };
+            let plan = make_plan(args, &opts).await?;
             let path = out.unwrap_or_else(|| default_plan_path(&plan));
             plan.write_new(&path, overwrite)?;
             print_plan(&plan, format)?;
             if format == Format::Table {
-                eprintln!(
-                    "Plan written to {}. Apply it with: auth0-sync apply {}",
-                    path.display(),
-                    path.display()
-                );
+                eprintln!("Plan written to {}. Apply it with: auth0-sync apply {}", path.display(), path.display());
             }
-            Ok(if detailed_exitcode && plan.has_changes() {
-                ExitCode::from(EXIT_CHANGES)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(if detailed_exitcode && plan.has_changes() { ExitCode::from(EXIT_CHANGES) } else { ExitCode::SUCCESS })
         }
         Command::Show { plan, format } => {
             let plan = Plan::read(&plan)?;
             print_plan(&plan, format)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Apply { plan } => {
+        Command::Apply { plan: plan_path, skip_drifted, max_plan_age, concurrency, format, safety } => {
             let auth0 = args.auth0()?;
             let connection = args.connection()?;
-            let plan = Plan::read(&plan)?;
+            let plan = Plan::read(&plan_path)?;
             check_target(&plan, &auth0, &connection)?;
+            let opts = ApplyOptions {
+                concurrency: concurrency.into(),
+                progress: true,
+                skip_drifted,
+                max_plan_age,
+                delete_cap: safety.delete_cap(),
+                allow_empty_source: safety.allow_empty_source,
+            };
             let client = Auth0Client::connect(&auth0).await?;
-            let report = apply_plan(&client, &plan, true).await?;
-            finish_apply(&report)
+            let report = apply_plan(&client, &plan_path, &plan, opts, format).await?;
+            finish_apply(&report, &plan_path)
         }
         Command::Check => crate::check::run(args, &mut std::io::stdout().lock()).await,
         Command::Emulator { state, listen } => {
@@ -65,8 +66,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Plan-time choices beyond the settings.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub on_missing: OnMissing,
+    pub create_missing_roles: bool,
+    pub delete_cap: DeleteCap,
+    pub allow_empty_source: bool,
+}
+
 /// Snapshots the source and the tenant and computes a sealed plan.
-pub async fn make_plan(args: &SettingsArgs) -> Result<Plan> {
+pub async fn make_plan(args: &SettingsArgs, opts: &PlanOptions) -> Result<Plan> {
     // Check every setting before touching anything.
     let auth0 = args.auth0()?;
     let connection = args.connection()?;
@@ -77,14 +87,17 @@ pub async fn make_plan(args: &SettingsArgs) -> Result<Plan> {
     let client = Auth0Client::connect(&auth0).await?;
     require_connection(&client, &connection).await?;
     let snapshot = client.snapshot(&connection).await?;
-    let policy_record = PolicyRecord {
-        ignore_users: ignore.patterns().to_vec(),
-    };
     let policy = Policy {
         connection: connection.clone(),
         ignore,
+        managed_roles: args.managed_roles(),
+        on_missing: opts.on_missing,
+        delete_cap: opts.delete_cap,
+        allow_empty_source: opts.allow_empty_source,
+        create_missing_roles: opts.create_missing_roles,
     };
     let changeset = planner::plan(&desired, &snapshot, &policy)?;
+    let policy_record = policy.record(changeset.summary.connection_users);
     Ok(Plan::new(
         chrono::Utc::now(),
         auth0.tenant.clone(),
@@ -99,10 +112,7 @@ pub async fn make_plan(args: &SettingsArgs) -> Result<Plan> {
 /// Errors unless the tenant has a connection with this name.
 pub async fn require_connection(client: &Auth0Client, name: &str) -> Result<()> {
     if client.connection_by_name(name).await?.is_none() {
-        return Err(Error::UnknownConnection {
-            name: name.to_owned(),
-            known: String::new(),
-        });
+        return Err(Error::UnknownConnection { name: name.to_owned(), known: String::new() });
     }
     Ok(())
 }
@@ -126,26 +136,54 @@ pub fn check_target(plan: &Plan, auth0: &Auth0Settings, connection: &str) -> Res
     Ok(())
 }
 
-/// Executes a plan, printing progress (when stderr is a terminal) and the report.
-pub async fn apply_plan(client: &Auth0Client, plan: &Plan, progress: bool) -> Result<ApplyReport> {
+/// Executes a saved plan, with progress bars when stderr is a terminal; Ctrl-C stops
+/// taking new work, lets requests in flight finish and keeps the journal.
+pub async fn apply_plan(
+    client: &Auth0Client,
+    plan_path: &Path,
+    plan: &Plan,
+    mut opts: ApplyOptions,
+    format: Format,
+) -> Result<ApplyReport> {
     use std::io::IsTerminal;
-    let opts = ApplyOptions {
-        progress: progress && std::io::stderr().is_terminal(),
-        ..ApplyOptions::default()
+    opts.progress = opts.progress && std::io::stderr().is_terminal();
+    let cancel = Cancel::default();
+    let watcher = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nInterrupted: finishing requests in flight, starting no new ones...");
+                cancel.cancel();
+            }
+        })
     };
-    let report = apply::apply(client, plan, opts).await;
+    let report = apply::apply(client, plan_path, plan, &opts, &cancel).await;
+    watcher.abort();
+    let report = report?;
     let mut out = std::io::stdout().lock();
-    render::apply_report(&report, &mut out, &RenderOptions::for_stdout()).map_err(stdout_err)?;
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other).and_then(|_| writeln!(out))
+        }
+        _ => render::apply_report(&report, &mut out, &RenderOptions::for_stdout()),
+    }
+    .map_err(stdout_err)?;
     Ok(report)
 }
 
-pub fn finish_apply(report: &ApplyReport) -> Result<ExitCode> {
+pub fn finish_apply(report: &ApplyReport, plan_path: &Path) -> Result<ExitCode> {
+    if report.interrupted {
+        let done = report.outcomes.iter().filter(|o| o.status == apply::OutcomeStatus::Done).count();
+        return Err(Error::Interrupted {
+            done: done + report.done_earlier,
+            remaining: report.not_started,
+            journal: apply::journal::path_for(plan_path),
+            plan: plan_path.to_path_buf(),
+        });
+    }
     match report.failed() {
         0 => Ok(ExitCode::SUCCESS),
-        failed => Err(Error::ApplyFailed {
-            failed,
-            total: report.outcomes.len(),
-        }),
+        failed => Err(Error::ApplyFailed { failed, total: report.outcomes.len() }),
     }
 }
 

@@ -3,9 +3,10 @@
 //! binary from `examples/demo/`) to a temporary directory, starts the emulator
 //! in-process on a free port, plans, applies the saved plan, and plans again.
 
+use crate::apply::ApplyOptions;
 use crate::auth0::Auth0Client;
 use crate::cli::Format;
-use crate::commands::{apply_plan, check_target, make_plan, print_plan};
+use crate::commands::{PlanOptions, apply_plan, check_target, make_plan, print_plan};
 use crate::emulator::{Emulator, TenantState};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
@@ -16,8 +17,7 @@ use std::process::ExitCode;
 const HR_DB: &[u8] = include_bytes!("../examples/demo/hr.sqlite");
 const TENANT: &str = include_str!("../examples/demo/tenant.json");
 /// The HR query of the demo: active employees and their roles.
-pub const DEMO_QUERY: &str =
-    "SELECT email, role, name, given_name, family_name FROM employees WHERE active = 1";
+pub const DEMO_QUERY: &str = "SELECT email, role, name, given_name, family_name FROM employees WHERE active = 1";
 pub const DEMO_CONNECTION: &str = "Username-Password-Authentication";
 pub const DEMO_IGNORE: &str = "ci-bot@acme.example,*@auditors.acme.example";
 
@@ -26,27 +26,17 @@ fn step(n: u8, text: &str) {
 }
 
 pub async fn run() -> Result<ExitCode> {
-    let dir = tempfile::tempdir()
-        .map_err(|e| Error::io("create temporary directory", Path::new("/tmp"), e))?;
+    let dir = tempfile::tempdir().map_err(|e| Error::io("create temporary directory", Path::new("/tmp"), e))?;
     let db = dir.path().join("hr.sqlite");
     std::fs::write(&db, HR_DB).map_err(|e| Error::io("write", &db, e))?;
     let state_path = dir.path().join("tenant.json");
     std::fs::write(&state_path, TENANT).map_err(|e| Error::io("write", &state_path, e))?;
-    let state: TenantState = serde_json::from_str(TENANT)
-        .map_err(|e| Error::Emulator(format!("demo tenant state: {e}")))?;
-    let app = state
-        .clients
-        .first()
-        .cloned()
-        .ok_or_else(|| Error::Emulator("demo tenant has no client".into()))?;
+    let state: TenantState =
+        serde_json::from_str(TENANT).map_err(|e| Error::Emulator(format!("demo tenant state: {e}")))?;
+    let app = state.clients.first().cloned().ok_or_else(|| Error::Emulator("demo tenant has no client".into()))?;
 
-    let emulator =
-        Emulator::start(([127, 0, 0, 1], 0).into(), state, Some(state_path.clone())).await?;
-    println!(
-        "Demo: emulated tenant at {} (state in {})",
-        emulator.base_url(),
-        state_path.display()
-    );
+    let emulator = Emulator::start(([127, 0, 0, 1], 0).into(), state, Some(state_path.clone())).await?;
+    println!("Demo: emulated tenant at {} (state in {})", emulator.base_url(), state_path.display());
     println!("Source: {} running {DEMO_QUERY:?}", db.display());
     println!("Ignored users: {DEMO_IGNORE}");
 
@@ -67,7 +57,7 @@ pub async fn run() -> Result<ExitCode> {
 
 async fn demo_steps(args: &SettingsArgs, dir: &Path) -> Result<ExitCode> {
     step(1, "plan: compare the HR table with the tenant");
-    let plan = make_plan(args).await?;
+    let plan = make_plan(args, &PlanOptions::default()).await?;
     let plan_path = dir.join("plans").join("demo-plan.json");
     plan.write_new(&plan_path, false)?;
     print_plan(&plan, Format::Table)?;
@@ -78,11 +68,12 @@ async fn demo_steps(args: &SettingsArgs, dir: &Path) -> Result<ExitCode> {
     let auth0 = args.auth0()?;
     check_target(&saved, &auth0, &args.connection()?)?;
     let client = Auth0Client::connect(&auth0).await?;
-    let report = apply_plan(&client, &saved, true).await?;
-    crate::commands::finish_apply(&report)?;
+    let opts = ApplyOptions { progress: true, ..ApplyOptions::default() };
+    let report = apply_plan(&client, &plan_path, &saved, opts, Format::Table).await?;
+    crate::commands::finish_apply(&report, &plan_path)?;
 
     step(3, "plan again: the tenant now matches the table");
-    let again = make_plan(args).await?;
+    let again = make_plan(args, &PlanOptions::default()).await?;
     print_plan(&again, Format::Table)?;
     if again.has_changes() {
         return Err(Error::Emulator(format!(

@@ -15,17 +15,10 @@ pub enum Error {
 
     #[error("setting {var} is invalid: {reason}")]
     #[diagnostic(code(auth0_sync::settings::invalid), help("{help}"))]
-    InvalidSetting {
-        var: &'static str,
-        reason: String,
-        help: String,
-    },
+    InvalidSetting { var: &'static str, reason: String, help: String },
 
     #[error("could not {action} {}", path.display())]
-    #[diagnostic(
-        code(auth0_sync::io),
-        help("check that the path exists and that you may read and write it")
-    )]
+    #[diagnostic(code(auth0_sync::io), help("check that the path exists and that you may read and write it"))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -34,10 +27,7 @@ pub enum Error {
     },
 
     #[error("plan file {} already exists", path.display())]
-    #[diagnostic(
-        code(auth0_sync::plan::exists),
-        help("choose another --out path, or pass --overwrite to replace it")
-    )]
+    #[diagnostic(code(auth0_sync::plan::exists), help("choose another --out path, or pass --overwrite to replace it"))]
     PlanExists { path: PathBuf },
 
     #[error(transparent)]
@@ -51,20 +41,67 @@ pub enum Error {
             "apply a plan with the same AUTH0_URL and AUTH0_CONNECTION it was made with, or make a new plan for this tenant"
         )
     )]
-    PlanTargetMismatch {
-        field: &'static str,
-        planned: String,
-        configured: String,
-    },
+    PlanTargetMismatch { field: &'static str, planned: String, configured: String },
 
     #[error("the source names {} role(s) that do not exist in the tenant: {}", roles.len(), roles.join(", "))]
     #[diagnostic(
         code(auth0_sync::plan::unknown_roles),
-        help(
-            "create these roles in Auth0 (Dashboard → User Management → Roles), or fix the role names in the source"
-        )
+        help("create these roles in Auth0 (Dashboard → User Management → Roles), or fix the role names in the source")
     )]
     UnknownRoles { roles: Vec<String> },
+
+    #[error("the source returned no users ({rows} row(s)); planning would remove every user of the connection")]
+    #[diagnostic(
+        code(auth0_sync::safety::empty_source),
+        help(
+            "check USERS_DB_QUERY and the source database; if the connection really must be emptied, pass --allow-empty-source"
+        )
+    )]
+    EmptySource { rows: u64 },
+
+    #[error("the plan deletes or blocks {removals} of the connection's {users} users, more than the cap of {limit}")]
+    #[diagnostic(
+        code(auth0_sync::safety::too_many_deletes),
+        help(
+            "check the source first; if this is intended, raise the cap with --max-deletes N (or N%), or pass --allow-mass-delete"
+        )
+    )]
+    TooManyDeletes { removals: u32, users: u32, limit: u32 },
+
+    #[error("the journal {} cannot be used: {reason}", path.display())]
+    #[diagnostic(
+        code(auth0_sync::apply::bad_journal),
+        help(
+            "the journal records what an earlier apply of this plan did; if it is not this plan's, move it away and make a new plan"
+        )
+    )]
+    BadJournal { path: PathBuf, reason: String },
+
+    #[error("the plan was made {age} ago, more than --max-plan-age {max}")]
+    #[diagnostic(
+        code(auth0_sync::apply::plan_too_old),
+        help("make a new plan and have it reviewed, or pass a larger --max-plan-age if this one is still right")
+    )]
+    PlanTooOld { age: String, max: String },
+
+    #[error("{} change(s) of the plan no longer match the tenant", drifted.len())]
+    #[diagnostic(
+        code(auth0_sync::apply::drift),
+        help(
+            "the tenant changed since the plan was made: make a new plan, or pass --skip-drifted to apply only the changes that still match"
+        )
+    )]
+    Drifted {
+        #[related]
+        drifted: Vec<DriftItem>,
+    },
+
+    #[error("apply was interrupted: {done} change(s) done, {remaining} not started")]
+    #[diagnostic(
+        code(auth0_sync::apply::interrupted),
+        help("the journal {} records what was done; run the same `auth0-sync apply {}` again to finish", journal.display(), plan.display())
+    )]
+    Interrupted { done: usize, remaining: usize, journal: PathBuf, plan: PathBuf },
 
     #[error("connection {name:?} does not exist in the tenant")]
     #[diagnostic(
@@ -97,12 +134,20 @@ pub enum Error {
 
 impl Error {
     pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
-        Error::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
+        Error::Io { action, path: path.to_path_buf(), source }
     }
+}
+
+/// One change whose recorded "before" state no longer matches the tenant.
+#[derive(Debug, Error, Diagnostic, Clone, PartialEq, Eq)]
+#[error("change {id} ({action} {email}): expected {expected}, found {found}")]
+#[diagnostic(code(auth0_sync::apply::drifted_change))]
+pub struct DriftItem {
+    pub id: u32,
+    pub action: &'static str,
+    pub email: String,
+    pub expected: String,
+    pub found: String,
 }
 
 /// A plan file that cannot be executed, with a label pointing into it.
@@ -111,9 +156,7 @@ pub enum PlanFileError {
     #[error("the plan file is not valid JSON: {message}")]
     #[diagnostic(
         code(auth0_sync::plan::syntax),
-        help(
-            "plan files are written by `auth0-sync plan`; do not edit them by hand, make a new one"
-        )
+        help("plan files are written by `auth0-sync plan`; do not edit them by hand, make a new one")
     )]
     Syntax {
         #[source_code]
@@ -124,10 +167,7 @@ pub enum PlanFileError {
     },
 
     #[error("the plan file is not a JSON object")]
-    #[diagnostic(
-        code(auth0_sync::plan::syntax),
-        help("make a new plan with `auth0-sync plan`")
-    )]
+    #[diagnostic(code(auth0_sync::plan::syntax), help("make a new plan with `auth0-sync plan`"))]
     NotAnObject {
         #[source_code]
         src: NamedSource<String>,
@@ -138,9 +178,7 @@ pub enum PlanFileError {
     #[error("the plan's format_version is {found}; this auth0-sync executes version {supported}")]
     #[diagnostic(
         code(auth0_sync::plan::version),
-        help(
-            "make a new plan with this version of auth0-sync, or apply it with the version that made it"
-        )
+        help("make a new plan with this version of auth0-sync, or apply it with the version that made it")
     )]
     UnknownVersion {
         #[source_code]
@@ -168,10 +206,7 @@ pub enum PlanFileError {
     },
 
     #[error("the plan file has an invalid field at {path}: {message}")]
-    #[diagnostic(
-        code(auth0_sync::plan::shape),
-        help("make a new plan with `auth0-sync plan`")
-    )]
+    #[diagnostic(code(auth0_sync::plan::shape), help("make a new plan with `auth0-sync plan`"))]
     Shape {
         #[source_code]
         src: NamedSource<String>,

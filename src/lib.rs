@@ -37,18 +37,11 @@ pub fn main_entry() -> std::process::ExitCode {
         Err(e) => {
             let _ = e.print();
             // Usage errors exit 1: 2 means "changes" for `plan --detailed-exitcode`.
-            return if e.use_stderr() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
         }
     };
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("could not start the async runtime: {e}");
@@ -67,10 +60,7 @@ pub fn main_entry() -> std::process::ExitCode {
 /// Loads `--env-file FILE` when given, else `./.env` when present. Variables already
 /// set in the environment win over the file.
 fn load_env_files(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<()> {
-    let args: Vec<String> = args
-        .into_iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let mut explicit = None;
     for (i, a) in args.iter().enumerate() {
         if a == "--env-file" {
@@ -85,9 +75,7 @@ fn load_env_files(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             dotenvy::from_path(&path).map_err(|e| Error::InvalidSetting {
                 var: "--env-file",
                 reason: format!("could not read {}: {e}", path.display()),
-                help:
-                    "pass a readable dotenv file (KEY=value lines), e.g. --env-file .env.production"
-                        .into(),
+                help: "pass a readable dotenv file (KEY=value lines), e.g. --env-file .env.production".into(),
             })
         }
         None => match dotenvy::dotenv() {
@@ -110,9 +98,6 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("AUTH0_SYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }

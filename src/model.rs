@@ -59,10 +59,7 @@ pub struct DesiredState {
 impl DesiredState {
     /// Every role name the source mentions.
     pub fn role_names(&self) -> BTreeSet<&str> {
-        self.users
-            .values()
-            .flat_map(|u| u.roles.iter().map(String::as_str))
-            .collect()
+        self.users.values().flat_map(|u| u.roles.iter().map(String::as_str)).collect()
     }
 }
 
@@ -83,6 +80,10 @@ pub struct TenantUser {
     pub connection: String,
     #[serde(default)]
     pub blocked: bool,
+    /// Blocked by auth0-sync (`app_metadata.auth0_sync.blocked`), so it may unblock it;
+    /// users blocked by people are never unblocked by the tool.
+    #[serde(default)]
+    pub blocked_by_sync: bool,
     /// Ids of the roles assigned to the user.
     pub role_ids: BTreeSet<String>,
 }
@@ -99,10 +100,7 @@ pub struct TenantSnapshot {
 impl TenantSnapshot {
     /// Role name → role id.
     pub fn role_ids_by_name(&self) -> BTreeMap<&str, &str> {
-        self.roles
-            .values()
-            .map(|r| (r.name.as_str(), r.id.as_str()))
-            .collect()
+        self.roles.values().map(|r| (r.name.as_str(), r.id.as_str())).collect()
     }
 
     /// A stable hash (`sha256:<hex>`) of the snapshot, used to tell whether

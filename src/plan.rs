@@ -20,19 +20,27 @@ pub const FORMAT_VERSION: u32 = 1;
 pub enum Action {
     /// Create the user in the connection, then assign its roles.
     CreateUser,
+    /// Unblock a user auth0-sync blocked earlier who is back in the source.
+    UnblockUser,
     /// Assign and/or remove roles of an existing user.
     UpdateRoles,
+    /// Block a user missing from the source (`--on-missing block`; reversible).
+    BlockUser,
     /// Delete the user (no undo).
     DeleteUser,
 }
 
 impl Action {
-    pub const ALL: [Action; 3] = [Action::CreateUser, Action::UpdateRoles, Action::DeleteUser];
+    /// Every action, in the order a plan lists and apply executes them.
+    pub const ALL: [Action; 5] =
+        [Action::CreateUser, Action::UnblockUser, Action::UpdateRoles, Action::BlockUser, Action::DeleteUser];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Action::CreateUser => "create_user",
+            Action::UnblockUser => "unblock_user",
             Action::UpdateRoles => "update_roles",
+            Action::BlockUser => "block_user",
             Action::DeleteUser => "delete_user",
         }
     }
@@ -41,7 +49,9 @@ impl Action {
     pub fn label(self) -> &'static str {
         match self {
             Action::CreateUser => "create",
+            Action::UnblockUser => "unblock",
             Action::UpdateRoles => "update roles",
+            Action::BlockUser => "block",
             Action::DeleteUser => "delete",
         }
     }
@@ -60,6 +70,8 @@ pub struct UserRef {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserState {
     pub roles: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocked: bool,
     #[serde(default, skip_serializing_if = "Profile::is_empty")]
     pub profile: Profile,
 }
@@ -78,28 +90,20 @@ pub struct Change {
 
 impl Change {
     fn roles_of(s: &Option<UserState>) -> BTreeSet<&str> {
-        s.iter()
-            .flat_map(|s| s.roles.iter().map(String::as_str))
-            .collect()
+        s.iter().flat_map(|s| s.roles.iter().map(String::as_str)).collect()
     }
     /// Role names this change assigns.
     pub fn assign(&self) -> Vec<&str> {
         let b = Self::roles_of(&self.before);
-        Self::roles_of(&self.after)
-            .difference(&b)
-            .copied()
-            .collect()
+        Self::roles_of(&self.after).difference(&b).copied().collect()
     }
     /// Role names this change removes (a delete removes nothing: the user goes).
     pub fn remove(&self) -> Vec<&str> {
-        if self.action == Action::DeleteUser {
+        if self.action == Action::DeleteUser || self.after.is_none() {
             return Vec::new();
         }
         let a = Self::roles_of(&self.after);
-        Self::roles_of(&self.before)
-            .difference(&a)
-            .copied()
-            .collect()
+        Self::roles_of(&self.before).difference(&a).copied().collect()
     }
 }
 
@@ -107,24 +111,34 @@ impl Change {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub create_user: u32,
+    pub unblock_user: u32,
     pub update_roles: u32,
+    pub block_user: u32,
     pub delete_user: u32,
+    /// Roles created before the user changes (`--create-missing-roles`).
+    pub create_role: u32,
     pub roles_assigned: u32,
     pub roles_removed: u32,
     /// Desired users that already match the tenant.
     pub unchanged: u32,
     /// Connection users kept because they match the ignore list.
     pub ignored: u32,
+    /// Connection users missing from the source but kept (`--on-missing ignore`).
+    pub kept: u32,
+    /// Users of the connection in the snapshot (the base of the deletion cap).
+    pub connection_users: u32,
 }
 
 impl Summary {
     pub fn total_changes(&self) -> u32 {
-        self.create_user + self.update_roles + self.delete_user
+        self.create_user + self.unblock_user + self.update_roles + self.block_user + self.delete_user + self.create_role
     }
     pub fn count(&self, a: Action) -> u32 {
         match a {
             Action::CreateUser => self.create_user,
+            Action::UnblockUser => self.unblock_user,
             Action::UpdateRoles => self.update_roles,
+            Action::BlockUser => self.block_user,
             Action::DeleteUser => self.delete_user,
         }
     }
@@ -146,13 +160,39 @@ pub struct SourceInfo {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyRecord {
     pub ignore_users: Vec<String>,
+    /// Roles the tool may assign and remove; `None` = all roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_roles: Option<Vec<String>>,
+    /// What happens to connection users missing from the source.
+    #[serde(default)]
+    pub on_missing: OnMissing,
+    /// The most deletions (and blocks) this plan was allowed; `None` = no cap.
+    #[serde(default)]
+    pub max_deletes: Option<u32>,
+}
+
+/// What to do with a connection user that is not in the source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum OnMissing {
+    /// Delete the user (no undo).
+    #[default]
+    Delete,
+    /// Block the user (`blocked: true`), reversible; unblocked if it reappears.
+    Block,
+    /// Leave the user alone.
+    Ignore,
 }
 
 /// The body the planner computes: changes, counts, warnings, role ids.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changeset {
-    /// Role name → role id for every role a change references.
+    /// Role name → role id for every role a change references (roles still to be
+    /// created are absent here and listed in `create_roles`).
     pub roles: BTreeMap<String, String>,
+    /// Roles to create before any user change (`--create-missing-roles`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub create_roles: Vec<String>,
     pub summary: Summary,
     pub changes: Vec<Change>,
     pub warnings: Vec<Warning>,
@@ -226,7 +266,7 @@ impl Plan {
     }
 
     pub fn has_changes(&self) -> bool {
-        !self.changeset.changes.is_empty()
+        !self.changeset.changes.is_empty() || !self.changeset.create_roles.is_empty()
     }
 
     /// Pretty JSON, as written to disk and printed by `--format json`.
@@ -242,42 +282,33 @@ impl Plan {
         }
         let mut file = open_private(path, overwrite).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::PlanExists {
-                    path: path.to_path_buf(),
-                }
+                Error::PlanExists { path: path.to_path_buf() }
             } else {
                 Error::io("create plan file", path, e)
             }
         })?;
         let mut text = self.to_json_pretty();
         text.push('\n');
-        file.write_all(text.as_bytes())
-            .and_then(|_| file.sync_all())
-            .map_err(|e| Error::io("write plan file", path, e))
+        file.write_all(text.as_bytes()).and_then(|_| file.sync_all()).map_err(|e| Error::io("write plan file", path, e))
     }
 
     /// Reads and validates a plan file: JSON syntax, known `format_version`,
     /// checksum, then the typed shape. Every refusal carries a span into the file.
     pub fn read(path: &Path) -> Result<Plan, Error> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::io("read plan file", path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read plan file", path, e))?;
         Plan::parse(&path.display().to_string(), &text).map_err(|e| Error::PlanFile(Box::new(e)))
     }
 
     /// Validates plan text; `name` labels the source in diagnostics.
     pub fn parse(name: &str, text: &str) -> Result<Plan, PlanFileError> {
         let src = || NamedSource::new(name, text.to_owned()).with_language("json");
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| PlanFileError::Syntax {
-                src: src(),
-                span: span_at(text, e.line(), e.column()),
-                message: e.to_string(),
-            })?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| PlanFileError::Syntax {
+            src: src(),
+            span: span_at(text, e.line(), e.column()),
+            message: e.to_string(),
+        })?;
         let Some(obj) = value.as_object() else {
-            return Err(PlanFileError::NotAnObject {
-                src: src(),
-                span: (0, text.len().min(1)).into(),
-            });
+            return Err(PlanFileError::NotAnObject { src: src(), span: (0, text.len().min(1)).into() });
         };
         match obj.get("format_version").and_then(|v| v.as_u64()) {
             Some(v) if v == u64::from(FORMAT_VERSION) => {}
@@ -290,19 +321,10 @@ impl Plan {
                 });
             }
         }
-        let recorded = obj
-            .get("checksum")
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_owned();
+        let recorded = obj.get("checksum").and_then(|v| v.as_str()).unwrap_or("").to_owned();
         let actual = sha256_tagged(&canonical_without_checksum(&value));
         if recorded != actual {
-            return Err(PlanFileError::Checksum {
-                src: src(),
-                span: key_span(text, "checksum"),
-                recorded,
-                actual,
-            });
+            return Err(PlanFileError::Checksum { src: src(), span: key_span(text, "checksum"), recorded, actual });
         }
         let mut de = serde_json::Deserializer::from_str(text);
         let plan: Plan = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -350,6 +372,18 @@ pub fn open_private(path: &Path, overwrite: bool) -> std::io::Result<std::fs::Fi
         f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(f)
+}
+
+/// Opens `path` for appending, creating it with mode 0600.
+pub fn open_append_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
 }
 
 /// Byte offset of a 1-based (line, column) position, as a one-byte span.

@@ -2,8 +2,8 @@
 //! changeset. No I/O, no clock, no async; `BTreeMap` everywhere for stable order.
 
 use crate::error::Error;
-use crate::model::{DesiredState, TenantSnapshot};
-use crate::plan::{Action, Change, Changeset, Summary, UserRef, UserState};
+use crate::model::{DesiredState, TenantSnapshot, TenantUser, Warning};
+use crate::plan::{Action, Change, Changeset, OnMissing, PolicyRecord, Summary, UserRef, UserState};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,108 +42,200 @@ impl IgnoreList {
     }
 }
 
+/// How many deletions (and blocks) a plan may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteCap {
+    /// Default: 10% of the connection's users, but always up to 10 and never over 500.
+    Default,
+    /// `--max-deletes N`.
+    Count(u32),
+    /// `--max-deletes N%` of the connection's users.
+    Percent(u32),
+    /// `--allow-mass-delete`: no cap.
+    Unlimited,
+}
+
+impl Default for DeleteCap {
+    fn default() -> Self {
+        DeleteCap::Default
+    }
+}
+
+impl DeleteCap {
+    /// The most deletions allowed for a connection of `users` users; `None` = no cap.
+    pub fn limit(self, users: u32) -> Option<u32> {
+        let pct = |p: u32| (u64::from(users) * u64::from(p) / 100) as u32;
+        match self {
+            DeleteCap::Default => Some(pct(10).clamp(10, 500)),
+            DeleteCap::Count(n) => Some(n),
+            DeleteCap::Percent(p) => Some(pct(p)),
+            DeleteCap::Unlimited => None,
+        }
+    }
+
+    /// Parses `N` or `N%`.
+    pub fn parse(s: &str) -> Result<DeleteCap, String> {
+        let s = s.trim();
+        let (num, pct) = match s.strip_suffix('%') {
+            Some(n) => (n.trim(), true),
+            None => (s, false),
+        };
+        let n: u32 = num.parse().map_err(|_| format!("{s:?} is not a whole number or a percentage like 5%"))?;
+        if pct && n > 100 {
+            return Err(format!("{s:?} is more than 100%"));
+        }
+        Ok(if pct { DeleteCap::Percent(n) } else { DeleteCap::Count(n) })
+    }
+}
+
 /// What the planner may do.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     /// Only users of this connection are created, changed or deleted.
     pub connection: String,
     pub ignore: IgnoreList,
+    /// Roles the tool may assign and remove; `None` = all.
+    pub managed_roles: Option<BTreeSet<String>>,
+    pub on_missing: OnMissing,
+    pub delete_cap: DeleteCap,
+    /// Plan even when the source returned no users (which would remove everyone).
+    pub allow_empty_source: bool,
+    /// Plan the creation of roles the source names that the tenant lacks.
+    pub create_missing_roles: bool,
+}
+
+impl Policy {
+    fn manages(&self, role: &str) -> bool {
+        self.managed_roles.as_ref().is_none_or(|m| m.contains(role))
+    }
+
+    /// The record of this policy kept in the plan.
+    pub fn record(&self, connection_users: u32) -> PolicyRecord {
+        PolicyRecord {
+            ignore_users: self.ignore.patterns().to_vec(),
+            managed_roles: self.managed_roles.as_ref().map(|m| m.iter().cloned().collect()),
+            on_missing: self.on_missing,
+            max_deletes: self.delete_cap.limit(connection_users),
+        }
+    }
+}
+
+/// Refuses a changeset whose deletions and blocks exceed the cap for a connection of
+/// `connection_users` users. Used at plan time and again at apply time.
+pub fn check_delete_cap(changeset: &Changeset, connection_users: u32, cap: DeleteCap) -> Result<(), Error> {
+    let removals = changeset.summary.delete_user + changeset.summary.block_user;
+    match cap.limit(connection_users) {
+        Some(limit) if removals > limit => Err(Error::TooManyDeletes { removals, users: connection_users, limit }),
+        _ => Ok(()),
+    }
+}
+
+fn names(ids: &BTreeSet<String>, tenant: &TenantSnapshot) -> BTreeSet<String> {
+    ids.iter().map(|id| tenant.roles.get(id).map_or_else(|| id.clone(), |r| r.name.clone())).collect()
 }
 
 /// Computes the changes that make the connection's users match `desired`.
 ///
-/// Order: creates (by email), then role updates (by email), then deletes (by email).
-/// Errors with [`Error::UnknownRoles`] listing every role the source names that the
-/// tenant lacks.
-pub fn plan(
-    desired: &DesiredState,
-    tenant: &TenantSnapshot,
-    policy: &Policy,
-) -> Result<Changeset, Error> {
+/// Order: creates, unblocks, role updates, blocks, deletes; by email within each.
+/// Errors: [`Error::UnknownRoles`] listing every (managed) role the source names that
+/// the tenant lacks, unless `create_missing_roles`; [`Error::EmptySource`];
+/// [`Error::TooManyDeletes`].
+pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -> Result<Changeset, Error> {
+    if desired.users.is_empty() && !policy.allow_empty_source {
+        return Err(Error::EmptySource { rows: desired.rows });
+    }
     let role_ids = tenant.role_ids_by_name();
+    let mut warnings = desired.warnings.clone();
+    let unmanaged: BTreeSet<&str> = desired.role_names().into_iter().filter(|r| !policy.manages(r)).collect();
+    for r in &unmanaged {
+        warnings.push(Warning {
+            kind: "unmanaged_role".into(),
+            row: None,
+            email: None,
+            message: format!(
+                "role {r:?} is named by the source but is not in AUTH0_MANAGED_ROLES; it is left as it is"
+            ),
+        });
+    }
     let unknown: Vec<String> = desired
         .role_names()
         .into_iter()
-        .filter(|r| !role_ids.contains_key(r))
+        .filter(|r| policy.manages(r) && !role_ids.contains_key(r))
         .map(str::to_owned)
         .collect();
-    if !unknown.is_empty() {
+    if !unknown.is_empty() && !policy.create_missing_roles {
         return Err(Error::UnknownRoles { roles: unknown });
     }
-    let role_name = |id: &str| -> String {
-        tenant
-            .roles
-            .get(id)
-            .map_or_else(|| id.to_owned(), |r| r.name.clone())
-    };
 
     // The connection's users by normalised email. Users without an email cannot be
     // matched to a row; they are left alone.
-    let mut existing: BTreeMap<String, Vec<&crate::model::TenantUser>> = BTreeMap::new();
-    for u in tenant
-        .users
-        .values()
-        .filter(|u| u.connection == policy.connection)
-    {
+    let mut existing: BTreeMap<String, Vec<&TenantUser>> = BTreeMap::new();
+    let mut connection_users = 0u32;
+    for u in tenant.users.values().filter(|u| u.connection == policy.connection) {
+        connection_users += 1;
         if let Some(e) = &u.email {
             existing.entry(e.trim().to_lowercase()).or_default().push(u);
         }
     }
 
-    let mut creates = Vec::new();
-    let mut updates = Vec::new();
-    let mut deletes = Vec::new();
-    let mut summary = Summary::default();
+    let mut by_action: BTreeMap<Action, Vec<Change>> = BTreeMap::new();
+    let mut summary = Summary { connection_users, ..Summary::default() };
     let mut used_roles = BTreeSet::new();
+    let change = |action, email: &str, user_id: Option<&str>, before, after| Change {
+        id: 0,
+        action,
+        user: UserRef { email: email.to_owned(), user_id: user_id.map(str::to_owned) },
+        before,
+        after,
+    };
 
     for (email, want) in &desired.users {
+        let want_roles: BTreeSet<String> = want.roles.iter().filter(|r| policy.manages(r)).cloned().collect();
         match existing.get(email.as_str()) {
             None => {
-                used_roles.extend(want.roles.iter().cloned());
-                summary.roles_assigned += want.roles.len() as u32;
-                creates.push(Change {
-                    id: 0,
-                    action: Action::CreateUser,
-                    user: UserRef {
-                        email: email.clone(),
-                        user_id: None,
-                    },
-                    before: None,
-                    after: Some(UserState {
-                        roles: want.roles.clone(),
-                        profile: want.profile.clone(),
-                    }),
-                });
+                used_roles.extend(want_roles.iter().cloned());
+                summary.roles_assigned += want_roles.len() as u32;
+                let after = UserState { roles: want_roles, profile: want.profile.clone(), blocked: false };
+                by_action.entry(Action::CreateUser).or_default().push(change(
+                    Action::CreateUser,
+                    email,
+                    None,
+                    None,
+                    Some(after),
+                ));
             }
             Some(users) => {
                 for u in users {
-                    let have: BTreeSet<String> =
-                        u.role_ids.iter().map(|id| role_name(id)).collect();
-                    if have == want.roles {
-                        summary.unchanged += 1;
-                        continue;
+                    let all = names(&u.role_ids, tenant);
+                    let have: BTreeSet<String> = all.iter().filter(|r| policy.manages(r)).cloned().collect();
+                    let mut changed = false;
+                    if u.blocked && u.blocked_by_sync && policy.on_missing == OnMissing::Block {
+                        changed = true;
+                        let st = |blocked| Some(UserState { roles: have.clone(), blocked, ..Default::default() });
+                        by_action.entry(Action::UnblockUser).or_default().push(change(
+                            Action::UnblockUser,
+                            email,
+                            Some(&u.user_id),
+                            st(true),
+                            st(false),
+                        ));
                     }
-                    let assigned = want.roles.difference(&have).count() as u32;
-                    let removed = have.difference(&want.roles).count() as u32;
-                    summary.roles_assigned += assigned;
-                    summary.roles_removed += removed;
-                    used_roles.extend(have.symmetric_difference(&want.roles).cloned());
-                    updates.push(Change {
-                        id: 0,
-                        action: Action::UpdateRoles,
-                        user: UserRef {
-                            email: email.clone(),
-                            user_id: Some(u.user_id.clone()),
-                        },
-                        before: Some(UserState {
-                            roles: have,
-                            ..Default::default()
-                        }),
-                        after: Some(UserState {
-                            roles: want.roles.clone(),
-                            ..Default::default()
-                        }),
-                    });
+                    if have != want_roles {
+                        changed = true;
+                        summary.roles_assigned += want_roles.difference(&have).count() as u32;
+                        summary.roles_removed += have.difference(&want_roles).count() as u32;
+                        used_roles.extend(have.symmetric_difference(&want_roles).cloned());
+                        by_action.entry(Action::UpdateRoles).or_default().push(change(
+                            Action::UpdateRoles,
+                            email,
+                            Some(&u.user_id),
+                            Some(UserState { roles: have, ..Default::default() }),
+                            Some(UserState { roles: want_roles.clone(), ..Default::default() }),
+                        ));
+                    }
+                    if !changed {
+                        summary.unchanged += 1;
+                    }
                 }
             }
         }
@@ -158,42 +250,47 @@ pub fn plan(
             continue;
         }
         for u in users {
-            let have: BTreeSet<String> = u.role_ids.iter().map(|id| role_name(id)).collect();
-            deletes.push(Change {
-                id: 0,
-                action: Action::DeleteUser,
-                user: UserRef {
-                    email: email.clone(),
-                    user_id: Some(u.user_id.clone()),
-                },
-                before: Some(UserState {
-                    roles: have,
-                    ..Default::default()
-                }),
-                after: None,
-            });
+            let have: BTreeSet<String> = names(&u.role_ids, tenant).into_iter().filter(|r| policy.manages(r)).collect();
+            let before = Some(UserState { roles: have.clone(), blocked: u.blocked, ..Default::default() });
+            match policy.on_missing {
+                OnMissing::Delete => by_action.entry(Action::DeleteUser).or_default().push(change(
+                    Action::DeleteUser,
+                    email,
+                    Some(&u.user_id),
+                    before,
+                    None,
+                )),
+                OnMissing::Block if !u.blocked => {
+                    let after = Some(UserState { roles: have, blocked: true, ..Default::default() });
+                    by_action.entry(Action::BlockUser).or_default().push(change(
+                        Action::BlockUser,
+                        email,
+                        Some(&u.user_id),
+                        before,
+                        after,
+                    ));
+                }
+                OnMissing::Block | OnMissing::Ignore => summary.kept += 1,
+            }
         }
     }
 
-    summary.create_user = creates.len() as u32;
-    summary.update_roles = updates.len() as u32;
-    summary.delete_user = deletes.len() as u32;
-    let mut changes: Vec<Change> = creates.into_iter().chain(updates).chain(deletes).collect();
+    let count = |a| by_action.get(&a).map_or(0, |v| v.len() as u32);
+    summary.create_user = count(Action::CreateUser);
+    summary.unblock_user = count(Action::UnblockUser);
+    summary.update_roles = count(Action::UpdateRoles);
+    summary.block_user = count(Action::BlockUser);
+    summary.delete_user = count(Action::DeleteUser);
+    summary.create_role = unknown.len() as u32;
+    let mut changes: Vec<Change> = by_action.into_values().flatten().collect();
     for (i, c) in changes.iter_mut().enumerate() {
         c.id = i as u32 + 1;
     }
     let roles = used_roles
         .into_iter()
-        .filter_map(|name| {
-            role_ids
-                .get(name.as_str())
-                .map(|id| (name, (*id).to_owned()))
-        })
+        .filter_map(|name| role_ids.get(name.as_str()).map(|id| (name, (*id).to_owned())))
         .collect();
-    Ok(Changeset {
-        roles,
-        summary,
-        changes,
-        warnings: desired.warnings.clone(),
-    })
+    let changeset = Changeset { roles, create_roles: unknown, summary, changes, warnings };
+    check_delete_cap(&changeset, connection_users, policy.delete_cap)?;
+    Ok(changeset)
 }

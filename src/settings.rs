@@ -38,51 +38,29 @@ impl fmt::Display for Secret {
 #[derive(Clone, Default, Args)]
 pub struct SettingsArgs {
     /// SQL query returning the desired users: columns `email` and `role` (or `roles`).
-    #[arg(
-        long = "query",
-        env = "USERS_DB_QUERY",
-        global = true,
-        value_name = "SQL"
-    )]
+    #[arg(long = "query", env = "USERS_DB_QUERY", global = true, value_name = "SQL")]
     pub users_db_query: Option<String>,
     /// Source database: `sqlite:PATH`, or `mssql://` / unset for SQL Server (MSSQL_* settings).
-    #[arg(
-        long = "db-url",
-        env = "USERS_DB_URL",
-        global = true,
-        value_name = "URL"
-    )]
+    #[arg(long = "db-url", env = "USERS_DB_URL", global = true, value_name = "URL")]
     pub users_db_url: Option<String>,
     /// Tenant base URL, e.g. https://acme.eu.auth0.com (http only for loopback hosts).
-    #[arg(
-        long = "auth0-url",
-        env = "AUTH0_URL",
-        global = true,
-        value_name = "URL"
-    )]
+    #[arg(long = "auth0-url", env = "AUTH0_URL", global = true, value_name = "URL")]
     pub auth0_url: Option<String>,
     /// Client id of a machine-to-machine application with Management API access.
     #[arg(long = "client-id", env = "AUTH0_CLIENT_ID", global = true)]
     pub auth0_client_id: Option<String>,
     /// Client secret of that application (prefer the environment over the flag).
-    #[arg(
-        long = "client-secret",
-        env = "AUTH0_CLIENT_SECRET",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long = "client-secret", env = "AUTH0_CLIENT_SECRET", global = true, hide_env_values = true)]
     pub auth0_client_secret: Option<String>,
     /// Name of the Auth0 database connection the users live in.
     #[arg(long = "connection", env = "AUTH0_CONNECTION", global = true)]
     pub auth0_connection: Option<String>,
     /// Comma-separated emails (or globs like *@contractors.example.com) never deleted.
-    #[arg(
-        long = "ignore-users",
-        env = "CLIENT_IGNORE_USERS",
-        global = true,
-        value_name = "EMAILS"
-    )]
+    #[arg(long = "ignore-users", env = "CLIENT_IGNORE_USERS", global = true, value_name = "EMAILS")]
     pub client_ignore_users: Option<String>,
+    /// Comma-separated role names the tool may assign and remove (default: all roles).
+    #[arg(long = "managed-roles", env = "AUTH0_MANAGED_ROLES", global = true, value_name = "ROLES")]
+    pub auth0_managed_roles: Option<String>,
     /// How many times a failed Auth0 request is retried.
     #[arg(long = "max-retries", env = "AUTH0_MAX_RETRIES", global = true)]
     pub auth0_max_retries: Option<String>,
@@ -102,12 +80,7 @@ pub struct SettingsArgs {
     #[arg(long = "mssql-username", env = "MSSQL_USERNAME", global = true)]
     pub mssql_username: Option<String>,
     /// SQL Server password (prefer the environment over the flag).
-    #[arg(
-        long = "mssql-password",
-        env = "MSSQL_PASSWORD",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long = "mssql-password", env = "MSSQL_PASSWORD", global = true, hide_env_values = true)]
     pub mssql_password: Option<String>,
     /// SQL Server named instance (resolved through SQL Browser).
     #[arg(long = "mssql-instance", env = "MSSQL_INSTANCE", global = true)]
@@ -116,19 +89,10 @@ pub struct SettingsArgs {
     #[arg(long = "mssql-encrypt", env = "MSSQL_ENCRYPT", global = true)]
     pub mssql_encrypt: Option<String>,
     /// Accept any SQL Server certificate (true/false, default false).
-    #[arg(
-        long = "mssql-trust-server-certificate",
-        env = "MSSQL_TRUST_SERVER_CERTIFICATE",
-        global = true
-    )]
+    #[arg(long = "mssql-trust-server-certificate", env = "MSSQL_TRUST_SERVER_CERTIFICATE", global = true)]
     pub mssql_trust_server_certificate: Option<String>,
     /// ADO-style connection string; replaces the other MSSQL_* settings.
-    #[arg(
-        long = "mssql-connection-string",
-        env = "MSSQL_CONNECTION_STRING",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long = "mssql-connection-string", env = "MSSQL_CONNECTION_STRING", global = true, hide_env_values = true)]
     pub mssql_connection_string: Option<String>,
 }
 
@@ -143,6 +107,7 @@ impl fmt::Debug for SettingsArgs {
             .field("auth0_client_secret", &hide(&self.auth0_client_secret))
             .field("auth0_connection", &self.auth0_connection)
             .field("client_ignore_users", &self.client_ignore_users)
+            .field("auth0_managed_roles", &self.auth0_managed_roles)
             .field("auth0_max_retries", &self.auth0_max_retries)
             .field("auth0_backoff_factor", &self.auth0_backoff_factor)
             .field("mssql_server", &self.mssql_server)
@@ -152,14 +117,8 @@ impl fmt::Debug for SettingsArgs {
             .field("mssql_password", &hide(&self.mssql_password))
             .field("mssql_instance", &self.mssql_instance)
             .field("mssql_encrypt", &self.mssql_encrypt)
-            .field(
-                "mssql_trust_server_certificate",
-                &self.mssql_trust_server_certificate,
-            )
-            .field(
-                "mssql_connection_string",
-                &hide(&self.mssql_connection_string),
-            )
+            .field("mssql_trust_server_certificate", &self.mssql_trust_server_certificate)
+            .field("mssql_connection_string", &hide(&self.mssql_connection_string))
             .finish()
     }
 }
@@ -213,18 +172,11 @@ pub struct SourceSettings {
 }
 
 fn missing(var: &'static str, help: &str) -> Error {
-    Error::MissingSetting {
-        var,
-        help: help.to_owned(),
-    }
+    Error::MissingSetting { var, help: help.to_owned() }
 }
 
 fn invalid(var: &'static str, reason: impl Into<String>, help: &str) -> Error {
-    Error::InvalidSetting {
-        var,
-        reason: reason.into(),
-        help: help.to_owned(),
-    }
+    Error::InvalidSetting { var, reason: reason.into(), help: help.to_owned() }
 }
 
 fn non_empty(v: &Option<String>) -> Option<&str> {
@@ -234,10 +186,7 @@ fn non_empty(v: &Option<String>) -> Option<&str> {
 impl SettingsArgs {
     pub fn auth0(&self) -> Result<Auth0Settings, Error> {
         let url = non_empty(&self.auth0_url).ok_or_else(|| {
-            missing(
-                "AUTH0_URL",
-                "set AUTH0_URL (or --auth0-url) to your tenant, e.g. https://acme.eu.auth0.com",
-            )
+            missing("AUTH0_URL", "set AUTH0_URL (or --auth0-url) to your tenant, e.g. https://acme.eu.auth0.com")
         })?;
         let (base_url, tenant) = parse_auth0_url(url)?;
         let client_id = non_empty(&self.auth0_client_id)
@@ -263,31 +212,23 @@ impl SettingsArgs {
         };
         let backoff_factor = match non_empty(&self.auth0_backoff_factor) {
             None => 0.5,
-            Some(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|f| f.is_finite() && *f >= 0.0 && *f <= 60.0)
-                .ok_or_else(|| {
-                    invalid(
-                        "AUTH0_BACKOFF_FACTOR",
-                        format!("{v:?} is not a number of seconds from 0 to 60"),
-                        "set AUTH0_BACKOFF_FACTOR to e.g. 0.5",
-                    )
-                })?,
+            Some(v) => v.parse::<f64>().ok().filter(|f| f.is_finite() && *f >= 0.0 && *f <= 60.0).ok_or_else(|| {
+                invalid(
+                    "AUTH0_BACKOFF_FACTOR",
+                    format!("{v:?} is not a number of seconds from 0 to 60"),
+                    "set AUTH0_BACKOFF_FACTOR to e.g. 0.5",
+                )
+            })?,
         };
-        Ok(Auth0Settings {
-            base_url,
-            tenant,
-            client_id,
-            client_secret,
-            max_retries,
-            backoff_factor,
-        })
+        Ok(Auth0Settings { base_url, tenant, client_id, client_secret, max_retries, backoff_factor })
     }
 
     pub fn connection(&self) -> Result<String, Error> {
         non_empty(&self.auth0_connection).map(str::to_owned).ok_or_else(|| {
-            missing("AUTH0_CONNECTION", "set AUTH0_CONNECTION to the database connection name, e.g. Username-Password-Authentication")
+            missing(
+                "AUTH0_CONNECTION",
+                "set AUTH0_CONNECTION to the database connection name, e.g. Username-Password-Authentication",
+            )
         })
     }
 
@@ -296,6 +237,11 @@ impl SettingsArgs {
         IgnoreList::new(raw.split(',')).map_err(|e| {
             invalid("CLIENT_IGNORE_USERS", e, "set CLIENT_IGNORE_USERS to comma-separated emails or globs, e.g. admin@acme.com,*@contractors.acme.com")
         })
+    }
+
+    /// `None` = every role is managed.
+    pub fn managed_roles(&self) -> Option<std::collections::BTreeSet<String>> {
+        non_empty(&self.auth0_managed_roles).map(|v| crate::source::split_roles(v).into_iter().collect())
     }
 
     pub fn source(&self) -> Result<SourceSettings, Error> {
@@ -312,9 +258,7 @@ impl SettingsArgs {
                         "set USERS_DB_URL to sqlite:PATH, e.g. sqlite:examples/demo/hr.sqlite",
                     ));
                 }
-                SourceBackend::Sqlite {
-                    path: PathBuf::from(path),
-                }
+                SourceBackend::Sqlite { path: PathBuf::from(path) }
             }
             Some(url) if url.starts_with("mssql:") || url.starts_with("sqlserver:") => {
                 SourceBackend::Mssql(Box::new(self.mssql()?))
@@ -354,10 +298,7 @@ impl SettingsArgs {
                 )
             })?,
         };
-        let encrypt = match non_empty(&self.mssql_encrypt)
-            .map(str::to_lowercase)
-            .as_deref()
-        {
+        let encrypt = match non_empty(&self.mssql_encrypt).map(str::to_lowercase).as_deref() {
             None | Some("mandatory") | Some("true") | Some("yes") => MssqlEncrypt::Mandatory,
             Some("strict") => MssqlEncrypt::Strict,
             Some("optional") => MssqlEncrypt::Optional,
@@ -370,20 +311,18 @@ impl SettingsArgs {
                 ));
             }
         };
-        let trust_server_certificate = match non_empty(&self.mssql_trust_server_certificate)
-            .map(str::to_lowercase)
-            .as_deref()
-        {
-            None | Some("false") | Some("0") | Some("no") => false,
-            Some("true") | Some("1") | Some("yes") => true,
-            Some(v) => {
-                return Err(invalid(
-                    "MSSQL_TRUST_SERVER_CERTIFICATE",
-                    format!("{v:?} is not true or false"),
-                    "set MSSQL_TRUST_SERVER_CERTIFICATE to true or false (default false)",
-                ));
-            }
-        };
+        let trust_server_certificate =
+            match non_empty(&self.mssql_trust_server_certificate).map(str::to_lowercase).as_deref() {
+                None | Some("false") | Some("0") | Some("no") => false,
+                Some("true") | Some("1") | Some("yes") => true,
+                Some(v) => {
+                    return Err(invalid(
+                        "MSSQL_TRUST_SERVER_CERTIFICATE",
+                        format!("{v:?} is not true or false"),
+                        "set MSSQL_TRUST_SERVER_CERTIFICATE to true or false (default false)",
+                    ));
+                }
+            };
         Ok(MssqlSettings {
             server,
             port,
@@ -401,11 +340,7 @@ impl SettingsArgs {
 /// Checks AUTH0_URL: https, or http for loopback hosts only; returns (origin, tenant).
 pub fn parse_auth0_url(raw: &str) -> Result<(String, String), Error> {
     const HELP: &str = "set AUTH0_URL to https://YOUR_TENANT.auth0.com (http is accepted only for 127.0.0.1/localhost, e.g. the emulator)";
-    let with_scheme = if raw.contains("://") {
-        raw.to_owned()
-    } else {
-        format!("https://{raw}")
-    };
+    let with_scheme = if raw.contains("://") { raw.to_owned() } else { format!("https://{raw}") };
     let url = reqwest::Url::parse(&with_scheme)
         .map_err(|e| invalid("AUTH0_URL", format!("{raw:?} is not a URL ({e})"), HELP))?;
     let host = url
@@ -417,18 +352,10 @@ pub fn parse_auth0_url(raw: &str) -> Result<(String, String), Error> {
         "https" => {}
         "http" if loopback => {}
         "http" => {
-            return Err(invalid(
-                "AUTH0_URL",
-                format!("{raw:?} uses plain http to a non-loopback host"),
-                HELP,
-            ));
+            return Err(invalid("AUTH0_URL", format!("{raw:?} uses plain http to a non-loopback host"), HELP));
         }
         s => {
-            return Err(invalid(
-                "AUTH0_URL",
-                format!("scheme {s:?} is not https"),
-                HELP,
-            ));
+            return Err(invalid("AUTH0_URL", format!("scheme {s:?} is not https"), HELP));
         }
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -436,11 +363,7 @@ pub fn parse_auth0_url(raw: &str) -> Result<(String, String), Error> {
     }
     let path = url.path().trim_end_matches('/');
     if !(path.is_empty() || path == "/api/v2") {
-        return Err(invalid(
-            "AUTH0_URL",
-            format!("unexpected path {path:?}"),
-            HELP,
-        ));
+        return Err(invalid("AUTH0_URL", format!("unexpected path {path:?}"), HELP));
     }
     let tenant = match url.port() {
         Some(p) => format!("{host}:{p}"),
@@ -455,18 +378,9 @@ mod tests {
 
     #[test]
     fn auth0_url_forms() {
-        assert_eq!(
-            parse_auth0_url("https://acme.eu.auth0.com/").unwrap().0,
-            "https://acme.eu.auth0.com"
-        );
-        assert_eq!(
-            parse_auth0_url("acme.auth0.com").unwrap().1,
-            "acme.auth0.com"
-        );
-        assert_eq!(
-            parse_auth0_url("https://acme.auth0.com/api/v2/").unwrap().0,
-            "https://acme.auth0.com"
-        );
+        assert_eq!(parse_auth0_url("https://acme.eu.auth0.com/").unwrap().0, "https://acme.eu.auth0.com");
+        assert_eq!(parse_auth0_url("acme.auth0.com").unwrap().1, "acme.auth0.com");
+        assert_eq!(parse_auth0_url("https://acme.auth0.com/api/v2/").unwrap().0, "https://acme.auth0.com");
         assert_eq!(
             parse_auth0_url("http://127.0.0.1:8080").unwrap(),
             ("http://127.0.0.1:8080".into(), "127.0.0.1:8080".into())
@@ -499,12 +413,6 @@ mod tests {
             ..Default::default()
         };
         let e = s.auth0().unwrap_err();
-        assert!(matches!(
-            e,
-            Error::InvalidSetting {
-                var: "AUTH0_MAX_RETRIES",
-                ..
-            }
-        ));
+        assert!(matches!(e, Error::InvalidSetting { var: "AUTH0_MAX_RETRIES", .. }));
     }
 }

@@ -15,7 +15,9 @@ async fn plan_apply_plan_converges() {
     let out = run(c).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
-    for needle in ["grace@acme.example", "dave@acme.example", "erin@acme.example", "+editor", "-admin", "judy.acme.example"] {
+    for needle in
+        ["grace@acme.example", "dave@acme.example", "erin@acme.example", "+editor", "-admin", "judy.acme.example"]
+    {
         assert!(stdout.contains(needle), "missing {needle} in:\n{stdout}");
     }
     assert!(!stdout.contains("ci-bot@acme.example"), "ignored user listed:\n{stdout}");
@@ -37,12 +39,8 @@ async fn plan_apply_plan_converges() {
     // The tenant now holds exactly the desired users of the connection, and the
     // ignored and other-connection users are still there.
     let state = env.emulator.state().await;
-    let mut emails: Vec<_> = state
-        .users
-        .iter()
-        .filter(|u| u.connection == common::CONNECTION)
-        .filter_map(|u| u.email.clone())
-        .collect();
+    let mut emails: Vec<_> =
+        state.users.iter().filter(|u| u.connection == common::CONNECTION).filter_map(|u| u.email.clone()).collect();
     emails.sort();
     assert_eq!(
         emails,
@@ -209,12 +207,7 @@ async fn plan_refuses_to_overwrite_without_the_flag() {
 fn demo_command_runs_and_converges() {
     let repo_files = ["examples/demo/hr.sqlite", "examples/demo/tenant.json"];
     let before: Vec<Vec<u8>> = repo_files.iter().map(|f| std::fs::read(f).unwrap()).collect();
-    let out = assert_cmd::Command::cargo_bin("auth0-sync")
-        .unwrap()
-        .env("NO_COLOR", "1")
-        .arg("demo")
-        .output()
-        .unwrap();
+    let out = assert_cmd::Command::cargo_bin("auth0-sync").unwrap().env("NO_COLOR", "1").arg("demo").output().unwrap();
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("Step 3") && stdout.contains("No changes"), "{stdout}");

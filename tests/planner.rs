@@ -35,6 +35,7 @@ fn tenant(users: &[(&str, &str, &str, &[&str])]) -> TenantSnapshot {
                 email: (!email.is_empty()).then(|| email.to_string()),
                 connection: conn.to_string(),
                 blocked: false,
+                blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
             },
         );
@@ -42,8 +43,14 @@ fn tenant(users: &[(&str, &str, &str, &[&str])]) -> TenantSnapshot {
     t
 }
 
+/// Table tests use empty sources freely; the empty-source rail has its own test.
 fn policy(ignore: &[&str]) -> Policy {
-    Policy { connection: DB.into(), ignore: IgnoreList::new(ignore).unwrap() }
+    Policy {
+        connection: DB.into(),
+        ignore: IgnoreList::new(ignore).unwrap(),
+        allow_empty_source: true,
+        ..Default::default()
+    }
 }
 
 /// Changes as (action, email, +roles, -roles) for compact comparison.
@@ -67,10 +74,7 @@ fn ch(a: Action, email: &str, roles: &str) -> (Action, String, String) {
 fn creates_missing_users_with_their_roles() {
     let d = desired(&[("new@x.io", &["admin", "viewer"]), ("plain@x.io", &[])]);
     let got = changes(&d, &tenant(&[]), &policy(&[]));
-    assert_eq!(
-        got,
-        [ch(Action::CreateUser, "new@x.io", "+admin +viewer"), ch(Action::CreateUser, "plain@x.io", "")]
-    );
+    assert_eq!(got, [ch(Action::CreateUser, "new@x.io", "+admin +viewer"), ch(Action::CreateUser, "plain@x.io", "")]);
 }
 
 #[test]
@@ -146,8 +150,7 @@ fn order_is_creates_then_updates_then_deletes_with_sequential_ids() {
     let d = desired(&[("z-new@x.io", &[]), ("a-new@x.io", &[]), ("m@x.io", &["admin"])]);
     let t = tenant(&[("auth0|m", "m@x.io", DB, &[]), ("auth0|d", "b-del@x.io", DB, &[])]);
     let cs = plan(&d, &t, &policy(&[])).unwrap();
-    let got: Vec<(u32, Action, &str)> =
-        cs.changes.iter().map(|c| (c.id, c.action, c.user.email.as_str())).collect();
+    let got: Vec<(u32, Action, &str)> = cs.changes.iter().map(|c| (c.id, c.action, c.user.email.as_str())).collect();
     assert_eq!(
         got,
         [
@@ -184,4 +187,103 @@ fn fingerprint_changes_when_the_tenant_changes() {
     b.users.get_mut("auth0|1").unwrap().role_ids.clear();
     assert_ne!(a.fingerprint(), b.fingerprint());
     assert!(a.fingerprint().starts_with("sha256:"));
+}
+
+// ---- safety rails ----
+
+use auth0_sync::plan::OnMissing;
+use auth0_sync::planner::DeleteCap;
+
+/// A tenant of `n` connection users, none of them in the source, plus one who is.
+fn big_tenant(n: usize) -> (DesiredState, TenantSnapshot) {
+    let mut users: Vec<(String, String)> = (0..n).map(|i| (format!("auth0|{i}"), format!("u{i:04}@x.io"))).collect();
+    users.push(("auth0|keep".into(), "keep@x.io".into()));
+    let refs: Vec<(&str, &str, &str, &[&str])> =
+        users.iter().map(|(i, e)| (i.as_str(), e.as_str(), DB, &[][..])).collect();
+    (desired(&[("keep@x.io", &[])]), tenant(&refs))
+}
+
+#[test]
+fn default_cap_allows_ten_then_ten_percent_up_to_500() {
+    assert_eq!(DeleteCap::Default.limit(5), Some(10));
+    assert_eq!(DeleteCap::Default.limit(1000), Some(100));
+    assert_eq!(DeleteCap::Default.limit(100_000), Some(500));
+    assert_eq!(DeleteCap::parse("5%").unwrap().limit(1000), Some(50));
+    assert_eq!(DeleteCap::parse("7").unwrap().limit(1000), Some(7));
+    assert!(DeleteCap::parse("101%").is_err() && DeleteCap::parse("many").is_err());
+    assert_eq!(DeleteCap::Unlimited.limit(10), None);
+}
+
+#[test]
+fn too_many_deletes_are_refused_with_counts() {
+    let (d, t) = big_tenant(11); // 11 of 12 users would go; the default cap is 10
+    match plan(&d, &t, &policy(&[])) {
+        Err(Error::TooManyDeletes { removals, users, limit }) => assert_eq!((removals, users, limit), (11, 12, 10)),
+        other => panic!("{other:?}"),
+    }
+    let mut p = policy(&[]);
+    p.delete_cap = DeleteCap::Count(11);
+    assert_eq!(plan(&d, &t, &p).unwrap().summary.delete_user, 11);
+    p.delete_cap = DeleteCap::Unlimited;
+    assert!(plan(&d, &t, &p).is_ok());
+    let (d, t) = big_tenant(10);
+    assert!(plan(&d, &t, &policy(&[])).is_ok(), "up to 10 deletions are always allowed");
+}
+
+#[test]
+fn empty_source_is_refused_unless_allowed() {
+    let t = tenant(&[("auth0|1", "a@x.io", DB, &[])]);
+    let mut p = policy(&[]);
+    p.allow_empty_source = false;
+    assert!(matches!(plan(&desired(&[]), &t, &p), Err(Error::EmptySource { rows: 0 })));
+    // Rows that are all invalid also make an empty source.
+    assert!(matches!(plan(&desired(&[("bad", &[])]), &t, &p), Err(Error::EmptySource { rows: 1 })));
+    p.allow_empty_source = true;
+    assert_eq!(plan(&desired(&[]), &t, &p).unwrap().summary.delete_user, 1);
+}
+
+#[test]
+fn on_missing_block_blocks_and_unblocks_only_what_it_blocked() {
+    let mut t = tenant(&[
+        ("auth0|gone", "gone@x.io", DB, &["viewer"]),
+        ("auth0|back", "back@x.io", DB, &["viewer"]),
+        ("auth0|manual", "manual@x.io", DB, &["viewer"]),
+        ("auth0|stillgone", "stillgone@x.io", DB, &[]),
+    ]);
+    for (id, by_sync) in [("auth0|back", true), ("auth0|manual", false), ("auth0|stillgone", true)] {
+        let u = t.users.get_mut(id).unwrap();
+        u.blocked = true;
+        u.blocked_by_sync = by_sync;
+    }
+    let d = desired(&[("back@x.io", &["viewer"]), ("manual@x.io", &["viewer"])]);
+    let mut p = policy(&[]);
+    p.on_missing = OnMissing::Block;
+    let got = changes(&d, &t, &p);
+    assert_eq!(got, [ch(Action::UnblockUser, "back@x.io", ""), ch(Action::BlockUser, "gone@x.io", "")]);
+    let cs = plan(&d, &t, &p).unwrap();
+    assert_eq!(cs.summary.kept, 1, "an already blocked missing user is kept as is");
+    p.on_missing = OnMissing::Ignore;
+    assert!(changes(&d, &t, &p).is_empty());
+}
+
+#[test]
+fn unmanaged_roles_are_never_assigned_or_removed() {
+    let d = desired(&[("a@x.io", &["editor", "admin"])]);
+    let t = tenant(&[("auth0|a", "a@x.io", DB, &["viewer"])]);
+    let mut p = policy(&[]);
+    p.managed_roles = Some(["editor".to_string()].into());
+    let cs = plan(&d, &t, &p).unwrap();
+    assert_eq!(changes(&d, &t, &p), [ch(Action::UpdateRoles, "a@x.io", "+editor")]);
+    assert!(cs.warnings.iter().any(|w| w.kind == "unmanaged_role" && w.message.contains("admin")));
+}
+
+#[test]
+fn missing_roles_can_be_planned_for_creation() {
+    let d = desired(&[("a@x.io", &["pilot"])]);
+    let mut p = policy(&[]);
+    p.create_missing_roles = true;
+    let cs = plan(&d, &tenant(&[]), &p).unwrap();
+    assert_eq!(cs.create_roles, ["pilot"]);
+    assert_eq!(cs.summary.create_role, 1);
+    assert!(!cs.roles.contains_key("pilot"), "its id is only known at apply time");
 }

@@ -4,7 +4,7 @@
 use auth0_sync::apply::{ApplyReport, FailureInfo, Outcome, OutcomeStatus};
 use auth0_sync::model::{TenantRole, TenantSnapshot, TenantUser};
 use auth0_sync::plan::{Action, Plan, PolicyRecord, SourceInfo};
-use auth0_sync::planner::{IgnoreList, Policy, plan};
+use auth0_sync::planner::{Policy, plan};
 use auth0_sync::render::{RenderOptions, apply_report, plan_markdown, plan_table};
 use auth0_sync::source::{DesiredStateBuilder, RawRow};
 use chrono::TimeZone;
@@ -19,13 +19,19 @@ fn sample_plan(with_changes: bool) -> Plan {
         &[("bob@acme.example", &["admin"])]
     };
     for (e, r) in rows {
-        b.push(RawRow { email: Some(e.to_string()), roles: r.iter().map(|s| s.to_string()).collect(), ..Default::default() });
+        b.push(RawRow {
+            email: Some(e.to_string()),
+            roles: r.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        });
     }
     let mut t = TenantSnapshot::default();
     for n in ["admin", "editor", "viewer"] {
         t.roles.insert(format!("rol_{n}"), TenantRole { id: format!("rol_{n}"), name: n.into() });
     }
-    for (id, email, roles) in [("auth0|b", "bob@acme.example", &["admin"][..]), ("auth0|g", "gone@acme.example", &["viewer"][..])] {
+    for (id, email, roles) in
+        [("auth0|b", "bob@acme.example", &["admin"][..]), ("auth0|g", "gone@acme.example", &["viewer"][..])]
+    {
         if !with_changes && id == "auth0|g" {
             continue;
         }
@@ -36,11 +42,12 @@ fn sample_plan(with_changes: bool) -> Plan {
                 email: Some(email.into()),
                 connection: DB.into(),
                 blocked: false,
+                blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
             },
         );
     }
-    let policy = Policy { connection: DB.into(), ignore: IgnoreList::default() };
+    let policy = Policy { connection: DB.into(), ..Default::default() };
     let cs = plan(&b.finish(), &t, &policy).unwrap();
     Plan::new(
         chrono::Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap(),
@@ -97,16 +104,28 @@ fn markdown_snapshot_warns_about_deletes() {
 fn apply_report_lists_failures_with_auth0_details() {
     let report = ApplyReport {
         outcomes: vec![
-            Outcome { change_id: 1, action: Action::CreateUser, email: "a@x.io".into(), status: OutcomeStatus::Done, user_id: Some("auth0|1".into()), error: None },
+            Outcome {
+                change_id: 1,
+                action: Action::CreateUser,
+                email: "a@x.io".into(),
+                status: OutcomeStatus::Done,
+                user_id: Some("auth0|1".into()),
+                error: None,
+            },
             Outcome {
                 change_id: 2,
                 action: Action::DeleteUser,
                 email: "b@x.io".into(),
                 status: OutcomeStatus::Failed,
                 user_id: Some("auth0|2".into()),
-                error: Some(FailureInfo { status: Some(403), error_code: Some("insufficient_scope".into()), message: "Insufficient scope, expected any of: delete:users".into() }),
+                error: Some(FailureInfo {
+                    status: Some(403),
+                    error_code: Some("insufficient_scope".into()),
+                    message: "Insufficient scope, expected any of: delete:users".into(),
+                }),
             },
         ],
+        ..Default::default()
     };
     let text = render(|o| apply_report(&report, o, &PLAIN).unwrap());
     assert!(text.contains("insufficient_scope") && text.contains("1 failed"), "{text}");

@@ -17,11 +17,7 @@ pub struct Emulator {}
 impl Emulator {
     /// Binds `listen` (port 0 picks a free port) and starts serving `state`.
     /// On shutdown the state is written to `state_path` when given.
-    pub async fn start(
-        listen: SocketAddr,
-        state: TenantState,
-        state_path: Option<PathBuf>,
-    ) -> Result<Emulator, Error> {
+    pub async fn start(listen: SocketAddr, state: TenantState, state_path: Option<PathBuf>) -> Result<Emulator, Error> {
         let _ = (listen, state, state_path);
         unimplemented!("emulator helper")
     }

@@ -7,53 +7,24 @@ use std::io::{self, Write};
 pub fn plan_markdown(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
     let cs = &plan.changeset;
     let s = &cs.summary;
-    writeln!(
-        out,
-        "### auth0-sync plan for `{}` (connection `{}`)\n",
-        plan.tenant, plan.connection
-    )?;
+    writeln!(out, "### auth0-sync plan for `{}` (connection `{}`)\n", plan.tenant, plan.connection)?;
     if s.delete_user > 0 {
-        writeln!(
-            out,
-            "> [!WARNING]\n> This plan **deletes {} user(s)**. Deletion cannot be undone.\n",
-            s.delete_user
-        )?;
+        writeln!(out, "> [!WARNING]\n> This plan **deletes {} user(s)**. Deletion cannot be undone.\n", s.delete_user)?;
     }
     writeln!(out, "| action | users |\n|---|---:|")?;
     for a in Action::ALL {
         writeln!(out, "| {} | {} |", a.label(), s.count(a))?;
     }
-    writeln!(
-        out,
-        "| roles assigned | {} |\n| roles removed | {} |",
-        s.roles_assigned, s.roles_removed
-    )?;
-    writeln!(
-        out,
-        "| unchanged | {} |\n| ignored | {} |\n",
-        s.unchanged, s.ignored
-    )?;
+    writeln!(out, "| roles assigned | {} |\n| roles removed | {} |", s.roles_assigned, s.roles_removed)?;
+    writeln!(out, "| unchanged | {} |\n| ignored | {} |\n", s.unchanged, s.ignored)?;
     writeln!(out, "{}\n", summary_line(s))?;
     if !cs.changes.is_empty() {
-        writeln!(
-            out,
-            "<details><summary>{} change(s)</summary>\n",
-            cs.changes.len()
-        )?;
+        writeln!(out, "<details><summary>{} change(s)</summary>\n", cs.changes.len())?;
         for c in &cs.changes {
             let mut roles: Vec<String> = c.assign().iter().map(|r| format!("+{r}")).collect();
             roles.extend(c.remove().iter().map(|r| format!("-{r}")));
-            let roles = if roles.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", roles.join(" "))
-            };
-            writeln!(
-                out,
-                "- {} `{}`{roles}",
-                c.action.label(),
-                md_escape(&c.user.email)
-            )?;
+            let roles = if roles.is_empty() { String::new() } else { format!(" ({})", roles.join(" ")) };
+            writeln!(out, "- {} `{}`{roles}", c.action.label(), md_escape(&c.user.email))?;
         }
         writeln!(out, "\n</details>\n")?;
     }
@@ -76,7 +47,5 @@ pub fn plan_markdown(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
 }
 
 fn md_escape(s: &str) -> String {
-    s.replace('`', "'")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('`', "'").replace('<', "&lt;").replace('>', "&gt;")
 }

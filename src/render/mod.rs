@@ -24,10 +24,7 @@ impl RenderOptions {
     pub fn for_stdout() -> Self {
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        RenderOptions {
-            color: !no_color && io::stdout().is_terminal(),
-            width: None,
-        }
+        RenderOptions { color: !no_color && io::stdout().is_terminal(), width: None }
     }
 }
 
@@ -46,12 +43,6 @@ pub fn summary_line(s: &Summary) -> String {
     }
     format!(
         "Plan: {} to create, {} to update ({} role(s) assigned, {} removed), {} to delete; {} unchanged, {} ignored.",
-        s.create_user,
-        s.update_roles,
-        s.roles_assigned,
-        s.roles_removed,
-        s.delete_user,
-        s.unchanged,
-        s.ignored
+        s.create_user, s.update_roles, s.roles_assigned, s.roles_removed, s.delete_user, s.unchanged, s.ignored
     )
 }

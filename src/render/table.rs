@@ -24,9 +24,9 @@ fn new_table(opts: &RenderOptions) -> Table {
 
 fn action_color(a: Action) -> Color {
     match a {
-        Action::CreateUser => Color::Green,
+        Action::CreateUser | Action::UnblockUser => Color::Green,
         Action::UpdateRoles => Color::Yellow,
-        Action::DeleteUser => Color::Red,
+        Action::BlockUser | Action::DeleteUser => Color::Red,
     }
 }
 
@@ -56,18 +56,9 @@ fn roles_cell(c: &Change) -> String {
     let mut parts: Vec<String> = c.assign().iter().map(|r| format!("+{r}")).collect();
     parts.extend(c.remove().iter().map(|r| format!("-{r}")));
     if c.action == Action::DeleteUser {
-        parts.extend(
-            c.before
-                .iter()
-                .flat_map(|b| b.roles.iter())
-                .map(|r| format!("-{r}")),
-        );
+        parts.extend(c.before.iter().flat_map(|b| b.roles.iter()).map(|r| format!("-{r}")));
     }
-    if parts.is_empty() {
-        "(no roles)".to_owned()
-    } else {
-        parts.join(" ")
-    }
+    if parts.is_empty() { "(no roles)".to_owned() } else { parts.join(" ") }
 }
 
 /// The review table: header, changes grouped by action, role diffs, warnings, summary.
@@ -107,11 +98,7 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
         }
         writeln!(out, "{t}")?;
     }
-    let updates: Vec<&Change> = cs
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::UpdateRoles)
-        .collect();
+    let updates: Vec<&Change> = cs.changes.iter().filter(|c| c.action == Action::UpdateRoles).collect();
     if !updates.is_empty() {
         writeln!(out, "\nRole changes:")?;
         for c in updates {
@@ -123,12 +110,7 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
         writeln!(out, "\nWarnings ({}):", cs.warnings.len())?;
         for w in &cs.warnings {
             let at = w.row.map(|r| format!("row {r}: ")).unwrap_or_default();
-            writeln!(
-                out,
-                "  {} {at}{}",
-                paint("!", Color::Yellow, opts),
-                w.message
-            )?;
+            writeln!(out, "  {} {at}{}", paint("!", Color::Yellow, opts), w.message)?;
         }
     }
     writeln!(out, "\n{}", summary_line(&cs.summary))
@@ -137,10 +119,7 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
 /// A unified diff of the sorted role names before and after.
 fn role_diff(c: &Change, out: &mut impl Write, opts: &RenderOptions) -> io::Result<()> {
     let join = |s: &Option<crate::plan::UserState>| -> String {
-        s.iter()
-            .flat_map(|s| s.roles.iter())
-            .map(|r| format!("{r}\n"))
-            .collect()
+        s.iter().flat_map(|s| s.roles.iter()).map(|r| format!("{r}\n")).collect()
     };
     let (old, new) = (join(&c.before), join(&c.after));
     let diff = similar::TextDiff::from_lines(&old, &new);
@@ -157,64 +136,40 @@ fn role_diff(c: &Change, out: &mut impl Write, opts: &RenderOptions) -> io::Resu
 }
 
 /// What apply did: one row per change that did not simply succeed, then counts.
-pub fn apply_report(
-    report: &ApplyReport,
-    out: &mut impl Write,
-    opts: &RenderOptions,
-) -> io::Result<()> {
-    let problems: Vec<_> = report
-        .outcomes
-        .iter()
-        .filter(|o| o.status != OutcomeStatus::Done)
-        .collect();
+pub fn apply_report(report: &ApplyReport, out: &mut impl Write, opts: &RenderOptions) -> io::Result<()> {
+    let problems: Vec<_> = report.outcomes.iter().filter(|o| o.status != OutcomeStatus::Done).collect();
     if !problems.is_empty() {
         let mut t = new_table(opts);
-        t.set_header(vec![
-            "#",
-            "action",
-            "email",
-            "outcome",
-            "status",
-            "errorCode",
-            "message",
-        ]);
+        t.set_header(vec!["#", "action", "email", "outcome", "status", "errorCode", "message"]);
         for o in problems {
-            let color = Some(if o.status == OutcomeStatus::Failed {
-                Color::Red
-            } else {
-                Color::Yellow
-            });
+            let color = Some(if o.status == OutcomeStatus::Failed { Color::Red } else { Color::Yellow });
             let err = o.error.as_ref();
             t.add_row(vec![
                 cell(o.change_id, None, opts),
                 cell(o.action.label(), None, opts),
                 cell(&o.email, None, opts),
                 cell(o.status.as_str(), color, opts),
-                cell(
-                    err.and_then(|e| e.status)
-                        .map(|s| s.to_string())
-                        .unwrap_or_default(),
-                    None,
-                    opts,
-                ),
-                cell(
-                    err.and_then(|e| e.error_code.clone()).unwrap_or_default(),
-                    None,
-                    opts,
-                ),
-                cell(
-                    err.map(|e| e.message.clone()).unwrap_or_default(),
-                    None,
-                    opts,
-                ),
+                cell(err.and_then(|e| e.status).map(|s| s.to_string()).unwrap_or_default(), None, opts),
+                cell(err.and_then(|e| e.error_code.clone()).unwrap_or_default(), None, opts),
+                cell(err.map(|e| e.message.clone()).unwrap_or_default(), None, opts),
             ]);
         }
         writeln!(out, "{t}")?;
     }
+    if !report.roles_created.is_empty() {
+        writeln!(out, "Roles created: {}", report.roles_created.join(", "))?;
+    }
+    if report.done_earlier > 0 {
+        writeln!(
+            out,
+            "{} change(s) were already done by an earlier run of this plan (see its journal).",
+            report.done_earlier
+        )?;
+    }
     let c = report.counts();
     writeln!(
         out,
-        "Applied: {} created, {} updated, {} deleted; {} failed, {} skipped.",
-        c.created, c.updated, c.deleted, c.failed, c.skipped
+        "Applied: {} created, {} unblocked, {} updated, {} blocked, {} deleted; {} failed, {} skipped.",
+        c.created, c.unblocked, c.updated, c.blocked, c.deleted, c.failed, c.skipped
     )
 }

@@ -23,19 +23,13 @@ pub enum SourceError {
     #[error("the query failed: {message}")]
     #[diagnostic(
         code(auth0_sync::source::query),
-        help(
-            "check USERS_DB_QUERY; it must be a SELECT returning an email column and a role or roles column"
-        )
+        help("check USERS_DB_QUERY; it must be a SELECT returning an email column and a role or roles column")
     )]
     Query { message: String },
 
     #[error("the query returned no {column:?} column (it returned: {})", found.join(", "))]
     #[diagnostic(code(auth0_sync::source::missing_column), help("{help}"))]
-    MissingColumn {
-        column: &'static str,
-        found: Vec<String>,
-        help: &'static str,
-    },
+    MissingColumn { column: &'static str, found: Vec<String>, help: &'static str },
 
     #[error("{} row(s) of the query could not be read", rows.len())]
     #[diagnostic(
@@ -75,17 +69,8 @@ pub struct ColumnMap {
 
 impl ColumnMap {
     pub fn new<S: AsRef<str>>(names: &[S]) -> Result<Self, SourceError> {
-        let find = |want: &str| {
-            names
-                .iter()
-                .position(|n| n.as_ref().trim().eq_ignore_ascii_case(want))
-        };
-        let found = || {
-            names
-                .iter()
-                .map(|n| n.as_ref().to_owned())
-                .collect::<Vec<_>>()
-        };
+        let find = |want: &str| names.iter().position(|n| n.as_ref().trim().eq_ignore_ascii_case(want));
+        let found = || names.iter().map(|n| n.as_ref().to_owned()).collect::<Vec<_>>();
         let email = find("email").ok_or_else(|| SourceError::MissingColumn {
             column: "email",
             found: found(),
@@ -114,11 +99,7 @@ impl ColumnMap {
     pub fn row(&self, mut cell: impl FnMut(usize) -> Option<String>) -> RawRow {
         let mut roles = Vec::new();
         if let Some(i) = self.role {
-            roles.extend(
-                cell(i)
-                    .map(|r| r.trim().to_owned())
-                    .filter(|r| !r.is_empty()),
-            );
+            roles.extend(cell(i).map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()));
         }
         if let Some(i) = self.roles {
             roles.extend(cell(i).map(|r| split_roles(&r)).unwrap_or_default());
@@ -143,9 +124,7 @@ pub async fn load(settings: &SourceSettings) -> Result<(DesiredState, SourceInfo
             let query = settings.query.clone();
             let state = tokio::task::spawn_blocking(move || sqlite::load(&path, &query))
                 .await
-                .map_err(|e| SourceError::Query {
-                    message: e.to_string(),
-                })??;
+                .map_err(|e| SourceError::Query { message: e.to_string() })??;
             let location = match &settings.backend {
                 SourceBackend::Sqlite { path } => path.display().to_string(),
                 SourceBackend::Mssql(_) => unreachable!(),
@@ -157,12 +136,7 @@ pub async fn load(settings: &SourceSettings) -> Result<(DesiredState, SourceInfo
             (state, "mssql", mssql::location(m))
         }
     };
-    let info = SourceInfo {
-        kind: kind.to_owned(),
-        location,
-        rows: state.rows,
-        users: state.users.len() as u64,
-    };
+    let info = SourceInfo { kind: kind.to_owned(), location, rows: state.rows, users: state.users.len() as u64 };
     Ok((state, info))
 }
 
@@ -178,11 +152,7 @@ pub struct RawRow {
 
 /// Splits a comma-separated `roles` cell into trimmed, non-empty names.
 pub fn split_roles(cell: &str) -> Vec<String> {
-    cell.split(',')
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned)
-        .collect()
+    cell.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect()
 }
 
 /// Normalises an email: trimmed and lower-cased. `None` when it is not a plausible
@@ -232,9 +202,7 @@ impl DesiredStateBuilder {
                 kind: "invalid_email".into(),
                 row: Some(row_no),
                 email: Some(raw_email.to_owned()),
-                message: format!(
-                    "{raw_email:?} is not a valid email address; the row was not used"
-                ),
+                message: format!("{raw_email:?} is not a valid email address; the row was not used"),
             });
             return;
         };
@@ -243,18 +211,10 @@ impl DesiredStateBuilder {
             given_name: clean(row.profile.given_name),
             family_name: clean(row.profile.family_name),
         };
-        let roles = row
-            .roles
-            .into_iter()
-            .map(|r| r.trim().to_owned())
-            .filter(|r| !r.is_empty());
+        let roles = row.roles.into_iter().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
         match self.state.users.entry(email.clone()) {
             Entry::Vacant(v) => {
-                v.insert(DesiredUser {
-                    email,
-                    roles: roles.collect(),
-                    profile,
-                });
+                v.insert(DesiredUser { email, roles: roles.collect(), profile });
             }
             Entry::Occupied(mut o) => {
                 let user = o.get_mut();
@@ -335,19 +295,8 @@ mod tests {
         b.push(row("a@b@c.com", &[]));
         let s = b.finish();
         assert!(s.users.is_empty());
-        let kinds: Vec<_> = s
-            .warnings
-            .iter()
-            .map(|w| (w.kind.as_str(), w.row))
-            .collect();
-        assert_eq!(
-            kinds,
-            [
-                ("invalid_email", Some(1)),
-                ("missing_email", Some(2)),
-                ("invalid_email", Some(3))
-            ]
-        );
+        let kinds: Vec<_> = s.warnings.iter().map(|w| (w.kind.as_str(), w.row)).collect();
+        assert_eq!(kinds, [("invalid_email", Some(1)), ("missing_email", Some(2)), ("invalid_email", Some(3))]);
     }
 
     #[test]

@@ -8,17 +8,9 @@ use std::path::Path;
 
 /// Runs `query` read-only and folds its rows into a desired state.
 pub fn load(path: &Path, query: &str) -> Result<DesiredState, SourceError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| SourceError::SqliteOpen {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let query_err = |e: rusqlite::Error| SourceError::Query {
-        message: e.to_string(),
-    };
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| SourceError::SqliteOpen { path: path.display().to_string(), message: e.to_string() })?;
+    let query_err = |e: rusqlite::Error| SourceError::Query { message: e.to_string() };
     let mut stmt = conn.prepare(query).map_err(query_err)?;
     let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let map = ColumnMap::new(&names)?;
@@ -35,11 +27,7 @@ pub fn load(path: &Path, query: &str) -> Result<DesiredState, SourceError> {
             Ok(ValueRef::Integer(n)) => Some(n.to_string()),
             Ok(ValueRef::Real(f)) => Some(f.to_string()),
             Ok(ValueRef::Blob(_)) => {
-                row_bad.push(BadRow {
-                    row: row_no,
-                    column: names[i].clone(),
-                    found: "a BLOB".into(),
-                });
+                row_bad.push(BadRow { row: row_no, column: names[i].clone(), found: "a BLOB".into() });
                 None
             }
         });
