@@ -43,9 +43,10 @@ impl IgnoreList {
 }
 
 /// How many deletions (and blocks) a plan may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DeleteCap {
     /// Default: 10% of the connection's users, but always up to 10 and never over 500.
+    #[default]
     Default,
     /// `--max-deletes N`.
     Count(u32),
@@ -53,12 +54,6 @@ pub enum DeleteCap {
     Percent(u32),
     /// `--allow-mass-delete`: no cap.
     Unlimited,
-}
-
-impl Default for DeleteCap {
-    fn default() -> Self {
-        DeleteCap::Default
-    }
 }
 
 impl DeleteCap {
