@@ -7,7 +7,7 @@ use crate::plan::{Action, Plan};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// One journal line.
@@ -66,22 +66,26 @@ impl Journal {
         let path = path_for(plan_path);
         let mut progress = Progress::default();
         if path.exists() {
-            let f = std::fs::File::open(&path).map_err(|e| Error::io("read journal", &path, e))?;
-            for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-                let line = line.map_err(|e| Error::io("read journal", &path, e))?;
+            let mut text = std::fs::read_to_string(&path).map_err(|e| Error::io("read journal", &path, e))?;
+            // A kill during a write can leave the last line cut short: that change was
+            // not journaled (drift detection finds out whether it happened). Drop it.
+            if !text.is_empty() && !text.ends_with('\n') {
+                let keep = text.rfind('\n').map_or(0, |i| i + 1);
+                text.truncate(keep);
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| Error::io("repair journal", &path, e))?;
+                f.set_len(keep as u64).map_err(|e| Error::io("repair journal", &path, e))?;
+            }
+            for (n, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
                 }
-                // A crash can cut the last line short; anything else unreadable is refused.
-                let entry: Entry = match serde_json::from_str(&line) {
-                    Ok(e) => e,
-                    Err(_) => {
-                        return Err(Error::BadJournal {
-                            path: path.clone(),
-                            reason: format!("line {} is not a journal entry", n + 1),
-                        });
-                    }
-                };
+                let entry: Entry = serde_json::from_str(line).map_err(|_| Error::BadJournal {
+                    path: path.clone(),
+                    reason: format!("line {} is not a journal entry", n + 1),
+                })?;
                 match entry {
                     Entry::Run { plan_checksum, .. } => {
                         if plan_checksum != plan.checksum {
