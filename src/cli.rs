@@ -19,6 +19,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
 
+    /// Mask emails in all output and logs (plan files and journals keep them).
+    #[arg(long, global = true)]
+    pub redact: bool,
+
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -191,8 +191,8 @@ pub fn print_plan(plan: &Plan, format: Format) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
         Format::Table => render::plan_table(plan, &mut out, &RenderOptions::for_stdout()),
-        Format::Json => render::plan_json(plan, &mut out),
-        Format::Markdown => render::plan_markdown(plan, &mut out),
+        Format::Json => render::plan_json(plan, &mut out, crate::redact::enabled()),
+        Format::Markdown => render::plan_markdown(plan, &mut out, crate::redact::enabled()),
     }
     .and_then(|_| out.flush())
     .map_err(stdout_err)

@@ -16,6 +16,7 @@ pub mod error;
 pub mod model;
 pub mod plan;
 pub mod planner;
+pub mod redact;
 pub mod render;
 pub mod settings;
 pub mod source;
@@ -40,6 +41,9 @@ pub fn main_entry() -> std::process::ExitCode {
             return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
         }
     };
+    if cli.redact {
+        redact::enable();
+    }
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

@@ -66,7 +66,7 @@ fn render(f: impl FnOnce(&mut Vec<u8>)) -> String {
     String::from_utf8(out).unwrap()
 }
 
-const PLAIN: RenderOptions = RenderOptions { color: false, width: Some(100) };
+const PLAIN: RenderOptions = RenderOptions { color: false, width: Some(100), redact: false };
 
 #[test]
 fn plan_table_snapshot() {
@@ -88,14 +88,15 @@ fn color_only_when_asked() {
     let p = sample_plan(true);
     let plain = render(|o| plan_table(&p, o, &PLAIN).unwrap());
     assert!(!plain.contains('\x1b'));
-    let colored = render(|o| plan_table(&p, o, &RenderOptions { color: true, width: Some(100) }).unwrap());
+    let colored =
+        render(|o| plan_table(&p, o, &RenderOptions { color: true, width: Some(100), redact: false }).unwrap());
     assert!(colored.contains("\x1b["));
 }
 
 #[test]
 fn markdown_snapshot_warns_about_deletes() {
     let p = sample_plan(true);
-    let text = render(|o| plan_markdown(&p, o).unwrap());
+    let text = render(|o| plan_markdown(&p, o, false).unwrap());
     assert!(text.contains("> [!WARNING]"));
     insta::assert_snapshot!(text);
 }
@@ -130,4 +131,22 @@ fn apply_report_lists_failures_with_auth0_details() {
     let text = render(|o| apply_report(&report, o, &PLAIN).unwrap());
     assert!(text.contains("insufficient_scope") && text.contains("1 failed"), "{text}");
     insta::assert_snapshot!(text);
+}
+
+#[test]
+fn redact_masks_every_email_in_table_markdown_and_json() {
+    let p = sample_plan(true);
+    let opts = RenderOptions { redact: true, ..PLAIN };
+    let table = render(|o| plan_table(&p, o, &opts).unwrap());
+    let md = render(|o| plan_markdown(&p, o, true).unwrap());
+    let json = render(|o| auth0_sync::render::plan_json(&p, o, true).unwrap());
+    for out in [&table, &md, &json] {
+        for email in ["new@acme.example", "bob@acme.example", "gone@acme.example", "not-an-email"] {
+            assert!(!out.contains(email), "{email} shown in:\n{out}");
+        }
+        assert!(out.contains("b***@acme.example"), "{out}");
+    }
+    // The unredacted JSON is the plan file itself.
+    let full = render(|o| auth0_sync::render::plan_json(&p, o, false).unwrap());
+    assert_eq!(full.trim_end(), p.to_json_pretty());
 }

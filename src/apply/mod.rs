@@ -406,7 +406,7 @@ async fn execute(ctx: &Ctx<'_>, c: &Change, verdict: &Verdict) -> Outcome {
     .await;
     match result {
         Err(e) => {
-            tracing::warn!(change = c.id, action = c.action.as_str(), email = %c.user.email, error = %e, "change failed");
+            tracing::warn!(change = c.id, action = c.action.as_str(), email = %crate::redact::log_email(&c.user.email), error = %e, "change failed");
             outcome.status = OutcomeStatus::Failed;
             let mut info = FailureInfo::from(&e);
             if c.action == Action::CreateUser && outcome.user_id.is_none() && !c.assign().is_empty() {
@@ -415,7 +415,7 @@ async fn execute(ctx: &Ctx<'_>, c: &Change, verdict: &Verdict) -> Outcome {
             outcome.error = Some(info);
         }
         Ok(()) if outcome.status == OutcomeStatus::Done => {
-            tracing::info!(change = c.id, action = c.action.as_str(), email = %c.user.email, "change applied");
+            tracing::info!(change = c.id, action = c.action.as_str(), email = %crate::redact::log_email(&c.user.email), "change applied");
         }
         Ok(()) => {}
     }

@@ -4,7 +4,7 @@ use super::summary_line;
 use crate::plan::{Action, Plan};
 use std::io::{self, Write};
 
-pub fn plan_markdown(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
+pub fn plan_markdown(plan: &Plan, out: &mut impl Write, redact: bool) -> io::Result<()> {
     let cs = &plan.changeset;
     let s = &cs.summary;
     writeln!(out, "### auth0-sync plan for `{}` (connection `{}`)\n", plan.tenant, plan.connection)?;
@@ -24,7 +24,12 @@ pub fn plan_markdown(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
             let mut roles: Vec<String> = c.assign().iter().map(|r| format!("+{r}")).collect();
             roles.extend(c.remove().iter().map(|r| format!("-{r}")));
             let roles = if roles.is_empty() { String::new() } else { format!(" ({})", roles.join(" ")) };
-            writeln!(out, "- {} `{}`{roles}", c.action.label(), md_escape(&c.user.email))?;
+            writeln!(
+                out,
+                "- {} `{}`{roles}",
+                c.action.label(),
+                md_escape(&crate::redact::email(&c.user.email, redact))
+            )?;
         }
         writeln!(out, "\n</details>\n")?;
     }
@@ -32,7 +37,7 @@ pub fn plan_markdown(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "**{} warning(s)** in the source:\n", cs.warnings.len())?;
         for w in &cs.warnings {
             let at = w.row.map(|r| format!("row {r}: ")).unwrap_or_default();
-            writeln!(out, "- {at}{}", md_escape(&w.message))?;
+            writeln!(out, "- {at}{}", md_escape(&crate::redact::text(&w.message, w.email.as_deref(), redact)))?;
         }
         writeln!(out)?;
     }

@@ -17,6 +17,8 @@ pub struct RenderOptions {
     pub color: bool,
     /// Fixed table width; `None` lets the table fit the terminal.
     pub width: Option<u16>,
+    /// Mask emails (`--redact`).
+    pub redact: bool,
 }
 
 impl RenderOptions {
@@ -24,13 +26,18 @@ impl RenderOptions {
     pub fn for_stdout() -> Self {
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        RenderOptions { color: !no_color && io::stdout().is_terminal(), width: None }
+        RenderOptions { color: !no_color && io::stdout().is_terminal(), width: None, redact: crate::redact::enabled() }
     }
 }
 
-/// The plan file itself, pretty JSON.
-pub fn plan_json(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "{}", plan.to_json_pretty())
+/// The plan file itself, pretty JSON (emails masked with `redact`).
+pub fn plan_json(plan: &Plan, out: &mut impl Write, redact: bool) -> io::Result<()> {
+    if !redact {
+        return writeln!(out, "{}", plan.to_json_pretty());
+    }
+    let mut v = serde_json::to_value(plan).map_err(io::Error::other)?;
+    crate::redact::json(&mut v);
+    writeln!(out, "{}", serde_json::to_string_pretty(&v).map_err(io::Error::other)?)
 }
 
 /// One line: `Plan: 2 to create, 1 to update (3 roles assigned, 1 removed), 1 to delete.`

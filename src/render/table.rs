@@ -90,7 +90,7 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
                 t.add_row(vec![
                     cell(c.id, None, opts),
                     cell(action.label(), color, opts),
-                    cell(&c.user.email, None, opts),
+                    cell(crate::redact::email(&c.user.email, opts.redact), None, opts),
                     cell(c.user.user_id.as_deref().unwrap_or("(new)"), None, opts),
                     cell(roles_cell(c), color, opts),
                 ]);
@@ -102,7 +102,7 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
     if !updates.is_empty() {
         writeln!(out, "\nRole changes:")?;
         for c in updates {
-            writeln!(out, "  {}", c.user.email)?;
+            writeln!(out, "  {}", crate::redact::email(&c.user.email, opts.redact))?;
             role_diff(c, out, opts)?;
         }
     }
@@ -110,7 +110,8 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
         writeln!(out, "\nWarnings ({}):", cs.warnings.len())?;
         for w in &cs.warnings {
             let at = w.row.map(|r| format!("row {r}: ")).unwrap_or_default();
-            writeln!(out, "  {} {at}{}", paint("!", Color::Yellow, opts), w.message)?;
+            let msg = crate::redact::text(&w.message, w.email.as_deref(), opts.redact);
+            writeln!(out, "  {} {at}{msg}", paint("!", Color::Yellow, opts))?;
         }
     }
     writeln!(out, "\n{}", summary_line(&cs.summary))
@@ -147,11 +148,11 @@ pub fn apply_report(report: &ApplyReport, out: &mut impl Write, opts: &RenderOpt
             t.add_row(vec![
                 cell(o.change_id, None, opts),
                 cell(o.action.label(), None, opts),
-                cell(&o.email, None, opts),
+                cell(crate::redact::email(&o.email, opts.redact), None, opts),
                 cell(o.status.as_str(), color, opts),
                 cell(err.and_then(|e| e.status).map(|s| s.to_string()).unwrap_or_default(), None, opts),
                 cell(err.and_then(|e| e.error_code.clone()).unwrap_or_default(), None, opts),
-                cell(err.map(|e| e.message.clone()).unwrap_or_default(), None, opts),
+                cell(err.map(|e| crate::redact::text(&e.message, None, opts.redact)).unwrap_or_default(), None, opts),
             ]);
         }
         writeln!(out, "{t}")?;
