@@ -56,10 +56,11 @@ pub fn text(s: &str, raw: Option<&str>, on: bool) -> String {
 pub fn json(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(map) => {
+            let raw = map.get("email").and_then(|e| e.as_str()).map(str::to_owned);
             for (k, val) in map.iter_mut() {
                 match val {
                     serde_json::Value::String(s) if k == "email" => *s = mask(s),
-                    serde_json::Value::String(s) if k == "message" => *s = text(s, None, true),
+                    serde_json::Value::String(s) if k == "message" => *s = text(s, raw.as_deref(), true),
                     other => json(other),
                 }
             }
