@@ -23,6 +23,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub redact: bool,
 
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub log_format: crate::logging::LogFormat,
+
     /// More log output on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

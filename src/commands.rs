@@ -77,6 +77,7 @@ pub struct PlanOptions {
 
 /// Snapshots the source and the tenant and computes a sealed plan.
 pub async fn make_plan(args: &SettingsArgs, opts: &PlanOptions) -> Result<Plan> {
+    let started = std::time::Instant::now();
     // Check every setting before touching anything.
     let auth0 = args.auth0()?;
     let connection = args.connection()?;
@@ -98,6 +99,20 @@ pub async fn make_plan(args: &SettingsArgs, opts: &PlanOptions) -> Result<Plan> 
     };
     let changeset = planner::plan(&desired, &snapshot, &policy)?;
     let policy_record = policy.record(changeset.summary.connection_users);
+    let s = &changeset.summary;
+    tracing::info!(
+        source_rows = desired.rows,
+        source_users = desired.users.len(),
+        tenant_users = snapshot.users.len(),
+        create = s.create_user,
+        unblock = s.unblock_user,
+        update = s.update_roles,
+        block = s.block_user,
+        delete = s.delete_user,
+        warnings = changeset.warnings.len(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "plan finished"
+    );
     Ok(Plan::new(
         chrono::Utc::now(),
         auth0.tenant.clone(),

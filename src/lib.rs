@@ -13,6 +13,7 @@ pub mod commands;
 pub mod demo;
 pub mod emulator;
 pub mod error;
+pub mod logging;
 pub mod model;
 pub mod plan;
 pub mod planner;
@@ -44,7 +45,7 @@ pub fn main_entry() -> std::process::ExitCode {
     if cli.redact {
         redact::enable();
     }
-    init_logging(cli.verbose);
+    logging::init(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -92,16 +93,4 @@ fn load_env_files(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
             }),
         },
     }
-}
-
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AUTH0_SYNC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }

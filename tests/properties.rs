@@ -28,7 +28,10 @@ struct Case {
 fn case() -> impl Strategy<Value = Case> {
     (
         prop::collection::vec((0u8..12, prop::option::of(0u8..4)), 0..20),
-        prop::collection::vec((0u8..12, any::<bool>(), prop::collection::vec(0u8..4, 0..3), any::<bool>(), any::<bool>()), 0..14),
+        prop::collection::vec(
+            (0u8..12, any::<bool>(), prop::collection::vec(0u8..4, 0..3), any::<bool>(), any::<bool>()),
+            0..14,
+        ),
         prop::collection::vec(0u8..12, 0..3),
         prop::option::of(prop::collection::vec(0u8..4, 0..4)),
         prop_oneof![Just(OnMissing::Delete), Just(OnMissing::Block), Just(OnMissing::Ignore)],
@@ -39,7 +42,11 @@ fn case() -> impl Strategy<Value = Case> {
 fn build(c: &Case) -> (DesiredState, TenantSnapshot, Policy) {
     let mut b = DesiredStateBuilder::new();
     for (e, r) in &c.rows {
-        b.push(RawRow { email: Some(email(*e)), roles: r.iter().map(|r| ROLES[*r as usize].to_owned()).collect(), ..Default::default() });
+        b.push(RawRow {
+            email: Some(email(*e)),
+            roles: r.iter().map(|r| ROLES[*r as usize].to_owned()).collect(),
+            ..Default::default()
+        });
     }
     let mut t = TenantSnapshot::default();
     for r in ROLES {

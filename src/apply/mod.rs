@@ -13,7 +13,7 @@ use crate::planner::DeleteCap;
 use chrono::{DateTime, Utc};
 use drift::Verdict;
 use futures::StreamExt;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use journal::{Entry, Journal};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -227,11 +227,8 @@ pub async fn apply(
     }
     let ctx = Ctx { client, plan, role_ids: &role_ids };
 
-    let multi = MultiProgress::with_draw_target(if opts.progress {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
+    let multi = crate::logging::bars();
+    multi.set_draw_target(if opts.progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
     let style = ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}")
         .expect("static template")
         .progress_chars("=> ");
@@ -300,6 +297,20 @@ pub async fn apply(
         report.not_started += verdicts.len() - seen.min(verdicts.len());
     }
     report.outcomes.sort_by_key(|o| o.change_id);
+    let c = report.counts();
+    tracing::info!(
+        created = c.created,
+        unblocked = c.unblocked,
+        updated = c.updated,
+        blocked = c.blocked,
+        deleted = c.deleted,
+        failed = c.failed,
+        skipped = c.skipped,
+        done_earlier = report.done_earlier,
+        interrupted = report.interrupted,
+        duration_ms = (Utc::now() - now).num_milliseconds(),
+        "apply finished"
+    );
     Ok(report)
 }
 
