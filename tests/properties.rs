@@ -13,7 +13,7 @@ const ROLES: [&str; 4] = ["admin", "editor", "viewer", "billing"];
 
 fn email(i: u8) -> String {
     // Mixed case and spaces: normalisation must make them match.
-    if i % 3 == 0 { format!(" User{i}@X.io") } else { format!("user{i}@x.io") }
+    if i.is_multiple_of(3) { format!(" User{i}@X.io") } else { format!("user{i}@x.io") }
 }
 
 #[derive(Debug, Clone)]
