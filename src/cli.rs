@@ -135,6 +135,9 @@ pub enum Command {
         /// Requests in flight at once.
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         concurrency: u16,
+        /// Users per role-assignment request (`POST /roles/{id}/users`).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        role_batch_size: u16,
         /// `table` prints a report; `json` prints every outcome as JSON.
         #[arg(long, value_enum, default_value_t)]
         format: Format,

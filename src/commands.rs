@@ -40,7 +40,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             print_plan(&plan, format)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Apply { plan: plan_path, skip_drifted, max_plan_age, concurrency, format, safety } => {
+        Command::Apply {
+            plan: plan_path,
+            skip_drifted,
+            max_plan_age,
+            concurrency,
+            role_batch_size,
+            format,
+            safety,
+        } => {
             let auth0 = args.auth0()?;
             let connection = args.connection()?;
             let plan = Plan::read(&plan_path)?;
@@ -52,6 +60,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 max_plan_age,
                 delete_cap: safety.delete_cap(),
                 allow_empty_source: safety.allow_empty_source,
+                role_batch_size: role_batch_size.into(),
             };
             let client = Auth0Client::connect(&auth0).await?;
             let report = apply_plan(&client, &plan_path, &plan, opts, format).await?;

@@ -149,6 +149,8 @@ pub struct ApplyOptions {
     /// Deletion cap, checked again against the tenant as it is now.
     pub delete_cap: DeleteCap,
     pub allow_empty_source: bool,
+    /// Users per `POST /roles/{id}/users` request.
+    pub role_batch_size: usize,
 }
 
 impl Default for ApplyOptions {
@@ -160,6 +162,7 @@ impl Default for ApplyOptions {
             max_plan_age: chrono::Duration::hours(24),
             delete_cap: DeleteCap::Default,
             allow_empty_source: false,
+            role_batch_size: 50,
         }
     }
 }
@@ -200,10 +203,9 @@ pub async fn apply(
     let snapshot = client.snapshot(&plan.connection).await?;
     let connection_users = snapshot.users.values().filter(|u| u.connection == plan.connection).count() as u32;
     preflight(plan, opts, now, connection_users)?;
-    let (mut journal, progress) = Journal::open(plan_path, plan, now)?;
+    let (journal, progress) = Journal::open(plan_path, plan, now)?;
     let verdicts = drift::check(plan, &snapshot, &progress.done);
 
-    let mut report = ApplyReport { done_earlier: progress.done.len(), ..Default::default() };
     let drifted: Vec<_> = verdicts
         .values()
         .filter_map(|v| match v {
@@ -215,87 +217,28 @@ pub async fn apply(
         return Err(Error::Drifted { drifted });
     }
 
-    // Roles first: every user change may need them.
-    let mut role_ids: BTreeMap<String, String> = plan.changeset.roles.clone();
-    role_ids.extend(progress.roles.clone());
-    let to_create: Vec<&String> = plan.changeset.create_roles.iter().filter(|n| !role_ids.contains_key(*n)).collect();
-    for name in to_create {
-        let id = client.create_role(name).await?;
-        journal.append(&Entry::Role { name: name.clone(), role_id: id.clone(), at: Utc::now() })?;
-        report.roles_created.push(name.clone());
-        role_ids.insert(name.clone(), id);
+    let mut run = Run {
+        client,
+        plan,
+        opts,
+        cancel,
+        journal,
+        role_ids: plan.changeset.roles.clone(),
+        tracked: BTreeMap::new(),
+        report: ApplyReport { done_earlier: progress.done.len(), ..Default::default() },
+    };
+    run.role_ids.extend(progress.roles.clone());
+    run.create_roles().await?;
+    for c in &plan.changeset.changes {
+        if let Some(v) = verdicts.get(&c.id) {
+            run.track(c, v)?;
+        }
     }
-    let ctx = Ctx { client, plan, role_ids: &role_ids };
+    run.phases().await?;
 
-    let multi = crate::logging::bars();
-    multi.set_draw_target(if opts.progress { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
-    let style = ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}")
-        .expect("static template")
-        .progress_chars("=> ");
-
-    for action in Action::ALL {
-        let todo: Vec<(&Change, &Verdict)> = plan
-            .changeset
-            .changes
-            .iter()
-            .filter(|c| c.action == action)
-            .filter_map(|c| verdicts.get(&c.id).map(|v| (c, v)))
-            .collect();
-        if todo.is_empty() {
-            continue;
-        }
-        let bar = multi.add(ProgressBar::new(todo.len() as u64));
-        bar.set_style(style.clone());
-        bar.set_prefix(action.label());
-        let ctx = &ctx;
-        let mut results = futures::stream::iter(todo)
-            .map(|(c, v)| {
-                let bar = bar.clone();
-                async move {
-                    if cancel.is_cancelled() {
-                        return None;
-                    }
-                    let o = execute(ctx, c, v).await;
-                    bar.inc(1);
-                    Some((o, matches!(v, Verdict::AlreadyApplied { .. })))
-                }
-            })
-            .buffer_unordered(opts.concurrency.max(1));
-        while let Some(r) = results.next().await {
-            let Some((o, already)) = r else {
-                report.not_started += 1;
-                continue;
-            };
-            if o.status != OutcomeStatus::Skipped {
-                let outcome = match (o.status, already) {
-                    (OutcomeStatus::Done, true) => "already_applied",
-                    (OutcomeStatus::Done, false) => "done",
-                    _ => "failed",
-                };
-                journal.append(&Entry::Change {
-                    id: o.change_id,
-                    action: o.action,
-                    email: o.email.clone(),
-                    user_id: o.user_id.clone(),
-                    outcome: outcome.into(),
-                    at: Utc::now(),
-                    http_status: o.error.as_ref().and_then(|e| e.status),
-                    error_code: o.error.as_ref().and_then(|e| e.error_code.clone()),
-                    message: o.error.as_ref().map(|e| e.message.clone()),
-                })?;
-            }
-            report.outcomes.push(o);
-        }
-        bar.finish_with_message(if cancel.is_cancelled() { "interrupted" } else { "done" });
-        if cancel.is_cancelled() {
-            report.interrupted = true;
-        }
-    }
-    if report.interrupted {
-        // Changes of later phases were never queued.
-        let seen = report.outcomes.len() + report.not_started;
-        report.not_started += verdicts.len() - seen.min(verdicts.len());
-    }
+    let mut report = run.report;
+    report.not_started = run.tracked.values().filter(|t| !t.finished).count();
+    report.interrupted = cancel.is_cancelled() && report.not_started > 0;
     report.outcomes.sort_by_key(|o| o.change_id);
     let c = report.counts();
     tracing::info!(
@@ -314,130 +257,382 @@ pub async fn apply(
     Ok(report)
 }
 
-struct Ctx<'a> {
-    client: &'a Auth0Client,
-    plan: &'a Plan,
-    role_ids: &'a BTreeMap<String, String>,
+/// One request (or one batch) apply sends.
+#[derive(Debug, Clone)]
+enum Job {
+    Create {
+        id: u32,
+    },
+    SetBlocked {
+        id: u32,
+        user_id: String,
+        blocked: bool,
+    },
+    /// `POST /roles/{role}/users` for up to `--role-batch-size` users.
+    AssignBatch {
+        role_id: String,
+        members: Vec<(u32, String)>,
+    },
+    RemoveRoles {
+        id: u32,
+        user_id: String,
+        role_ids: Vec<String>,
+    },
+    Delete {
+        id: u32,
+        user_id: String,
+    },
 }
 
-impl Ctx<'_> {
-    fn ids(&self, names: &[&str]) -> std::result::Result<Vec<String>, Auth0Error> {
-        names
-            .iter()
-            .map(|n| {
-                self.role_ids.get(*n).cloned().ok_or_else(|| Auth0Error::Decode {
-                    method: "PLAN".into(),
-                    path: "roles".into(),
-                    message: format!("the plan has no id for role {n:?}"),
-                })
-            })
+impl Job {
+    /// The changes this job works for.
+    fn changes(&self) -> Vec<u32> {
+        match self {
+            Job::Create { id } | Job::SetBlocked { id, .. } | Job::RemoveRoles { id, .. } | Job::Delete { id, .. } => {
+                vec![*id]
+            }
+            Job::AssignBatch { members, .. } => members.iter().map(|(id, _)| *id).collect(),
+        }
+    }
+}
+
+/// What is left of one change.
+struct Tracked<'a> {
+    change: &'a Change,
+    user_id: Option<String>,
+    /// Roles still to assign (names).
+    assign: Vec<String>,
+    /// Requests still to complete before the change is done.
+    parts_left: usize,
+    already: bool,
+    finished: bool,
+}
+
+struct Run<'a> {
+    client: &'a Auth0Client,
+    plan: &'a Plan,
+    opts: &'a ApplyOptions,
+    cancel: &'a Cancel,
+    journal: Journal,
+    role_ids: BTreeMap<String, String>,
+    tracked: BTreeMap<u32, Tracked<'a>>,
+    report: ApplyReport,
+}
+
+impl<'a> Run<'a> {
+    async fn create_roles(&mut self) -> Result<()> {
+        let to_create: Vec<String> =
+            self.plan.changeset.create_roles.iter().filter(|n| !self.role_ids.contains_key(*n)).cloned().collect();
+        for name in to_create {
+            let id = self.client.create_role(&name).await?;
+            self.journal.append(&Entry::Role { name: name.clone(), role_id: id.clone(), at: Utc::now() })?;
+            self.report.roles_created.push(name.clone());
+            self.role_ids.insert(name, id);
+        }
+        Ok(())
+    }
+
+    fn track(&mut self, c: &'a Change, v: &Verdict) -> Result<()> {
+        let owned = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<_>>();
+        let mut t = Tracked {
+            change: c,
+            user_id: c.user.user_id.clone(),
+            assign: Vec::new(),
+            parts_left: 0,
+            already: false,
+            finished: false,
+        };
+        match v {
+            Verdict::Drifted(d) => {
+                self.tracked.insert(c.id, t);
+                return self.finish(
+                    c.id,
+                    OutcomeStatus::Skipped,
+                    Some(FailureInfo::note(format!("drifted: expected {}, found {}", d.expected, d.found))),
+                );
+            }
+            Verdict::AlreadyApplied { user_id } => {
+                t.user_id = user_id.clone().or(t.user_id);
+                t.already = true;
+            }
+            Verdict::ResumeCreate { user_id, missing_roles } => {
+                t.user_id = Some(user_id.clone());
+                t.assign = missing_roles.clone();
+                t.parts_left = t.assign.len();
+                t.already = t.assign.is_empty();
+            }
+            Verdict::Pending => {
+                t.assign = owned(c.assign());
+                t.parts_left = match c.action {
+                    Action::CreateUser => 1 + t.assign.len(),
+                    Action::UpdateRoles => t.assign.len() + usize::from(!c.remove().is_empty()),
+                    _ => 1,
+                };
+            }
+        }
+        let done_now = t.parts_left == 0;
+        self.tracked.insert(c.id, t);
+        if done_now { self.finish(c.id, OutcomeStatus::Done, None) } else { Ok(()) }
+    }
+
+    /// Records the end of a change: outcome, journal line (flushed), log line.
+    fn finish(&mut self, id: u32, status: OutcomeStatus, error: Option<FailureInfo>) -> Result<()> {
+        let Some(t) = self.tracked.get_mut(&id) else { return Ok(()) };
+        if t.finished {
+            return Ok(());
+        }
+        t.finished = true;
+        let c = t.change;
+        let outcome = Outcome {
+            change_id: id,
+            action: c.action,
+            email: c.user.email.clone(),
+            status,
+            user_id: t.user_id.clone(),
+            error,
+        };
+        let email = crate::redact::log_email(&c.user.email);
+        match status {
+            OutcomeStatus::Done => {
+                tracing::info!(change = id, action = c.action.as_str(), email = %email, already = t.already, "change applied")
+            }
+            OutcomeStatus::Failed => {
+                tracing::warn!(change = id, action = c.action.as_str(), email = %email, error = ?outcome.error, "change failed")
+            }
+            OutcomeStatus::Skipped => {
+                tracing::warn!(change = id, action = c.action.as_str(), email = %email, reason = ?outcome.error, "change skipped")
+            }
+        }
+        if status != OutcomeStatus::Skipped {
+            let err = outcome.error.as_ref();
+            self.journal.append(&Entry::Change {
+                id,
+                action: c.action,
+                email: c.user.email.clone(),
+                user_id: outcome.user_id.clone(),
+                outcome: match (status, t.already) {
+                    (OutcomeStatus::Done, true) => "already_applied",
+                    (OutcomeStatus::Done, false) => "done",
+                    _ => "failed",
+                }
+                .into(),
+                at: Utc::now(),
+                http_status: err.and_then(|e| e.status),
+                error_code: err.and_then(|e| e.error_code.clone()),
+                message: err.map(|e| e.message.clone()),
+            })?;
+        }
+        self.report.outcomes.push(outcome);
+        Ok(())
+    }
+
+    fn fail(&mut self, id: u32, e: &Auth0Error) -> Result<()> {
+        let mut info = FailureInfo::from(e);
+        if let Some(t) = self.tracked.get(&id) {
+            let skipped = t.assign.len();
+            if t.change.action == Action::CreateUser && t.user_id.is_none() && skipped > 0 {
+                info.message = format!("{} (its {skipped} role assignment(s) were skipped)", info.message);
+            } else if t.change.action == Action::CreateUser && t.user_id.is_some() {
+                info.message = format!("the user was created, but its roles were not all assigned: {}", info.message);
+            }
+        }
+        self.finish(id, OutcomeStatus::Failed, Some(info))
+    }
+
+    fn part_done(&mut self, id: u32) -> Result<()> {
+        let Some(t) = self.tracked.get_mut(&id) else { return Ok(()) };
+        t.parts_left = t.parts_left.saturating_sub(1);
+        if t.parts_left == 0 { self.finish(id, OutcomeStatus::Done, None) } else { Ok(()) }
+    }
+
+    /// Live (unfinished) changes of an action.
+    fn live(&self, action: Action) -> Vec<u32> {
+        self.tracked.iter().filter(|(_, t)| !t.finished && t.change.action == action).map(|(id, _)| *id).collect()
+    }
+
+    async fn phases(&mut self) -> Result<()> {
+        let creates: Vec<Job> = self
+            .live(Action::CreateUser)
+            .into_iter()
+            .filter(|id| self.tracked[id].user_id.is_none())
+            .map(|id| Job::Create { id })
+            .collect();
+        self.run_jobs("create", creates).await?;
+        let unblocks = self.blocked_jobs(Action::UnblockUser, false);
+        self.run_jobs("unblock", unblocks).await?;
+        let batches = self.assign_batches()?;
+        self.run_jobs("assign roles", batches).await?;
+        let removals = self.removal_jobs()?;
+        self.run_jobs("remove roles", removals).await?;
+        let blocks = self.blocked_jobs(Action::BlockUser, true);
+        self.run_jobs("block", blocks).await?;
+        let deletes: Vec<Job> = self
+            .live(Action::DeleteUser)
+            .into_iter()
+            .map(|id| Job::Delete { id, user_id: self.tracked[&id].user_id.clone().unwrap_or_default() })
+            .collect();
+        self.run_jobs("delete", deletes).await
+    }
+
+    fn blocked_jobs(&self, action: Action, blocked: bool) -> Vec<Job> {
+        self.live(action)
+            .into_iter()
+            .map(|id| Job::SetBlocked { id, user_id: self.tracked[&id].user_id.clone().unwrap_or_default(), blocked })
             .collect()
     }
 
-    /// Creates the user; a 409 (it exists: an earlier run, or a race) finds it by email.
-    async fn create(&self, c: &Change) -> std::result::Result<String, Auth0Error> {
-        let after = c.after.clone().unwrap_or_default();
-        match self.client.create_user(&self.plan.connection, &c.user.email, &after.profile, &password::generate()).await
-        {
-            Ok(id) => Ok(id),
-            Err(e) if e.status() == Some(409) => {
-                let found = self.client.users_by_email(&c.user.email).await?;
-                found.into_iter().find(|(_, conn)| *conn == self.plan.connection).map(|(id, _)| id).ok_or(e)
+    /// Every pending role assignment, grouped per role, in batches.
+    fn assign_batches(&mut self) -> Result<Vec<Job>> {
+        let mut per_role: BTreeMap<String, Vec<(u32, String)>> = BTreeMap::new();
+        let mut unknown = Vec::new();
+        for (id, t) in &self.tracked {
+            let Some(user_id) = t.user_id.as_ref().filter(|_| !t.finished) else { continue };
+            for role in &t.assign {
+                if self.role_ids.contains_key(role) {
+                    per_role.entry(role.clone()).or_default().push((*id, user_id.clone()));
+                } else {
+                    unknown.push((*id, role.clone()));
+                }
             }
-            Err(e) => Err(e),
         }
+        for (id, role) in unknown {
+            let e = Auth0Error::Decode {
+                method: "PLAN".into(),
+                path: "roles".into(),
+                message: format!("the plan has no id for role {role:?}"),
+            };
+            self.fail(id, &e)?;
+        }
+        let size = self.opts.role_batch_size.max(1);
+        let mut jobs = Vec::new();
+        for (role, members) in per_role {
+            let role_id = self.role_ids[&role].clone();
+            for chunk in members.chunks(size) {
+                jobs.push(Job::AssignBatch { role_id: role_id.clone(), members: chunk.to_vec() });
+            }
+        }
+        Ok(jobs)
+    }
+
+    fn removal_jobs(&mut self) -> Result<Vec<Job>> {
+        let mut jobs = Vec::new();
+        for id in self.live(Action::UpdateRoles) {
+            let t = &self.tracked[&id];
+            let names = t.change.remove();
+            if names.is_empty() {
+                continue;
+            }
+            let role_ids: Option<Vec<String>> = names.iter().map(|n| self.role_ids.get(*n).cloned()).collect();
+            match role_ids {
+                Some(role_ids) => {
+                    jobs.push(Job::RemoveRoles { id, user_id: t.user_id.clone().unwrap_or_default(), role_ids })
+                }
+                None => {
+                    let e = Auth0Error::Decode {
+                        method: "PLAN".into(),
+                        path: "roles".into(),
+                        message: "the plan lacks the id of a role to remove".into(),
+                    };
+                    self.fail(id, &e)?;
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Runs jobs with bounded concurrency; results are recorded (and journaled) as
+    /// they arrive. After Ctrl-C no job starts.
+    async fn run_jobs(&mut self, label: &'static str, jobs: Vec<Job>) -> Result<()> {
+        if jobs.is_empty() || self.cancel.is_cancelled() {
+            return Ok(());
+        }
+        let multi = crate::logging::bars();
+        multi.set_draw_target(if self.opts.progress {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let bar = multi.add(ProgressBar::new(jobs.len() as u64));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(label);
+        let (client, plan, cancel) = (self.client, self.plan, self.cancel);
+        let tracked: BTreeMap<u32, &Change> = self.tracked.iter().map(|(id, t)| (*id, t.change)).collect();
+        let tracked = &tracked;
+        let mut results = futures::stream::iter(jobs)
+            .map(|job| {
+                let bar = bar.clone();
+                async move {
+                    if cancel.is_cancelled() {
+                        return None;
+                    }
+                    let r = run_job(client, plan, tracked, &job).await;
+                    bar.inc(1);
+                    Some((job, r))
+                }
+            })
+            .buffer_unordered(self.opts.concurrency.max(1));
+        while let Some(item) = results.next().await {
+            let Some((job, result)) = item else { continue };
+            match result {
+                Err(e) => {
+                    for id in job.changes() {
+                        self.fail(id, &e)?;
+                    }
+                }
+                Ok(new_user) => {
+                    if let (Job::Create { id }, Some(user_id)) = (&job, new_user)
+                        && let Some(t) = self.tracked.get_mut(id)
+                    {
+                        t.user_id = Some(user_id);
+                    }
+                    for id in job.changes() {
+                        self.part_done(id)?;
+                    }
+                }
+            }
+        }
+        bar.finish_with_message(if cancel.is_cancelled() { "interrupted" } else { "done" });
+        Ok(())
     }
 }
 
-async fn execute(ctx: &Ctx<'_>, c: &Change, verdict: &Verdict) -> Outcome {
-    let mut outcome = Outcome {
-        change_id: c.id,
-        action: c.action,
-        email: c.user.email.clone(),
-        status: OutcomeStatus::Done,
-        user_id: c.user.user_id.clone(),
-        error: None,
-    };
-    let result: std::result::Result<(), Auth0Error> = async {
-        match verdict {
-            Verdict::Drifted(d) => {
-                outcome.status = OutcomeStatus::Skipped;
-                outcome.error = Some(FailureInfo::note(format!("drifted: expected {}, found {}", d.expected, d.found)));
-                return Ok(());
-            }
-            Verdict::AlreadyApplied { user_id } => {
-                outcome.user_id = user_id.clone().or(outcome.user_id.take());
-                return Ok(());
-            }
-            Verdict::ResumeCreate { user_id, missing_roles } => {
-                outcome.user_id = Some(user_id.clone());
-                let names: Vec<&str> = missing_roles.iter().map(String::as_str).collect();
-                let ids = ctx.ids(&names)?;
-                if !ids.is_empty() {
-                    ctx.client.assign_roles(user_id, &ids).await?;
+/// Sends one job; a create returns the new user's id.
+async fn run_job(
+    client: &Auth0Client,
+    plan: &Plan,
+    changes: &BTreeMap<u32, &Change>,
+    job: &Job,
+) -> std::result::Result<Option<String>, Auth0Error> {
+    match job {
+        Job::Create { id } => {
+            let c = changes[id];
+            let after = c.after.clone().unwrap_or_default();
+            let created =
+                client.create_user(&plan.connection, &c.user.email, &after.profile, &password::generate()).await;
+            match created {
+                Ok(user_id) => Ok(Some(user_id)),
+                // It exists (an earlier run, or a race): find it by email and go on.
+                Err(e) if e.status() == Some(409) => {
+                    let found = client.users_by_email(&c.user.email).await?;
+                    let mine = found.into_iter().find(|(_, conn)| *conn == plan.connection);
+                    mine.map(|(id, _)| Some(id)).ok_or(e)
                 }
-                return Ok(());
+                Err(e) => Err(e),
             }
-            Verdict::Pending => {}
         }
-        let client = ctx.client;
-        let user_id = c.user.user_id.as_deref().unwrap_or_default();
-        match c.action {
-            Action::CreateUser => {
-                let ids = ctx.ids(&c.assign())?;
-                let id = ctx.create(c).await?;
-                outcome.user_id = Some(id.clone());
-                if !ids.is_empty() {
-                    client
-                        .assign_roles(&id, &ids)
-                        .await
-                        .map_err(|e| with_context(e, "the user was created, but its roles were not assigned"))?;
-                }
-                Ok(())
-            }
-            Action::UpdateRoles => {
-                let assign = ctx.ids(&c.assign())?;
-                let remove = ctx.ids(&c.remove())?;
-                if !assign.is_empty() {
-                    client.assign_roles(user_id, &assign).await?;
-                }
-                if !remove.is_empty() {
-                    client.remove_roles(user_id, &remove).await?;
-                }
-                Ok(())
-            }
-            Action::BlockUser => client.set_blocked(user_id, true).await,
-            Action::UnblockUser => client.set_blocked(user_id, false).await,
-            Action::DeleteUser => match client.delete_user(user_id).await {
-                Err(e) if e.status() == Some(404) => Ok(()),
-                other => other,
-            },
+        Job::SetBlocked { user_id, blocked, .. } => client.set_blocked(user_id, *blocked).await.map(|_| None),
+        Job::AssignBatch { role_id, members, .. } => {
+            let users: Vec<String> = members.iter().map(|(_, u)| u.clone()).collect();
+            client.assign_users_to_role(role_id, &users).await.map(|_| None)
         }
-    }
-    .await;
-    match result {
-        Err(e) => {
-            tracing::warn!(change = c.id, action = c.action.as_str(), email = %crate::redact::log_email(&c.user.email), error = %e, "change failed");
-            outcome.status = OutcomeStatus::Failed;
-            let mut info = FailureInfo::from(&e);
-            if c.action == Action::CreateUser && outcome.user_id.is_none() && !c.assign().is_empty() {
-                info.message = format!("{} (its {} role assignment(s) were skipped)", info.message, c.assign().len());
-            }
-            outcome.error = Some(info);
-        }
-        Ok(()) if outcome.status == OutcomeStatus::Done => {
-            tracing::info!(change = c.id, action = c.action.as_str(), email = %crate::redact::log_email(&c.user.email), "change applied");
-        }
-        Ok(()) => {}
-    }
-    outcome
-}
-
-fn with_context(e: Auth0Error, context: &str) -> Auth0Error {
-    match e {
-        Auth0Error::Api { method, path, status, message, error_code, help } => {
-            Auth0Error::Api { method, path, status, message: format!("{context}: {message}"), error_code, help }
-        }
-        other => other,
+        Job::RemoveRoles { user_id, role_ids, .. } => client.remove_roles(user_id, role_ids).await.map(|_| None),
+        Job::Delete { user_id, .. } => match client.delete_user(user_id).await {
+            Err(e) if e.status() == Some(404) => Ok(None),
+            other => other.map(|_| None),
+        },
     }
 }

@@ -15,4 +15,10 @@ impl Auth0Client {
         let _ = (user_id, blocked);
         unimplemented!("client")
     }
+
+    /// Assigns one role to many users: `POST /roles/{id}/users`.
+    pub async fn assign_users_to_role(&self, role_id: &str, user_ids: &[String]) -> Result<(), Auth0Error> {
+        let _ = (role_id, user_ids);
+        unimplemented!("client")
+    }
 }
