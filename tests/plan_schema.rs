@@ -503,6 +503,10 @@ fn rejects_inconsistent_before_after() {
         let i = change_index(v, "create_user");
         v["changes"][i].as_object_mut().unwrap().remove("before");
     });
+    rejects("a create_user with a user_id", |v| {
+        let i = change_index(v, "create_user");
+        v["changes"][i]["user"]["user_id"] = json!("auth0|alice");
+    });
     rejects("a delete_user without a user_id", |v| {
         let i = change_index(v, "delete_user");
         v["changes"][i]["user"]
