@@ -1,0 +1,660 @@
+//! The plan file against its published JSON Schema (`plans/plan.schema.json`), and
+//! `Plan::parse` against tampered files. Plans are built in-process through the
+//! public API: planner → `Changeset` → `Plan::new` → `to_json_pretty`.
+
+use auth0_sync::error::PlanFileError;
+use auth0_sync::model::{DesiredState, Profile, TenantRole, TenantSnapshot, TenantUser};
+use auth0_sync::plan::{Action, FORMAT_VERSION, Plan, PolicyRecord, SourceInfo, sha256_tagged};
+use auth0_sync::planner::{self, IgnoreList, Policy};
+use auth0_sync::source::{DesiredStateBuilder, RawRow};
+use chrono::{TimeZone, Utc};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+const CONNECTION: &str = "Username-Password-Authentication";
+const SCHEMA_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/plan.schema.json");
+
+// ---------------------------------------------------------------------------
+// Fixtures
+
+fn schema() -> Value {
+    let text = std::fs::read_to_string(SCHEMA_PATH).expect("plans/plan.schema.json is readable");
+    serde_json::from_str(&text).expect("plans/plan.schema.json is JSON")
+}
+
+fn validator() -> jsonschema::Validator {
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema())
+        .expect("the schema compiles")
+}
+
+/// Validation errors as `instance path: message` lines; empty when valid.
+fn errors(instance: &Value) -> Vec<String> {
+    let v = validator();
+    v.iter_errors(instance)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}
+
+fn assert_valid(instance: &Value) {
+    let errs = errors(instance);
+    assert!(
+        errs.is_empty(),
+        "plan does not match the schema:\n{}\n{}",
+        errs.join("\n"),
+        serde_json::to_string_pretty(instance).unwrap()
+    );
+}
+
+fn assert_invalid(instance: &Value, why: &str) {
+    assert!(
+        !validator().is_valid(instance),
+        "schema accepted a plan with {why}:\n{}",
+        serde_json::to_string_pretty(instance).unwrap()
+    );
+}
+
+fn row(email: &str, roles: &[&str]) -> RawRow {
+    RawRow {
+        email: Some(email.to_owned()),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        profile: Profile::default(),
+    }
+}
+
+fn tenant_user(id: &str, email: &str, connection: &str, role_ids: &[&str]) -> TenantUser {
+    TenantUser {
+        user_id: id.to_owned(),
+        email: Some(email.to_owned()),
+        connection: connection.to_owned(),
+        blocked: false,
+        role_ids: role_ids.iter().map(|r| (*r).to_owned()).collect(),
+    }
+}
+
+fn tenant() -> TenantSnapshot {
+    let mut t = TenantSnapshot::default();
+    for (id, name) in [
+        ("rol_admin0000000001", "admin"),
+        ("rol_editor000000002", "editor"),
+        ("rol_viewer000000003", "viewer"),
+    ] {
+        t.roles.insert(
+            id.to_owned(),
+            TenantRole {
+                id: id.to_owned(),
+                name: name.to_owned(),
+            },
+        );
+    }
+    for u in [
+        // Roles change: editor → admin + viewer.
+        tenant_user(
+            "auth0|bob",
+            "Bob@Example.com",
+            CONNECTION,
+            &["rol_editor000000002"],
+        ),
+        // Already matches.
+        tenant_user(
+            "auth0|dave",
+            "dave@example.com",
+            CONNECTION,
+            &["rol_viewer000000003"],
+        ),
+        // Not in the source: deleted.
+        tenant_user(
+            "auth0|carol",
+            "carol@example.com",
+            CONNECTION,
+            &["rol_admin0000000001", "rol_viewer000000003"],
+        ),
+        // Not in the source but ignored.
+        tenant_user(
+            "auth0|erin",
+            "erin@contractors.example.com",
+            CONNECTION,
+            &[],
+        ),
+        // Another connection: never touched.
+        tenant_user(
+            "google-oauth2|frank",
+            "frank@example.com",
+            "google-oauth2",
+            &["rol_admin0000000001"],
+        ),
+    ] {
+        t.users.insert(u.user_id.clone(), u);
+    }
+    t
+}
+
+/// The source: a create with a profile, an update, an unchanged user, and rows
+/// that only produce warnings.
+fn desired() -> DesiredState {
+    let mut b = DesiredStateBuilder::new();
+    b.push(RawRow {
+        profile: Profile {
+            name: Some("Alice Liddell".into()),
+            given_name: Some("Alice".into()),
+            family_name: Some("Liddell".into()),
+        },
+        ..row(" Alice@Example.com ", &["editor", "viewer"])
+    });
+    b.push(row("bob@example.com", &["admin"]));
+    b.push(row("BOB@example.com", &["viewer"]));
+    b.push(row("dave@example.com", &["viewer"]));
+    b.push(row("not-an-email", &["viewer"]));
+    b.push(RawRow {
+        email: None,
+        ..row("", &["viewer"])
+    });
+    b.push(RawRow {
+        profile: Profile {
+            name: Some("Alice L.".into()),
+            ..Profile::default()
+        },
+        ..row("alice@example.com", &[])
+    });
+    b.finish()
+}
+
+fn ignore() -> IgnoreList {
+    IgnoreList::new(["*@contractors.example.com"]).unwrap()
+}
+
+fn make_plan(desired: &DesiredState, tenant: &TenantSnapshot) -> Plan {
+    let ignore = ignore();
+    let policy = Policy {
+        connection: CONNECTION.to_owned(),
+        ignore: ignore.clone(),
+    };
+    let changeset = planner::plan(desired, tenant, &policy).expect("planning succeeds");
+    Plan::new(
+        Utc.with_ymd_and_hms(2026, 11, 28, 13, 30, 0).unwrap(),
+        "acme.eu.auth0.com".to_owned(),
+        CONNECTION.to_owned(),
+        tenant.fingerprint(),
+        SourceInfo {
+            kind: "sqlite".into(),
+            location: "examples/demo/hr.sqlite".into(),
+            rows: desired.rows,
+            users: desired.users.len() as u64,
+        },
+        PolicyRecord {
+            ignore_users: ignore.patterns().to_vec(),
+        },
+        changeset,
+    )
+}
+
+fn full_plan() -> Plan {
+    make_plan(&desired(), &tenant())
+}
+
+/// A plan with no changes: the tenant already holds exactly the desired users.
+fn empty_plan() -> Plan {
+    let mut b = DesiredStateBuilder::new();
+    b.push(row("dave@example.com", &["viewer"]));
+    let mut t = tenant();
+    t.users.retain(|id, _| id == "auth0|dave");
+    make_plan(&b.finish(), &t)
+}
+
+/// The plan as written to disk, parsed back into a JSON value.
+fn written(plan: &Plan) -> Value {
+    serde_json::from_str(&plan.to_json_pretty()).expect("to_json_pretty writes JSON")
+}
+
+/// Index of the first change with `action`, asserting there is one.
+fn change_index(v: &Value, action: &str) -> usize {
+    v["changes"]
+        .as_array()
+        .expect("changes is an array")
+        .iter()
+        .position(|c| c["action"] == action)
+        .unwrap_or_else(|| panic!("the fixture plan has no {action} change"))
+}
+
+/// Recomputes the checksum of an edited plan the way `Plan` does, so that
+/// `Plan::parse` gets past the checksum and judges the content.
+fn reseal(v: &mut Value) {
+    let mut body = v.clone();
+    body.as_object_mut().unwrap().remove("checksum");
+    let sum = sha256_tagged(&serde_json::to_vec(&body).unwrap());
+    v["checksum"] = json!(sum);
+}
+
+fn parse(text: &str) -> Result<Plan, PlanFileError> {
+    Plan::parse("plan.json", text)
+}
+
+// ---------------------------------------------------------------------------
+// The schema itself
+
+#[test]
+fn schema_is_a_valid_draft_2020_12_schema() {
+    let s = schema();
+    assert_eq!(
+        s["$schema"], "https://json-schema.org/draft/2020-12/schema",
+        "the schema must declare draft 2020-12"
+    );
+    if let Err(e) = jsonschema::meta::validate(&s) {
+        panic!("plans/plan.schema.json violates the 2020-12 meta-schema: {e}");
+    }
+}
+
+/// Follows a local `$ref` (`#/$defs/name`) to its target.
+fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let ptr = r.strip_prefix('#').expect("only local references");
+            resolve(
+                root,
+                root.pointer(ptr)
+                    .unwrap_or_else(|| panic!("dangling $ref {r}")),
+            )
+        }
+        None => node,
+    }
+}
+
+/// Every named property, at any depth, carries its own description (the
+/// `if`/`then` branches only restate constraints of documented properties).
+fn undocumented(node: &Value, at: &str, out: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::Object(props)) = map.get("properties") {
+                for (name, prop) in props {
+                    let documented = prop.get("description").is_some();
+                    if !documented && !at.contains("/if") && !at.contains("/then") {
+                        out.push(format!("{at}/properties/{name}"));
+                    }
+                }
+            }
+            for (k, v) in map {
+                undocumented(v, &format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                undocumented(v, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_field_has_a_description() {
+    let s = schema();
+    let mut missing = Vec::new();
+    undocumented(&s, "#", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "fields without a description: {missing:?}"
+    );
+}
+
+/// The schema names exactly the fields serde writes, at the top level and in each
+/// nested object: a field added to or removed from the Rust types must show up here.
+#[test]
+fn schema_properties_match_what_serde_writes() {
+    let s = schema();
+    let v = written(&full_plan());
+    let keys = |o: &Value| -> BTreeSet<String> { o.as_object().unwrap().keys().cloned().collect() };
+    let props = |def: &Value| keys(&resolve(&s, def)["properties"]);
+
+    assert_eq!(keys(&v), props(&s), "top-level fields");
+    assert_eq!(keys(&v["source"]), props(&s["$defs"]["source"]), "source");
+    assert_eq!(keys(&v["policy"]), props(&s["$defs"]["policy"]), "policy");
+    assert_eq!(
+        keys(&v["summary"]),
+        props(&s["$defs"]["summary"]),
+        "summary"
+    );
+    let change = &v["changes"][change_index(&v, "update_roles")];
+    assert_eq!(keys(change), props(&s["$defs"]["change"]), "change");
+    assert_eq!(keys(&change["user"]), props(&s["$defs"]["userRef"]), "user");
+    let create = &v["changes"][change_index(&v, "create_user")];
+    assert_eq!(
+        keys(&create["after"]),
+        props(&s["$defs"]["userState"]),
+        "after"
+    );
+    assert_eq!(
+        keys(&create["after"]["profile"]),
+        props(&s["$defs"]["profile"]),
+        "profile"
+    );
+    let warning = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w.get("email").is_some() && w.get("row").is_some())
+        .expect("a warning with a row and an email");
+    assert_eq!(keys(warning), props(&s["$defs"]["warning"]), "warning");
+
+    let actions: BTreeSet<String> = s["$defs"]["change"]["properties"]["action"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let rust: BTreeSet<String> = Action::ALL.iter().map(|a| a.as_str().to_owned()).collect();
+    assert_eq!(actions, rust, "action enum");
+    assert_eq!(
+        s["properties"]["format_version"]["const"],
+        json!(FORMAT_VERSION)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Plans the tool writes match the schema
+
+#[test]
+fn full_plan_matches_the_schema() {
+    let plan = full_plan();
+    let v = written(&plan);
+
+    // The fixture really covers what it claims to.
+    let create = &v["changes"][change_index(&v, "create_user")];
+    assert_eq!(create["user"]["email"], "alice@example.com");
+    assert_eq!(create["before"], Value::Null);
+    assert_eq!(create["after"]["roles"], json!(["editor", "viewer"]));
+    assert_eq!(create["after"]["profile"]["given_name"], "Alice");
+    assert!(create["user"].get("user_id").is_none());
+    let update = &v["changes"][change_index(&v, "update_roles")];
+    assert_eq!(update["user"]["user_id"], "auth0|bob");
+    assert_eq!(update["before"]["roles"], json!(["editor"]));
+    assert_eq!(update["after"]["roles"], json!(["admin", "viewer"]));
+    assert!(update["after"].get("profile").is_none());
+    let delete = &v["changes"][change_index(&v, "delete_user")];
+    assert_eq!(delete["user"]["user_id"], "auth0|carol");
+    assert_eq!(delete["after"], Value::Null);
+    let kinds: BTreeSet<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["conflicting_duplicate", "invalid_email", "missing_email"])
+    );
+    assert_eq!(v["summary"]["create_user"], 1);
+    assert_eq!(v["summary"]["update_roles"], 1);
+    assert_eq!(v["summary"]["delete_user"], 1);
+    assert_eq!(v["summary"]["unchanged"], 1);
+    assert_eq!(v["summary"]["ignored"], 1);
+
+    assert_valid(&v);
+}
+
+#[test]
+fn empty_plan_matches_the_schema() {
+    let plan = empty_plan();
+    assert!(!plan.has_changes());
+    let v = written(&plan);
+    assert_eq!(v["changes"], json!([]));
+    assert_eq!(v["warnings"], json!([]));
+    assert_eq!(v["roles"], json!({}));
+    assert_valid(&v);
+}
+
+#[test]
+fn plan_without_warnings_or_profile_matches_the_schema() {
+    let mut b = DesiredStateBuilder::new();
+    b.push(row("new@example.com", &[]));
+    let v = written(&make_plan(&b.finish(), &TenantSnapshot::default()));
+    let create = &v["changes"][change_index(&v, "create_user")];
+    assert_eq!(create["after"], json!({ "roles": [] }));
+    assert_valid(&v);
+}
+
+// ---------------------------------------------------------------------------
+// The schema rejects what the tool would never write
+
+/// Applies `edit` to the written full plan; the result must fail validation
+/// (while the unedited plan passes, so the edit is what the schema objects to).
+fn rejects(why: &str, edit: impl FnOnce(&mut Value)) {
+    let mut v = written(&full_plan());
+    assert_valid(&v);
+    edit(&mut v);
+    assert_invalid(&v, why);
+}
+
+#[test]
+fn rejects_unknown_action() {
+    rejects("an unknown action", |v| {
+        let i = change_index(v, "update_roles");
+        v["changes"][i]["action"] = json!("rename_user");
+    });
+}
+
+#[test]
+fn rejects_missing_checksum() {
+    rejects("no checksum", |v| {
+        assert!(v.as_object_mut().unwrap().remove("checksum").is_some());
+    });
+}
+
+#[test]
+fn rejects_bad_checksum_patterns() {
+    for bad in [
+        "sha1:0123456789abcdef0123456789abcdef01234567",
+        "sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+        "sha256:0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "",
+    ] {
+        rejects(&format!("checksum {bad:?}"), |v| v["checksum"] = json!(bad));
+    }
+    rejects("a bad tenant_fingerprint", |v| {
+        v["tenant_fingerprint"] = json!("sha256:xyz");
+    });
+}
+
+#[test]
+fn rejects_extra_top_level_field() {
+    rejects("an extra top-level field", |v| {
+        v["approved_by"] = json!("mallory");
+    });
+}
+
+#[test]
+fn rejects_extra_nested_fields() {
+    rejects("an extra field in a change", |v| {
+        v["changes"][0]["force"] = json!(true)
+    });
+    rejects("an extra field in a user state", |v| {
+        let i = change_index(v, "update_roles");
+        v["changes"][i]["after"]["blocked"] = json!(true);
+    });
+    rejects("an extra field in the summary", |v| {
+        v["summary"]["skipped"] = json!(0)
+    });
+}
+
+#[test]
+fn rejects_create_with_before() {
+    rejects("a create_user with a non-null before", |v| {
+        let i = change_index(v, "create_user");
+        v["changes"][i]["before"] = json!({ "roles": ["admin"] });
+    });
+}
+
+#[test]
+fn rejects_inconsistent_before_after() {
+    rejects("a create_user with a null after", |v| {
+        let i = change_index(v, "create_user");
+        v["changes"][i]["after"] = Value::Null;
+    });
+    rejects("a delete_user with a non-null after", |v| {
+        let i = change_index(v, "delete_user");
+        v["changes"][i]["after"] = json!({ "roles": [] });
+    });
+    rejects("an update_roles with a null before", |v| {
+        let i = change_index(v, "update_roles");
+        v["changes"][i]["before"] = Value::Null;
+    });
+    rejects("a change without its before key", |v| {
+        let i = change_index(v, "create_user");
+        v["changes"][i].as_object_mut().unwrap().remove("before");
+    });
+    rejects("a create_user with a user_id", |v| {
+        let i = change_index(v, "create_user");
+        v["changes"][i]["user"]["user_id"] = json!("auth0|alice");
+    });
+    rejects("a delete_user without a user_id", |v| {
+        let i = change_index(v, "delete_user");
+        v["changes"][i]["user"]
+            .as_object_mut()
+            .unwrap()
+            .remove("user_id");
+    });
+}
+
+#[test]
+fn rejects_bad_values() {
+    rejects("format_version 2", |v| v["format_version"] = json!(2));
+    rejects("a created_at that is not a date-time", |v| {
+        v["created_at"] = json!("yesterday");
+    });
+    rejects("duplicate role names", |v| {
+        let i = change_index(v, "update_roles");
+        v["changes"][i]["after"]["roles"] = json!(["admin", "admin"]);
+    });
+    rejects("an empty profile", |v| {
+        let i = change_index(v, "create_user");
+        v["changes"][i]["after"]["profile"] = json!({});
+    });
+    rejects("a change id 0", |v| v["changes"][0]["id"] = json!(0));
+    rejects("a negative count", |v| {
+        v["summary"]["unchanged"] = json!(-1)
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Plan::parse
+
+#[test]
+fn parse_round_trips_a_written_plan() {
+    for plan in [full_plan(), empty_plan()] {
+        let text = plan.to_json_pretty();
+        let back = parse(&text).unwrap_or_else(|e| panic!("parse refused a written plan: {e:?}"));
+        assert_eq!(back, plan);
+        assert_eq!(back.to_json_pretty(), text);
+    }
+}
+
+#[test]
+fn write_new_then_read_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans/plan.json");
+    let plan = full_plan();
+    plan.write_new(&path, false).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_valid(&serde_json::from_str(&text).unwrap());
+    assert_eq!(Plan::read(&path).unwrap(), plan);
+}
+
+#[test]
+fn parse_refuses_a_tampered_email() {
+    let plan = full_plan();
+    let text = plan.to_json_pretty();
+    assert!(text.contains("\"carol@example.com\""));
+    let tampered = text.replace("\"carol@example.com\"", "\"ceo@example.com\"");
+    match parse(&tampered) {
+        Err(PlanFileError::Checksum {
+            recorded, actual, ..
+        }) => {
+            assert_eq!(recorded, plan.checksum);
+            assert_ne!(actual, recorded);
+        }
+        other => panic!("expected a checksum refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn parse_refuses_a_wrong_format_version() {
+    let mut v = written(&full_plan());
+    v["format_version"] = json!(2);
+    reseal(&mut v);
+    match parse(&serde_json::to_string_pretty(&v).unwrap()) {
+        Err(PlanFileError::UnknownVersion {
+            found, supported, ..
+        }) => {
+            assert_eq!(found, "2");
+            assert_eq!(supported, FORMAT_VERSION);
+        }
+        other => panic!("expected an unknown-version refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn parse_refuses_invalid_json() {
+    let text = full_plan().to_json_pretty();
+    let broken = &text[..text.len() / 2];
+    assert!(
+        matches!(parse(broken), Err(PlanFileError::Syntax { .. })),
+        "expected a syntax refusal"
+    );
+    assert!(
+        matches!(
+            parse("{ \"format_version\": 1, }"),
+            Err(PlanFileError::Syntax { .. })
+        ),
+        "expected a syntax refusal for a trailing comma"
+    );
+}
+
+/// Where the schema says "no", parse says "no" too, even when the editor also
+/// recomputed the checksum.
+#[test]
+fn parse_refuses_what_the_schema_rejects_even_when_resealed() {
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "unknown action",
+            Box::new(|v| {
+                let i = change_index(v, "update_roles");
+                v["changes"][i]["action"] = json!("rename_user");
+            }),
+        ),
+        (
+            "extra top-level field",
+            Box::new(|v| v["approved_by"] = json!("mallory")),
+        ),
+        (
+            "extra field in a change",
+            Box::new(|v| v["changes"][0]["force"] = json!(true)),
+        ),
+        (
+            "duplicate role names",
+            Box::new(|v| {
+                let i = change_index(v, "update_roles");
+                v["changes"][i]["after"]["roles"] = json!(["admin", "admin", "viewer"]);
+            }),
+        ),
+        (
+            "empty profile",
+            Box::new(|v| {
+                let i = change_index(v, "create_user");
+                v["changes"][i]["after"]["profile"] = json!({});
+            }),
+        ),
+    ];
+    for (why, edit) in cases {
+        let mut v = written(&full_plan());
+        edit(&mut v);
+        reseal(&mut v);
+        assert_invalid(&v, why);
+        let text = serde_json::to_string_pretty(&v).unwrap();
+        assert!(
+            parse(&text).is_err(),
+            "Plan::parse accepted a resealed plan with {why}"
+        );
+    }
+}
