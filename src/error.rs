@@ -205,6 +205,21 @@ pub enum PlanFileError {
         actual: String,
     },
 
+    #[error("the plan contradicts itself: {problem}")]
+    #[diagnostic(
+        code(auth0_sync::plan::inconsistent),
+        help(
+            "the plan was edited (and its checksum recomputed); make a new one with `auth0-sync plan` and have it reviewed"
+        )
+    )]
+    Inconsistent {
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("in these changes")]
+        span: SourceSpan,
+        problem: String,
+    },
+
     #[error("the plan file has an invalid field at {path}: {message}")]
     #[diagnostic(code(auth0_sync::plan::shape), help("make a new plan with `auth0-sync plan`"))]
     Shape {

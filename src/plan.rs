@@ -225,11 +225,48 @@ pub fn sha256_tagged(bytes: &[u8]) -> String {
 /// Canonical bytes of a JSON value: object keys sorted (serde_json's default map
 /// is ordered), no whitespace, the top-level `checksum` removed.
 fn canonical_without_checksum(v: &serde_json::Value) -> Vec<u8> {
-    let mut v = v.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("checksum");
+    let mut out = Vec::new();
+    match v {
+        serde_json::Value::Object(o) => {
+            let mut top = o.clone();
+            top.remove("checksum");
+            write_canonical(&serde_json::Value::Object(top), &mut out);
+        }
+        other => write_canonical(other, &mut out),
     }
-    serde_json::to_vec(&v).expect("JSON values always serialise")
+    out
+}
+
+/// Compact JSON with object keys sorted at every level, whatever map type
+/// serde_json was built with (its `preserve_order` feature keeps insertion order).
+fn write_canonical(v: &serde_json::Value, out: &mut Vec<u8>) {
+    match v {
+        serde_json::Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            out.push(b'{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend(serde_json::to_vec(k).expect("strings serialise"));
+                out.push(b':');
+                write_canonical(&o[k], out);
+            }
+            out.push(b'}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend(serde_json::to_vec(scalar).expect("scalars serialise")),
+    }
 }
 
 impl Plan {
@@ -347,7 +384,65 @@ impl Plan {
                 actual: plan.compute_checksum(),
             });
         }
+        // The checksum catches edits, not intent: someone may recompute it. The plan
+        // must also be one the planner could have written.
+        if let Err(problem) = plan.consistency() {
+            return Err(PlanFileError::Inconsistent { src: src(), span: key_span(text, "changes"), problem });
+        }
         Ok(plan)
+    }
+
+    /// Checks that changes, summary and role table agree with each other.
+    pub fn consistency(&self) -> Result<(), String> {
+        let cs = &self.changeset;
+        let mut counted = Summary { ..cs.summary.clone() };
+        counted.create_user = 0;
+        counted.unblock_user = 0;
+        counted.update_roles = 0;
+        counted.block_user = 0;
+        counted.delete_user = 0;
+        let mut last_action = Action::CreateUser;
+        for (i, c) in cs.changes.iter().enumerate() {
+            let n = i as u32 + 1;
+            if c.id != n {
+                return Err(format!("change #{n} has id {}; ids must run 1, 2, 3, ...", c.id));
+            }
+            if c.action < last_action {
+                return Err(format!("change {n} ({}) is out of order", c.action.as_str()));
+            }
+            last_action = c.action;
+            let (before, after, user_id) = (c.before.is_some(), c.after.is_some(), c.user.user_id.is_some());
+            let shape_ok = match c.action {
+                Action::CreateUser => !before && after && !user_id,
+                Action::DeleteUser => before && !after && user_id,
+                Action::UpdateRoles | Action::BlockUser | Action::UnblockUser => before && after && user_id,
+            };
+            if !shape_ok {
+                return Err(format!(
+                    "change {n} ({}) has the wrong shape: before {}, after {}, user_id {}",
+                    c.action.as_str(),
+                    if before { "set" } else { "null" },
+                    if after { "set" } else { "null" },
+                    if user_id { "set" } else { "absent" },
+                ));
+            }
+            for r in c.assign().into_iter().chain(c.remove()) {
+                if !cs.roles.contains_key(r) && !cs.create_roles.iter().any(|x| x == r) {
+                    return Err(format!("change {n} uses role {r:?}, which is not in the plan's role table"));
+                }
+            }
+            match c.action {
+                Action::CreateUser => counted.create_user += 1,
+                Action::UnblockUser => counted.unblock_user += 1,
+                Action::UpdateRoles => counted.update_roles += 1,
+                Action::BlockUser => counted.block_user += 1,
+                Action::DeleteUser => counted.delete_user += 1,
+            }
+        }
+        if counted != cs.summary {
+            return Err("the summary does not match the changes".into());
+        }
+        Ok(())
     }
 }
 

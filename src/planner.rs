@@ -125,8 +125,10 @@ pub fn check_delete_cap(changeset: &Changeset, connection_users: u32, cap: Delet
     }
 }
 
+/// Role names of role ids; ids the snapshot does not know are left out (they cannot
+/// be named, so they are never assigned or removed).
 fn names(ids: &BTreeSet<String>, tenant: &TenantSnapshot) -> BTreeSet<String> {
-    ids.iter().map(|id| tenant.roles.get(id).map_or_else(|| id.clone(), |r| r.name.clone())).collect()
+    ids.iter().filter_map(|id| tenant.roles.get(id).map(|r| r.name.clone())).collect()
 }
 
 /// Computes the changes that make the connection's users match `desired`.
@@ -280,6 +282,9 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
     let mut changes: Vec<Change> = by_action.into_values().flatten().collect();
     for (i, c) in changes.iter_mut().enumerate() {
         c.id = i as u32 + 1;
+        for s in c.before.iter().chain(c.after.iter()) {
+            used_roles.extend(s.roles.iter().cloned());
+        }
     }
     let roles = used_roles
         .into_iter()

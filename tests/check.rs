@@ -12,7 +12,15 @@ async fn all_checks_pass_on_the_demo_setup() {
     let out = run(c).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
-    for needle in ["source reachable", "query runs", "11 rows, 9 distinct users, 4 distinct roles", "token obtained", "scopes", "connection exists", "roles exist"] {
+    for needle in [
+        "source reachable",
+        "query runs",
+        "11 rows, 9 distinct users, 4 distinct roles",
+        "token obtained",
+        "scopes",
+        "connection exists",
+        "roles exist",
+    ] {
         assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
     }
     assert!(!stdout.contains("FAIL"), "{stdout}");

@@ -23,18 +23,13 @@ fn schema() -> Value {
 }
 
 fn validator() -> jsonschema::Validator {
-    jsonschema::draft202012::options()
-        .should_validate_formats(true)
-        .build(&schema())
-        .expect("the schema compiles")
+    jsonschema::draft202012::options().should_validate_formats(true).build(&schema()).expect("the schema compiles")
 }
 
 /// Validation errors as `instance path: message` lines; empty when valid.
 fn errors(instance: &Value) -> Vec<String> {
     let v = validator();
-    v.iter_errors(instance)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect()
+    v.iter_errors(instance).map(|e| format!("{}: {e}", e.instance_path())).collect()
 }
 
 fn assert_valid(instance: &Value) {
@@ -75,55 +70,22 @@ fn tenant_user(id: &str, email: &str, connection: &str, role_ids: &[&str]) -> Te
 
 fn tenant() -> TenantSnapshot {
     let mut t = TenantSnapshot::default();
-    for (id, name) in [
-        ("rol_admin0000000001", "admin"),
-        ("rol_editor000000002", "editor"),
-        ("rol_viewer000000003", "viewer"),
-    ] {
-        t.roles.insert(
-            id.to_owned(),
-            TenantRole {
-                id: id.to_owned(),
-                name: name.to_owned(),
-            },
-        );
+    for (id, name) in
+        [("rol_admin0000000001", "admin"), ("rol_editor000000002", "editor"), ("rol_viewer000000003", "viewer")]
+    {
+        t.roles.insert(id.to_owned(), TenantRole { id: id.to_owned(), name: name.to_owned() });
     }
     for u in [
         // Roles change: editor → admin + viewer.
-        tenant_user(
-            "auth0|bob",
-            "Bob@Example.com",
-            CONNECTION,
-            &["rol_editor000000002"],
-        ),
+        tenant_user("auth0|bob", "Bob@Example.com", CONNECTION, &["rol_editor000000002"]),
         // Already matches.
-        tenant_user(
-            "auth0|dave",
-            "dave@example.com",
-            CONNECTION,
-            &["rol_viewer000000003"],
-        ),
+        tenant_user("auth0|dave", "dave@example.com", CONNECTION, &["rol_viewer000000003"]),
         // Not in the source: deleted.
-        tenant_user(
-            "auth0|carol",
-            "carol@example.com",
-            CONNECTION,
-            &["rol_admin0000000001", "rol_viewer000000003"],
-        ),
+        tenant_user("auth0|carol", "carol@example.com", CONNECTION, &["rol_admin0000000001", "rol_viewer000000003"]),
         // Not in the source but ignored.
-        tenant_user(
-            "auth0|erin",
-            "erin@contractors.example.com",
-            CONNECTION,
-            &[],
-        ),
+        tenant_user("auth0|erin", "erin@contractors.example.com", CONNECTION, &[]),
         // Another connection: never touched.
-        tenant_user(
-            "google-oauth2|frank",
-            "frank@example.com",
-            "google-oauth2",
-            &["rol_admin0000000001"],
-        ),
+        tenant_user("google-oauth2|frank", "frank@example.com", "google-oauth2", &["rol_admin0000000001"]),
     ] {
         t.users.insert(u.user_id.clone(), u);
     }
@@ -146,15 +108,9 @@ fn desired() -> DesiredState {
     b.push(row("BOB@example.com", &["viewer"]));
     b.push(row("dave@example.com", &["viewer"]));
     b.push(row("not-an-email", &["viewer"]));
+    b.push(RawRow { email: None, ..row("", &["viewer"]) });
     b.push(RawRow {
-        email: None,
-        ..row("", &["viewer"])
-    });
-    b.push(RawRow {
-        profile: Profile {
-            name: Some("Alice L.".into()),
-            ..Profile::default()
-        },
+        profile: Profile { name: Some("Alice L.".into()), ..Profile::default() },
         ..row("alice@example.com", &[])
     });
     b.finish()
@@ -166,10 +122,7 @@ fn ignore() -> IgnoreList {
 
 fn make_plan(desired: &DesiredState, tenant: &TenantSnapshot) -> Plan {
     let ignore = ignore();
-    let policy = Policy {
-        connection: CONNECTION.to_owned(),
-        ignore: ignore.clone(),
-    };
+    let policy = Policy { connection: CONNECTION.to_owned(), ignore: ignore.clone() };
     let changeset = planner::plan(desired, tenant, &policy).expect("planning succeeds");
     Plan::new(
         Utc.with_ymd_and_hms(2026, 11, 28, 13, 30, 0).unwrap(),
@@ -182,9 +135,7 @@ fn make_plan(desired: &DesiredState, tenant: &TenantSnapshot) -> Plan {
             rows: desired.rows,
             users: desired.users.len() as u64,
         },
-        PolicyRecord {
-            ignore_users: ignore.patterns().to_vec(),
-        },
+        PolicyRecord { ignore_users: ignore.patterns().to_vec() },
         changeset,
     )
 }
@@ -236,10 +187,7 @@ fn parse(text: &str) -> Result<Plan, PlanFileError> {
 #[test]
 fn schema_is_a_valid_draft_2020_12_schema() {
     let s = schema();
-    assert_eq!(
-        s["$schema"], "https://json-schema.org/draft/2020-12/schema",
-        "the schema must declare draft 2020-12"
-    );
+    assert_eq!(s["$schema"], "https://json-schema.org/draft/2020-12/schema", "the schema must declare draft 2020-12");
     if let Err(e) = jsonschema::meta::validate(&s) {
         panic!("plans/plan.schema.json violates the 2020-12 meta-schema: {e}");
     }
@@ -250,11 +198,7 @@ fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
     match node.get("$ref").and_then(Value::as_str) {
         Some(r) => {
             let ptr = r.strip_prefix('#').expect("only local references");
-            resolve(
-                root,
-                root.pointer(ptr)
-                    .unwrap_or_else(|| panic!("dangling $ref {r}")),
-            )
+            resolve(root, root.pointer(ptr).unwrap_or_else(|| panic!("dangling $ref {r}")))
         }
         None => node,
     }
@@ -291,10 +235,7 @@ fn every_field_has_a_description() {
     let s = schema();
     let mut missing = Vec::new();
     undocumented(&s, "#", &mut missing);
-    assert!(
-        missing.is_empty(),
-        "fields without a description: {missing:?}"
-    );
+    assert!(missing.is_empty(), "fields without a description: {missing:?}");
 }
 
 /// The schema names exactly the fields serde writes, at the top level and in each
@@ -309,25 +250,13 @@ fn schema_properties_match_what_serde_writes() {
     assert_eq!(keys(&v), props(&s), "top-level fields");
     assert_eq!(keys(&v["source"]), props(&s["$defs"]["source"]), "source");
     assert_eq!(keys(&v["policy"]), props(&s["$defs"]["policy"]), "policy");
-    assert_eq!(
-        keys(&v["summary"]),
-        props(&s["$defs"]["summary"]),
-        "summary"
-    );
+    assert_eq!(keys(&v["summary"]), props(&s["$defs"]["summary"]), "summary");
     let change = &v["changes"][change_index(&v, "update_roles")];
     assert_eq!(keys(change), props(&s["$defs"]["change"]), "change");
     assert_eq!(keys(&change["user"]), props(&s["$defs"]["userRef"]), "user");
     let create = &v["changes"][change_index(&v, "create_user")];
-    assert_eq!(
-        keys(&create["after"]),
-        props(&s["$defs"]["userState"]),
-        "after"
-    );
-    assert_eq!(
-        keys(&create["after"]["profile"]),
-        props(&s["$defs"]["profile"]),
-        "profile"
-    );
+    assert_eq!(keys(&create["after"]), props(&s["$defs"]["userState"]), "after");
+    assert_eq!(keys(&create["after"]["profile"]), props(&s["$defs"]["profile"]), "profile");
     let warning = v["warnings"]
         .as_array()
         .unwrap()
@@ -344,10 +273,7 @@ fn schema_properties_match_what_serde_writes() {
         .collect();
     let rust: BTreeSet<String> = Action::ALL.iter().map(|a| a.as_str().to_owned()).collect();
     assert_eq!(actions, rust, "action enum");
-    assert_eq!(
-        s["properties"]["format_version"]["const"],
-        json!(FORMAT_VERSION)
-    );
+    assert_eq!(s["properties"]["format_version"]["const"], json!(FORMAT_VERSION));
 }
 
 // ---------------------------------------------------------------------------
@@ -373,16 +299,8 @@ fn full_plan_matches_the_schema() {
     let delete = &v["changes"][change_index(&v, "delete_user")];
     assert_eq!(delete["user"]["user_id"], "auth0|carol");
     assert_eq!(delete["after"], Value::Null);
-    let kinds: BTreeSet<&str> = v["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        kinds,
-        BTreeSet::from(["conflicting_duplicate", "invalid_email", "missing_email"])
-    );
+    let kinds: BTreeSet<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, BTreeSet::from(["conflicting_duplicate", "invalid_email", "missing_email"]));
     assert_eq!(v["summary"]["create_user"], 1);
     assert_eq!(v["summary"]["update_roles"], 1);
     assert_eq!(v["summary"]["delete_user"], 1);
@@ -465,16 +383,12 @@ fn rejects_extra_top_level_field() {
 
 #[test]
 fn rejects_extra_nested_fields() {
-    rejects("an extra field in a change", |v| {
-        v["changes"][0]["force"] = json!(true)
-    });
+    rejects("an extra field in a change", |v| v["changes"][0]["force"] = json!(true));
     rejects("an extra field in a user state", |v| {
         let i = change_index(v, "update_roles");
         v["changes"][i]["after"]["blocked"] = json!(true);
     });
-    rejects("an extra field in the summary", |v| {
-        v["summary"]["skipped"] = json!(0)
-    });
+    rejects("an extra field in the summary", |v| v["summary"]["skipped"] = json!(0));
 }
 
 #[test]
@@ -509,10 +423,7 @@ fn rejects_inconsistent_before_after() {
     });
     rejects("a delete_user without a user_id", |v| {
         let i = change_index(v, "delete_user");
-        v["changes"][i]["user"]
-            .as_object_mut()
-            .unwrap()
-            .remove("user_id");
+        v["changes"][i]["user"].as_object_mut().unwrap().remove("user_id");
     });
 }
 
@@ -531,9 +442,7 @@ fn rejects_bad_values() {
         v["changes"][i]["after"]["profile"] = json!({});
     });
     rejects("a change id 0", |v| v["changes"][0]["id"] = json!(0));
-    rejects("a negative count", |v| {
-        v["summary"]["unchanged"] = json!(-1)
-    });
+    rejects("a negative count", |v| v["summary"]["unchanged"] = json!(-1));
 }
 
 // ---------------------------------------------------------------------------
@@ -567,9 +476,7 @@ fn parse_refuses_a_tampered_email() {
     assert!(text.contains("\"carol@example.com\""));
     let tampered = text.replace("\"carol@example.com\"", "\"ceo@example.com\"");
     match parse(&tampered) {
-        Err(PlanFileError::Checksum {
-            recorded, actual, ..
-        }) => {
+        Err(PlanFileError::Checksum { recorded, actual, .. }) => {
             assert_eq!(recorded, plan.checksum);
             assert_ne!(actual, recorded);
         }
@@ -583,9 +490,7 @@ fn parse_refuses_a_wrong_format_version() {
     v["format_version"] = json!(2);
     reseal(&mut v);
     match parse(&serde_json::to_string_pretty(&v).unwrap()) {
-        Err(PlanFileError::UnknownVersion {
-            found, supported, ..
-        }) => {
+        Err(PlanFileError::UnknownVersion { found, supported, .. }) => {
             assert_eq!(found, "2");
             assert_eq!(supported, FORMAT_VERSION);
         }
@@ -597,15 +502,9 @@ fn parse_refuses_a_wrong_format_version() {
 fn parse_refuses_invalid_json() {
     let text = full_plan().to_json_pretty();
     let broken = &text[..text.len() / 2];
+    assert!(matches!(parse(broken), Err(PlanFileError::Syntax { .. })), "expected a syntax refusal");
     assert!(
-        matches!(parse(broken), Err(PlanFileError::Syntax { .. })),
-        "expected a syntax refusal"
-    );
-    assert!(
-        matches!(
-            parse("{ \"format_version\": 1, }"),
-            Err(PlanFileError::Syntax { .. })
-        ),
+        matches!(parse("{ \"format_version\": 1, }"), Err(PlanFileError::Syntax { .. })),
         "expected a syntax refusal for a trailing comma"
     );
 }
@@ -623,14 +522,8 @@ fn parse_refuses_what_the_schema_rejects_even_when_resealed() {
                 v["changes"][i]["action"] = json!("rename_user");
             }),
         ),
-        (
-            "extra top-level field",
-            Box::new(|v| v["approved_by"] = json!("mallory")),
-        ),
-        (
-            "extra field in a change",
-            Box::new(|v| v["changes"][0]["force"] = json!(true)),
-        ),
+        ("extra top-level field", Box::new(|v| v["approved_by"] = json!("mallory"))),
+        ("extra field in a change", Box::new(|v| v["changes"][0]["force"] = json!(true))),
         (
             "duplicate role names",
             Box::new(|v| {
@@ -652,9 +545,6 @@ fn parse_refuses_what_the_schema_rejects_even_when_resealed() {
         reseal(&mut v);
         assert_invalid(&v, why);
         let text = serde_json::to_string_pretty(&v).unwrap();
-        assert!(
-            parse(&text).is_err(),
-            "Plan::parse accepted a resealed plan with {why}"
-        );
+        assert!(parse(&text).is_err(), "Plan::parse accepted a resealed plan with {why}");
     }
 }
