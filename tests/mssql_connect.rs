@@ -22,9 +22,7 @@ mod mock_sql;
 
 use auth0_sync::settings::MssqlEncrypt;
 use auth0_sync::source::mssql::{self, MssqlError};
-use mock_sql::{
-    Login, MockSql, PASSWORD, TlsMock, closed_port, code, quick, render, settings_for,
-};
+use mock_sql::{Login, MockSql, PASSWORD, TlsMock, closed_port, code, quick, render, settings_for};
 
 const Q: &str = "SELECT email, role FROM hr.staff";
 
@@ -114,7 +112,10 @@ async fn strict_tls_with_untrusted_certificate_is_a_certificate_error() {
     let e = mssql::load_with(&s, Q, &quick()).await.unwrap_err();
     let text = render(&e);
     assert_eq!(code(&e), "auth0_sync::source::mssql_certificate", "{text}");
-    assert!(text.contains("MSSQL_TRUST_SERVER_CERTIFICATE=true"), "{text}");
+    assert!(
+        text.contains("MSSQL_TRUST_SERVER_CERTIFICATE=true"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

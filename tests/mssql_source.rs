@@ -17,10 +17,10 @@ mod mock_sql;
 
 use auth0_sync::source::SourceError;
 use auth0_sync::source::mssql::{self, MssqlError};
-use mssql_mock_tds::{ColumnDefinition, ColumnValue, QueryResponse, Row, SqlDataType};
 use mock_sql::{
     MockSql, PASSWORD, error_response, quick, render, sql_browser, text, text_response,
 };
+use mssql_mock_tds::{ColumnDefinition, ColumnValue, QueryResponse, Row, SqlDataType};
 
 const Q: &str = "SELECT email, role, name FROM hr.staff";
 
@@ -247,8 +247,12 @@ async fn server_error_names_number_and_message() {
 async fn missing_email_column_lists_the_columns() {
     let mock = MockSql::start().await;
     let q = "SELECT work_mail, role FROM hr.staff";
-    mock.register_text(q, &["work_mail", "role"], &[vec![Some("a@x.io"), Some("r")]])
-        .await;
+    mock.register_text(
+        q,
+        &["work_mail", "role"],
+        &[vec![Some("a@x.io"), Some("r")]],
+    )
+    .await;
     let e = mssql::load_with(&mock.settings(), q, &quick())
         .await
         .unwrap_err();

@@ -37,7 +37,10 @@ const PACKET: usize = 4096;
 pub enum Login {
     Accept,
     /// An ERROR token with this number and message, as SQL Server sends for 18456.
-    Reject { number: u32, message: String },
+    Reject {
+        number: u32,
+        message: String,
+    },
 }
 
 /// A mock SQL Server without TLS on 127.0.0.1, answering registered queries.
@@ -195,11 +198,8 @@ async fn serve(
                 && let Login::Reject { number, message } = &login
             {
                 let _ = buf.split_to(len);
-                let tokens = build_terminal_error_tokens(&TerminalError::new(
-                    *number,
-                    14,
-                    message.clone(),
-                ));
+                let tokens =
+                    build_terminal_error_tokens(&TerminalError::new(*number, 14, message.clone()));
                 write_packets(&mut socket, &tokens, &mut packet_id).await?;
                 continue;
             }
@@ -262,7 +262,8 @@ pub fn test_certificate() -> (Vec<u8>, Vec<u8>) {
     b.set_pubkey(&key).unwrap();
     b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
         .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
     let san = SubjectAlternativeName::new()
         .dns("localhost")
         .ip("127.0.0.1")

@@ -412,7 +412,10 @@ mod tests {
         assert!(!dbg.contains("hunter2"), "{dbg}");
         assert!(!format!("{t:?}").contains("sync\", password"));
         assert_eq!(t.location(), "db.example.com:1433/hr");
-        assert_eq!(config.get_handshake_timeout(), Some(Duration::from_secs(15)));
+        assert_eq!(
+            config.get_handshake_timeout(),
+            Some(Duration::from_secs(15))
+        );
     }
 
     #[test]
@@ -441,7 +444,11 @@ mod tests {
         assert_eq!(t.user.as_deref(), Some("u1"));
         assert_eq!(t.redact("bad p;w=cs-secret here"), "bad *** here");
         assert!(!format!("{config:?}").contains("cs-secret"));
-        assert!(trust_warning(&s).unwrap().contains("TrustServerCertificate=true"));
+        assert!(
+            trust_warning(&s)
+                .unwrap()
+                .contains("TrustServerCertificate=true")
+        );
     }
 
     #[test]

@@ -108,11 +108,20 @@ impl From<SourceError> for MssqlError {
 fn reason(e: &TdsError, t: &Target) -> String {
     let text = match e {
         TdsError::Io { message, .. } => message.clone(),
-        TdsError::Tls(m) => m.clone(),
+        // tiberius appends advice about its own API ("To connect anyway you can:
+        // (1) ... `Config::trust_cert()` ..."): keep only the first sentence.
+        TdsError::Tls(m) => first_sentence(m),
         TdsError::Protocol(m) | TdsError::Conversion(m) | TdsError::Encoding(m) => m.to_string(),
         other => other.to_string(),
     };
     t.redact(&text)
+}
+
+fn first_sentence(m: &str) -> String {
+    match m.find(". ") {
+        Some(i) => m[..i].to_owned(),
+        None => m.trim_end_matches('.').to_owned(),
+    }
 }
 
 fn target_words(t: &Target) -> String {
@@ -128,6 +137,8 @@ fn target_words(t: &Target) -> String {
 fn connect_help(t: &Target, kind: Option<ErrorKind>) -> String {
     let place = if t.from_connection_string {
         "the server in MSSQL_CONNECTION_STRING"
+    } else if t.instance.is_some() {
+        "MSSQL_SERVER and MSSQL_INSTANCE"
     } else {
         "MSSQL_SERVER and MSSQL_PORT"
     };
@@ -212,7 +223,7 @@ pub(crate) fn handshake_error(e: &TdsError, t: &Target) -> MssqlError {
                     }
                 ),
                 18452 => "the server accepts only Windows logins: enable SQL Server and Windows Authentication mode on the server".into(),
-                18486 | 18487 | 18488 => "the login is locked or its password expired: ask the DBA to unlock it or set a new password".into(),
+                18486..=18488 => "the login is locked or its password expired: ask the DBA to unlock it or set a new password".into(),
                 _ => format!(
                     "check {}; the login must be a SQL Server login (SQL authentication enabled on the server) with access to the database",
                     if t.from_connection_string {
@@ -266,13 +277,18 @@ pub(crate) fn handshake_error(e: &TdsError, t: &Target) -> MssqlError {
             ) =>
         {
             let what = if *kind == ErrorKind::TimedOut {
+                // tiberius' own text is long and speaks of its API; ours says enough.
                 "the server accepted the connection but did not finish the handshake in time"
+                    .to_owned()
             } else {
-                "the server closed the connection during the handshake"
+                format!(
+                    "the server closed the connection during the handshake ({})",
+                    reason(e, t)
+                )
             };
             MssqlError::Tls {
                 location,
-                reason: format!("{what} ({}), usually a TLS mode mismatch", reason(e, t)),
+                reason: format!("{what}; this is usually a TLS mode mismatch"),
                 help: tls_mismatch_help(t),
             }
         }

@@ -199,12 +199,15 @@ mod tests {
         );
         assert_eq!(cell_text(&ColumnData::String(None)), Ok(None));
         assert_eq!(cell_text(&ColumnData::I32(Some(42))), Ok(Some("42".into())));
-        assert_eq!(cell_text(&ColumnData::Bit(Some(true))), Ok(Some("1".into())));
+        assert_eq!(
+            cell_text(&ColumnData::Bit(Some(true))),
+            Ok(Some("1".into()))
+        );
         assert_eq!(cell_text(&ColumnData::Bit(None)), Ok(None));
         assert_eq!(
-            cell_text(&ColumnData::Numeric(Some(tiberius::numeric::Numeric::new_with_scale(
-                1234, 2
-            )))),
+            cell_text(&ColumnData::Numeric(Some(
+                tiberius::numeric::Numeric::new_with_scale(1234, 2)
+            ))),
             Ok(Some("12.34".into()))
         );
         assert_eq!(
