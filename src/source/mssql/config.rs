@@ -42,7 +42,17 @@ pub(crate) struct Target {
     /// The settings came from MSSQL_CONNECTION_STRING.
     pub from_connection_string: bool,
     /// Values that must never appear in a message (passwords).
-    pub secrets: Vec<String>,
+    pub secrets: Redactions,
+}
+
+/// Passwords to scrub from messages; `Debug` never shows them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Redactions(pub Vec<String>);
+
+impl std::fmt::Debug for Redactions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactions({} hidden)", self.0.len())
+    }
 }
 
 impl Target {
@@ -85,7 +95,7 @@ impl Target {
     /// Replaces every secret in `text` by `***`.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
-        for s in self.secrets.iter().filter(|s| !s.is_empty()) {
+        for s in self.secrets.0.iter().filter(|s| !s.is_empty()) {
             out = out.replace(s.as_str(), "***");
         }
         out
@@ -167,7 +177,7 @@ fn from_fields(settings: &MssqlSettings) -> Result<(Config, Target), MssqlError>
             encryption,
             trust_server_certificate: trust,
             from_connection_string: false,
-            secrets: password.into_iter().collect(),
+            secrets: Redactions(password.into_iter().collect()),
         },
     ))
 }
@@ -231,7 +241,7 @@ fn from_connection_string(cs: &str) -> Result<(Config, Target), MssqlError> {
             encryption,
             trust_server_certificate: truthy(get(&["trustservercertificate"])),
             from_connection_string: true,
-            secrets,
+            secrets: Redactions(secrets),
         },
     ))
 }
@@ -253,7 +263,7 @@ pub(crate) fn target(settings: &MssqlSettings) -> Target {
             encryption: encryption_level(settings.encrypt),
             trust_server_certificate: settings.trust_server_certificate,
             from_connection_string: settings.connection_string.is_some(),
-            secrets: Vec::new(),
+            secrets: Redactions::default(),
         },
     }
 }
@@ -410,7 +420,7 @@ mod tests {
         assert!(dbg.contains("Strict"), "{dbg}");
         assert!(dbg.contains("bypass: true"), "{dbg}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
-        assert!(!format!("{t:?}").contains("sync\", password"));
+        assert!(!format!("{t:?}").contains("hunter2"));
         assert_eq!(t.location(), "db.example.com:1433/hr");
         assert_eq!(
             config.get_handshake_timeout(),
@@ -444,6 +454,7 @@ mod tests {
         assert_eq!(t.user.as_deref(), Some("u1"));
         assert_eq!(t.redact("bad p;w=cs-secret here"), "bad *** here");
         assert!(!format!("{config:?}").contains("cs-secret"));
+        assert!(!format!("{t:?}").contains("cs-secret"));
         assert!(
             trust_warning(&s)
                 .unwrap()

@@ -320,7 +320,7 @@ pub(crate) fn query_error(e: &TdsError, t: &Target) -> MssqlError {
         },
         TdsError::Io { .. } => MssqlError::Read {
             location,
-            reason: format!("the connection was lost ({})", reason(e, t)),
+            reason: format!("the connection failed ({})", reason(e, t)),
             help: "run the command again; if it keeps failing, check the network path and the server's error log".into(),
         },
         _ => MssqlError::Read {
