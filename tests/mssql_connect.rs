@@ -162,3 +162,19 @@ async fn settings_never_show_the_password() {
     );
     assert!(!text.contains(PASSWORD), "{text}");
 }
+
+#[tokio::test]
+async fn unavailable_database_points_at_mssql_database() {
+    let mock = MockSql::start_with(Login::Reject {
+        number: 4060,
+        message: "Cannot open database \"hr\" requested by the login. The login failed.".into(),
+    })
+    .await;
+    let e = mssql::load_with(&mock.settings(), Q, &quick())
+        .await
+        .unwrap_err();
+    let text = render(&e);
+    assert_eq!(code(&e), "auth0_sync::source::mssql_login", "{text}");
+    assert!(text.contains("error 4060"), "{text}");
+    assert!(text.contains("MSSQL_DATABASE"), "{text}");
+}

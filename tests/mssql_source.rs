@@ -11,6 +11,8 @@
 //! - Streaming (rows are never collected) is a property of the code path
 //!   (`QueryStream::try_next` into `DesiredStateBuilder`); the 5000-row test shows
 //!   a multi-packet result is read completely.
+//! - A registered response holds one result set, so "several result sets"
+//!   (`MssqlError::SeveralResultSets`) is not exercised here.
 
 #[path = "support/mock_sql.rs"]
 mod mock_sql;
@@ -396,4 +398,47 @@ async fn probe_reports_columns_and_rows() {
     assert_eq!(p.columns, ["email", "roles"]);
     assert_eq!(p.rows, 2);
     assert_eq!(p.location, format!("127.0.0.1:{}/hr", mock.addr.port()));
+}
+
+#[tokio::test]
+async fn an_error_before_the_result_set_fails_the_run() {
+    // e.g. `RAISERROR(...); SELECT ...`: the rows that follow must not be used as if
+    // nothing happened.
+    let mock = MockSql::start().await;
+    let q = "SELECT email, role FROM hr.half";
+    mock.register(
+        q,
+        text_response(&["email", "role"], &[vec![Some("a@x.io"), Some("r")]]).with_leading_error(
+            mssql_mock_tds::LeadingError::new(50000, 16, "hr feed is stale"),
+        ),
+    )
+    .await;
+    let e = mssql::load_with(&mock.settings(), q, &quick())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, MssqlError::Query { number: 50000, message, .. } if message == "hr feed is stale"),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn informational_messages_after_the_rows_are_ignored() {
+    let mock = MockSql::start().await;
+    let q = "SELECT email, role FROM hr.warn";
+    mock.register_with_trailing_info(
+        q,
+        text_response(&["email", "role"], &[vec![Some("w@x.io"), Some("r")]]),
+        vec![mssql_mock_tds::InfoMessage::new(
+            8153,
+            10,
+            "Warning: Null value is eliminated by an aggregate or other SET operation.",
+        )],
+    )
+    .await;
+    let state = mssql::load_with(&mock.settings(), q, &quick())
+        .await
+        .unwrap();
+    assert_eq!(state.rows, 1);
+    assert!(state.users.contains_key("w@x.io"));
 }

@@ -98,6 +98,19 @@ impl MockSql {
         self.registry.lock().await.register(sql, response);
     }
 
+    /// Like [`MockSql::register`], with INFO tokens after the last row.
+    pub async fn register_with_trailing_info(
+        &self,
+        sql: &str,
+        response: QueryResponse,
+        info: Vec<mssql_mock_tds::InfoMessage>,
+    ) {
+        self.registry
+            .lock()
+            .await
+            .register_with_trailing_info(sql, response, info);
+    }
+
     pub fn settings(&self) -> MssqlSettings {
         settings_for(self.addr)
     }
