@@ -136,18 +136,19 @@ fn from_fields(settings: &MssqlSettings) -> Result<(Config, Target), MssqlError>
         help: "set MSSQL_USERNAME and MSSQL_PASSWORD to a SQL Server login (SQL authentication), or give MSSQL_CONNECTION_STRING".into(),
     })?;
     let password = settings.password.as_ref().map(|p| p.expose().to_owned());
+    let (server, port, instance) = split_server(settings)?;
     let mut config = Config::new();
-    config.host(&settings.server);
-    match &settings.instance {
+    config.host(&server);
+    match &instance {
         // With a named instance tiberius asks SQL Browser for the port; a port other
         // than the default is then the SQL Browser's UDP port (default 1434).
         Some(instance) => {
             config.instance_name(instance);
-            if settings.port != 1433 {
-                config.port(settings.port);
+            if port != 1433 {
+                config.port(port);
             }
         }
-        None => config.port(settings.port),
+        None => config.port(port),
     }
     if let Some(db) = &settings.database {
         config.database(db);
@@ -162,16 +163,16 @@ fn from_fields(settings: &MssqlSettings) -> Result<(Config, Target), MssqlError>
     if trust {
         config.trust_cert();
     }
-    let port = match (&settings.instance, settings.port) {
+    let port = match (&instance, port) {
         (Some(_), 1433) => 1434,
         (_, p) => p,
     };
     Ok((
         config,
         Target {
-            host: settings.server.clone(),
+            host: server,
             port,
-            instance: settings.instance.clone(),
+            instance,
             database: settings.database.clone(),
             user: Some(user),
             encryption,
@@ -180,6 +181,51 @@ fn from_fields(settings: &MssqlSettings) -> Result<(Config, Target), MssqlError>
             secrets: Redactions(password.into_iter().collect()),
         },
     ))
+}
+
+/// Accepts the SSMS forms `host\\instance` and `host,port` in MSSQL_SERVER, as long as
+/// they do not contradict MSSQL_INSTANCE / MSSQL_PORT.
+fn split_server(settings: &MssqlSettings) -> Result<(String, u16, Option<String>), MssqlError> {
+    let conflict = |what: &str, var: &str| MssqlError::Config {
+        reason: format!("MSSQL_SERVER names {what} and {var} names another"),
+        help: format!("give the {what} in only one place, MSSQL_SERVER or {var}"),
+    };
+    let raw = settings.server.trim();
+    let raw = raw.strip_prefix("tcp:").unwrap_or(raw);
+    let (host_part, port) = match raw.split_once(',') {
+        Some((h, p)) => {
+            let p = p
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| MssqlError::Config {
+                    reason: format!("MSSQL_SERVER ends in {:?}, which is not a port", p.trim()),
+                    help: "write MSSQL_SERVER as host, host,port or host\\instance".into(),
+                })?;
+            if settings.port != 1433 && settings.port != p {
+                return Err(conflict("a port", "MSSQL_PORT"));
+            }
+            (h.trim(), p)
+        }
+        None => (raw, settings.port),
+    };
+    let (host, instance) = match host_part.split_once('\\') {
+        Some((h, i)) => {
+            if let Some(other) = &settings.instance
+                && !other.eq_ignore_ascii_case(i)
+            {
+                return Err(conflict("an instance", "MSSQL_INSTANCE"));
+            }
+            (h.trim(), Some(i.trim().to_owned()))
+        }
+        None => (host_part, settings.instance.clone()),
+    };
+    let host = match host {
+        "." | "(local)" => "localhost",
+        h => h,
+    };
+    Ok((host.to_owned(), port, instance.filter(|i| !i.is_empty())))
 }
 
 fn from_connection_string(cs: &str) -> Result<(Config, Target), MssqlError> {
@@ -438,6 +484,32 @@ mod tests {
         s.port = 2000;
         let (config, _) = build(&s, &Timeouts::default()).unwrap();
         assert_eq!(config.get_addr(), "db.example.com:2000");
+    }
+
+    #[test]
+    fn ssms_style_server_names_are_understood() {
+        let mut s = settings();
+        s.server = r"db.example.com\HR".into();
+        let (config, t) = build(&s, &Timeouts::default()).unwrap();
+        assert_eq!(t.instance.as_deref(), Some("HR"));
+        assert_eq!(t.host, "db.example.com");
+        assert_eq!(config.get_addr(), "db.example.com:1434");
+        s.server = "db.example.com,1444".into();
+        let (config, t) = build(&s, &Timeouts::default()).unwrap();
+        assert_eq!(config.get_addr(), "db.example.com:1444");
+        assert_eq!(t.location(), "db.example.com:1444/hr");
+        s.port = 1555;
+        assert!(matches!(
+            build(&s, &Timeouts::default()),
+            Err(MssqlError::Config { .. })
+        ));
+        s.server = r"db\A".into();
+        s.port = 1433;
+        s.instance = Some("B".into());
+        assert!(matches!(
+            build(&s, &Timeouts::default()),
+            Err(MssqlError::Config { .. })
+        ));
     }
 
     #[test]
