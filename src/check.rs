@@ -48,13 +48,13 @@ pub async fn checks(args: &SettingsArgs) -> Vec<CheckRow> {
     match args.source() {
         Err(e) => rows.push(row("source settings", Err(e.to_string()))),
         Ok(s) => {
-            if let crate::settings::SourceBackend::Mssql(m) = &s.backend
-                && m.trust_server_certificate
-            {
-                rows.push(row(
-                    "source TLS",
-                    Ok("MSSQL_TRUST_SERVER_CERTIFICATE=true: the server certificate is NOT verified".into()),
-                ));
+            if let crate::settings::SourceBackend::Mssql(m) = &s.backend {
+                for w in [crate::source::mssql::trust_warning(m), crate::source::mssql::plaintext_warning(m)]
+                    .into_iter()
+                    .flatten()
+                {
+                    rows.push(row("source TLS", Ok(format!("warning: {w}"))));
+                }
             }
             match crate::source::load(&s).await {
                 Err(e) => rows.push(row("source query", Err(diag_text(&e)))),

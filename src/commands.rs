@@ -93,6 +93,13 @@ pub async fn make_plan(args: &SettingsArgs, opts: &PlanOptions) -> Result<Plan> 
     let ignore = args.ignore()?;
     let source_settings = args.source()?;
 
+    if let crate::settings::SourceBackend::Mssql(m) = &source_settings.backend {
+        for w in
+            [crate::source::mssql::trust_warning(m), crate::source::mssql::plaintext_warning(m)].into_iter().flatten()
+        {
+            eprintln!("warning: {w}");
+        }
+    }
     let (desired, source_info) = crate::source::load(&source_settings).await?;
     let client = Auth0Client::connect(&auth0).await?;
     require_connection(&client, &connection).await?;

@@ -33,30 +33,19 @@ async fn refused_connection_names_host_and_port() {
     let e = mssql::load_with(&s, Q, &quick()).await.unwrap_err();
     let text = render(&e);
     assert_eq!(code(&e), "auth0_sync::source::mssql_connect", "{text}");
-    assert!(
-        text.contains(&format!("host 127.0.0.1, port {port}")),
-        "{text}"
-    );
+    assert!(text.contains(&format!("host 127.0.0.1, port {port}")), "{text}");
     assert!(text.contains("MSSQL_SERVER and MSSQL_PORT"), "{text}");
     assert!(!text.contains(PASSWORD), "{text}");
 }
 
 #[tokio::test]
 async fn rejected_login_says_so_without_the_password() {
-    let mock = MockSql::start_with(Login::Reject {
-        number: 18456,
-        message: "Login failed for user 'sync'.".into(),
-    })
-    .await;
-    let e = mssql::load_with(&mock.settings(), Q, &quick())
-        .await
-        .unwrap_err();
+    let mock =
+        MockSql::start_with(Login::Reject { number: 18456, message: "Login failed for user 'sync'.".into() }).await;
+    let e = mssql::load_with(&mock.settings(), Q, &quick()).await.unwrap_err();
     let text = render(&e);
     assert_eq!(code(&e), "auth0_sync::source::mssql_login", "{text}");
-    assert!(
-        matches!(&e, MssqlError::Login { number: 18456, user, .. } if user == "sync"),
-        "{text}"
-    );
+    assert!(matches!(&e, MssqlError::Login { number: 18456, user, .. } if user == "sync"), "{text}");
     assert!(text.contains("MSSQL_USERNAME and MSSQL_PASSWORD"), "{text}");
     assert!(!text.contains(PASSWORD), "{text}");
 }
@@ -69,9 +58,7 @@ async fn a_server_echoing_the_password_is_redacted() {
         message: format!("Login failed: password {PASSWORD} is wrong"),
     })
     .await;
-    let e = mssql::load_with(&mock.settings(), Q, &quick())
-        .await
-        .unwrap_err();
+    let e = mssql::load_with(&mock.settings(), Q, &quick()).await.unwrap_err();
     let text = render(&e);
     assert_eq!(code(&e), "auth0_sync::source::mssql_login", "{text}");
     assert!(!text.contains(PASSWORD), "{text}");
@@ -93,8 +80,7 @@ async fn mandatory_against_a_server_without_tls_suggests_off() {
 #[tokio::test]
 async fn strict_tls_with_trusted_certificate() {
     let mock = TlsMock::start(true).await;
-    mock.register_text(Q, &["email", "role"], &[vec![Some("tls@x.io"), Some("r")]])
-        .await;
+    mock.register_text(Q, &["email", "role"], &[vec![Some("tls@x.io"), Some("r")]]).await;
     let mut s = settings_for(mock.addr);
     s.encrypt = MssqlEncrypt::Strict;
     s.trust_server_certificate = true;
@@ -112,10 +98,7 @@ async fn strict_tls_with_untrusted_certificate_is_a_certificate_error() {
     let e = mssql::load_with(&s, Q, &quick()).await.unwrap_err();
     let text = render(&e);
     assert_eq!(code(&e), "auth0_sync::source::mssql_certificate", "{text}");
-    assert!(
-        text.contains("MSSQL_TRUST_SERVER_CERTIFICATE=true"),
-        "{text}"
-    );
+    assert!(text.contains("MSSQL_TRUST_SERVER_CERTIFICATE=true"), "{text}");
 }
 
 #[tokio::test]
@@ -156,10 +139,7 @@ async fn settings_never_show_the_password() {
     let text = render(&e);
     // encrypt=true against a server without TLS: the advice speaks connection string.
     assert_eq!(code(&e), "auth0_sync::source::mssql_tls", "{text}");
-    assert!(
-        text.contains("encrypt=DANGER_PLAINTEXT in MSSQL_CONNECTION_STRING"),
-        "{text}"
-    );
+    assert!(text.contains("encrypt=DANGER_PLAINTEXT in MSSQL_CONNECTION_STRING"), "{text}");
     assert!(!text.contains(PASSWORD), "{text}");
 }
 
@@ -170,9 +150,7 @@ async fn unavailable_database_points_at_mssql_database() {
         message: "Cannot open database \"hr\" requested by the login. The login failed.".into(),
     })
     .await;
-    let e = mssql::load_with(&mock.settings(), Q, &quick())
-        .await
-        .unwrap_err();
+    let e = mssql::load_with(&mock.settings(), Q, &quick()).await.unwrap_err();
     let text = render(&e);
     assert_eq!(code(&e), "auth0_sync::source::mssql_login", "{text}");
     assert!(text.contains("error 4060"), "{text}");

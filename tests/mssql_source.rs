@@ -19,9 +19,7 @@ mod mock_sql;
 
 use auth0_sync::source::SourceError;
 use auth0_sync::source::mssql::{self, MssqlError};
-use mock_sql::{
-    MockSql, PASSWORD, error_response, quick, render, sql_browser, text, text_response,
-};
+use mock_sql::{MockSql, PASSWORD, error_response, quick, render, sql_browser, text, text_response};
 use mssql_mock_tds::{ColumnDefinition, ColumnValue, QueryResponse, Row, SqlDataType};
 
 const Q: &str = "SELECT email, role, name FROM hr.staff";
@@ -52,14 +50,9 @@ async fn plain_tcp_login_and_query() {
         ),
     )
     .await;
-    let state = mssql::load_with(&mock.settings(), Q, &quick())
-        .await
-        .unwrap();
+    let state = mssql::load_with(&mock.settings(), Q, &quick()).await.unwrap();
     assert_eq!(state.rows, 2);
-    assert_eq!(
-        state.users.keys().collect::<Vec<_>>(),
-        ["alice@example.com", "bob@example.com"]
-    );
+    assert_eq!(state.users.keys().collect::<Vec<_>>(), ["alice@example.com", "bob@example.com"]);
     let alice = &state.users["alice@example.com"];
     assert_eq!(alice.roles.iter().collect::<Vec<_>>(), ["admin"]);
     assert_eq!(alice.profile.name.as_deref(), Some("Alice"));
@@ -74,27 +67,13 @@ async fn unicode_names_and_null_roles() {
         q,
         &["email", "role", "name", "given_name", "family_name"],
         &[
-            vec![
-                Some("zoe@example.com"),
-                Some("admin"),
-                Some("Zoë Ångström"),
-                Some("Zoë"),
-                Some("Ångström"),
-            ],
-            vec![
-                Some("yamada@example.jp"),
-                None,
-                Some("山田 太郎"),
-                Some("太郎"),
-                Some("山田"),
-            ],
+            vec![Some("zoe@example.com"), Some("admin"), Some("Zoë Ångström"), Some("Zoë"), Some("Ångström")],
+            vec![Some("yamada@example.jp"), None, Some("山田 太郎"), Some("太郎"), Some("山田")],
             vec![Some("noname@example.com"), Some("viewer"), None, None, None],
         ],
     )
     .await;
-    let state = mssql::load_with(&mock.settings(), q, &quick())
-        .await
-        .unwrap();
+    let state = mssql::load_with(&mock.settings(), q, &quick()).await.unwrap();
     assert_eq!(state.rows, 3);
     let zoe = &state.users["zoe@example.com"];
     assert_eq!(zoe.profile.name.as_deref(), Some("Zoë Ångström"));
@@ -122,14 +101,9 @@ async fn several_rows_give_several_roles() {
         ],
     )
     .await;
-    let state = mssql::load_with(&mock.settings(), q, &quick())
-        .await
-        .unwrap();
+    let state = mssql::load_with(&mock.settings(), q, &quick()).await.unwrap();
     assert_eq!(state.rows, 4);
-    assert_eq!(
-        state.users["a@x.io"].roles.iter().collect::<Vec<_>>(),
-        ["admin", "editor", "viewer"]
-    );
+    assert_eq!(state.users["a@x.io"].roles.iter().collect::<Vec<_>>(), ["admin", "editor", "viewer"]);
     assert_eq!(state.users.len(), 2);
 }
 
@@ -147,13 +121,8 @@ async fn comma_separated_roles_column() {
         ],
     )
     .await;
-    let state = mssql::load_with(&mock.settings(), q, &quick())
-        .await
-        .unwrap();
-    assert_eq!(
-        state.users["a@x.io"].roles.iter().collect::<Vec<_>>(),
-        ["admin", "editor", "viewer"]
-    );
+    let state = mssql::load_with(&mock.settings(), q, &quick()).await.unwrap();
+    assert_eq!(state.users["a@x.io"].roles.iter().collect::<Vec<_>>(), ["admin", "editor", "viewer"]);
     assert!(state.users["b@x.io"].roles.is_empty());
     assert!(state.users["c@x.io"].roles.is_empty());
 }
@@ -176,18 +145,12 @@ async fn numeric_and_varchar_columns_read_as_text() {
                     ColumnValue::Int(42),
                     ColumnValue::BigInt(-7),
                 ]),
-                Row::new(vec![
-                    ColumnValue::VarCharMax(vec![b"d@x.io".to_vec()]),
-                    ColumnValue::Null,
-                    ColumnValue::Null,
-                ]),
+                Row::new(vec![ColumnValue::VarCharMax(vec![b"d@x.io".to_vec()]), ColumnValue::Null, ColumnValue::Null]),
             ],
         ),
     )
     .await;
-    let state = mssql::load_with(&mock.settings(), q, &quick())
-        .await
-        .unwrap();
+    let state = mssql::load_with(&mock.settings(), q, &quick()).await.unwrap();
     let c = &state.users["c@x.io"];
     assert_eq!(c.roles.iter().collect::<Vec<_>>(), ["42"]);
     assert_eq!(c.profile.name.as_deref(), Some("-7"));
@@ -201,23 +164,13 @@ async fn result_larger_than_one_packet_is_read_completely() {
     let mock = MockSql::start().await;
     let q = "SELECT email, role, name FROM hr.big";
     let rows: Vec<(String, String, String)> = (0..5000)
-        .map(|i| {
-            (
-                format!("user{i:05}@example.com"),
-                format!("role{}", i % 7),
-                format!("Ünïcode Person {i}"),
-            )
-        })
+        .map(|i| (format!("user{i:05}@example.com"), format!("role{}", i % 7), format!("Ünïcode Person {i}")))
         .collect();
-    let cells: Vec<Vec<Option<&str>>> = rows
-        .iter()
-        .map(|(e, r, n)| vec![Some(e.as_str()), Some(r.as_str()), Some(n.as_str())])
-        .collect();
+    let cells: Vec<Vec<Option<&str>>> =
+        rows.iter().map(|(e, r, n)| vec![Some(e.as_str()), Some(r.as_str()), Some(n.as_str())]).collect();
     let response = text_response(&["email", "role", "name"], &cells);
     mock.register(q, response).await;
-    let state = mssql::load_with(&mock.settings(), q, &quick())
-        .await
-        .unwrap();
+    let state = mssql::load_with(&mock.settings(), q, &quick()).await.unwrap();
     assert_eq!(state.rows, 5000);
     assert_eq!(state.users.len(), 5000);
     let last = &state.users["user04999@example.com"];
@@ -229,11 +182,8 @@ async fn result_larger_than_one_packet_is_read_completely() {
 async fn server_error_names_number_and_message() {
     let mock = MockSql::start().await;
     let q = "SELECT email, role FROM hr.nope";
-    mock.register(q, error_response(208, "Invalid object name 'hr.nope'."))
-        .await;
-    let e = mssql::load_with(&mock.settings(), q, &quick())
-        .await
-        .unwrap_err();
+    mock.register(q, error_response(208, "Invalid object name 'hr.nope'.")).await;
+    let e = mssql::load_with(&mock.settings(), q, &quick()).await.unwrap_err();
     let text = render(&e);
     assert!(
         matches!(&e, MssqlError::Query { number: 208, message, .. } if message == "Invalid object name 'hr.nope'."),
@@ -249,15 +199,8 @@ async fn server_error_names_number_and_message() {
 async fn missing_email_column_lists_the_columns() {
     let mock = MockSql::start().await;
     let q = "SELECT work_mail, role FROM hr.staff";
-    mock.register_text(
-        q,
-        &["work_mail", "role"],
-        &[vec![Some("a@x.io"), Some("r")]],
-    )
-    .await;
-    let e = mssql::load_with(&mock.settings(), q, &quick())
-        .await
-        .unwrap_err();
+    mock.register_text(q, &["work_mail", "role"], &[vec![Some("a@x.io"), Some("r")]]).await;
+    let e = mssql::load_with(&mock.settings(), q, &quick()).await.unwrap_err();
     let text = render(&e);
     match e {
         MssqlError::Rows(inner) => match *inner {
@@ -269,10 +212,7 @@ async fn missing_email_column_lists_the_columns() {
         },
         other => panic!("wrong error {other:?}"),
     }
-    assert!(
-        text.contains("auth0_sync::source::missing_column"),
-        "{text}"
-    );
+    assert!(text.contains("auth0_sync::source::missing_column"), "{text}");
     assert!(text.contains("work_mail, role"), "{text}");
 }
 
@@ -288,33 +228,19 @@ async fn binary_email_cells_are_all_reported() {
                 ColumnDefinition::new("role", SqlDataType::NVarCharMax),
             ],
             vec![
-                Row::new(vec![
-                    ColumnValue::VarBinaryMax(vec![vec![0xde, 0xad]]),
-                    text(Some("admin")),
-                ]),
-                Row::new(vec![
-                    ColumnValue::VarBinaryMax(vec![b"ok@x.io".to_vec()]),
-                    text(Some("viewer")),
-                ]),
+                Row::new(vec![ColumnValue::VarBinaryMax(vec![vec![0xde, 0xad]]), text(Some("admin"))]),
+                Row::new(vec![ColumnValue::VarBinaryMax(vec![b"ok@x.io".to_vec()]), text(Some("viewer"))]),
             ],
         ),
     )
     .await;
-    let e = mssql::load_with(&mock.settings(), q, &quick())
-        .await
-        .unwrap_err();
+    let e = mssql::load_with(&mock.settings(), q, &quick()).await.unwrap_err();
     let text = render(&e);
     assert!(text.contains("auth0_sync::source::bad_rows"), "{text}");
-    let MssqlError::Rows(inner) = e else {
-        panic!("{text}")
-    };
-    let SourceError::BadRows { rows } = *inner else {
-        panic!("{text}")
-    };
+    let MssqlError::Rows(inner) = e else { panic!("{text}") };
+    let SourceError::BadRows { rows } = *inner else { panic!("{text}") };
     assert_eq!(
-        rows.iter()
-            .map(|r| (r.row, r.column.as_str(), r.found.as_str()))
-            .collect::<Vec<_>>(),
+        rows.iter().map(|r| (r.row, r.column.as_str(), r.found.as_str())).collect::<Vec<_>>(),
         [(1, "email", "binary data"), (2, "email", "binary data")]
     );
     assert!(text.contains("related: row 2"), "{text}");
@@ -324,9 +250,7 @@ async fn binary_email_cells_are_all_reported() {
 async fn a_statement_without_result_set_is_reported() {
     let mock = MockSql::start().await;
     // The mock answers unregistered batches with a bare DONE: no result set.
-    let e = mssql::load_with(&mock.settings(), "UPDATE hr.staff SET x = 1", &quick())
-        .await
-        .unwrap_err();
+    let e = mssql::load_with(&mock.settings(), "UPDATE hr.staff SET x = 1", &quick()).await.unwrap_err();
     assert!(matches!(e, MssqlError::NoResultSet), "{e:?}");
 }
 
@@ -334,8 +258,7 @@ async fn a_statement_without_result_set_is_reported() {
 async fn connection_string_wins_over_the_fields() {
     let mock = MockSql::start().await;
     let q = "SELECT email, role FROM hr.cs";
-    mock.register_text(q, &["email", "role"], &[vec![Some("cs@x.io"), Some("r")]])
-        .await;
+    mock.register_text(q, &["email", "role"], &[vec![Some("cs@x.io"), Some("r")]]).await;
     let mut s = mock.settings();
     s.server = "192.0.2.1".into(); // would not answer: the connection string must win
     s.port = 1;
@@ -343,10 +266,7 @@ async fn connection_string_wins_over_the_fields() {
         "server=tcp:127.0.0.1,{};database=hr;user id=sync;password='{PASSWORD};x';encrypt=DANGER_PLAINTEXT",
         mock.addr.port()
     )));
-    assert_eq!(
-        mssql::location(&s),
-        format!("127.0.0.1:{}/hr", mock.addr.port())
-    );
+    assert_eq!(mssql::location(&s), format!("127.0.0.1:{}/hr", mock.addr.port()));
     let state = mssql::load_with(&s, q, &quick()).await.unwrap();
     assert!(state.users.contains_key("cs@x.io"));
 }
@@ -355,17 +275,13 @@ async fn connection_string_wins_over_the_fields() {
 async fn named_instance_is_resolved_through_sql_browser() {
     let mock = MockSql::start().await;
     let q = "SELECT email, role FROM hr.inst";
-    mock.register_text(q, &["email", "role"], &[vec![Some("i@x.io"), Some("r")]])
-        .await;
+    mock.register_text(q, &["email", "role"], &[vec![Some("i@x.io"), Some("r")]]).await;
     let (browser_port, _browser) = sql_browser("HRINST", mock.addr.port()).await;
     let mut s = mock.settings();
     s.instance = Some("HRINST".into());
     // With an instance, the port is the SQL Browser's (UDP) port.
     s.port = browser_port;
-    assert_eq!(
-        mssql::location(&s),
-        format!("127.0.0.1\\HRINST:{browser_port}/hr")
-    );
+    assert_eq!(mssql::location(&s), format!("127.0.0.1\\HRINST:{browser_port}/hr"));
     let state = mssql::load_with(&s, q, &quick()).await.unwrap();
     assert!(state.users.contains_key("i@x.io"));
 }
@@ -388,12 +304,7 @@ async fn unknown_instance_is_a_connect_error_naming_it() {
 async fn probe_reports_columns_and_rows() {
     let mock = MockSql::start().await;
     let q = "SELECT email, roles FROM hr.probe";
-    mock.register_text(
-        q,
-        &["email", "roles"],
-        &[vec![Some("a@x.io"), Some("r")], vec![Some("b@x.io"), None]],
-    )
-    .await;
+    mock.register_text(q, &["email", "roles"], &[vec![Some("a@x.io"), Some("r")], vec![Some("b@x.io"), None]]).await;
     let p = mssql::probe(&mock.settings(), q, &quick()).await.unwrap();
     assert_eq!(p.columns, ["email", "roles"]);
     assert_eq!(p.rows, 2);
@@ -408,18 +319,12 @@ async fn an_error_before_the_result_set_fails_the_run() {
     let q = "SELECT email, role FROM hr.half";
     mock.register(
         q,
-        text_response(&["email", "role"], &[vec![Some("a@x.io"), Some("r")]]).with_leading_error(
-            mssql_mock_tds::LeadingError::new(50000, 16, "hr feed is stale"),
-        ),
+        text_response(&["email", "role"], &[vec![Some("a@x.io"), Some("r")]])
+            .with_leading_error(mssql_mock_tds::LeadingError::new(50000, 16, "hr feed is stale")),
     )
     .await;
-    let e = mssql::load_with(&mock.settings(), q, &quick())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, MssqlError::Query { number: 50000, message, .. } if message == "hr feed is stale"),
-        "{e:?}"
-    );
+    let e = mssql::load_with(&mock.settings(), q, &quick()).await.unwrap_err();
+    assert!(matches!(&e, MssqlError::Query { number: 50000, message, .. } if message == "hr feed is stale"), "{e:?}");
 }
 
 #[tokio::test]
@@ -436,9 +341,7 @@ async fn informational_messages_after_the_rows_are_ignored() {
         )],
     )
     .await;
-    let state = mssql::load_with(&mock.settings(), q, &quick())
-        .await
-        .unwrap();
+    let state = mssql::load_with(&mock.settings(), q, &quick()).await.unwrap();
     assert_eq!(state.rows, 1);
     assert!(state.users.contains_key("w@x.io"));
 }

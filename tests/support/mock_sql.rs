@@ -5,13 +5,10 @@
 
 use auth0_sync::settings::{MssqlEncrypt, MssqlSettings, Secret};
 use auth0_sync::source::mssql::Timeouts;
-use mssql_mock_tds::protocol::{
-    PACKET_HEADER_SIZE, build_prelogin_response_with_fedauth, build_terminal_error_tokens,
-};
+use mssql_mock_tds::protocol::{PACKET_HEADER_SIZE, build_prelogin_response_with_fedauth, build_terminal_error_tokens};
 use mssql_mock_tds::server::ConnectionProcessor;
 use mssql_mock_tds::{
-    ColumnDefinition, ColumnValue, MockTdsServer, QueryRegistry, QueryResponse, Row, SqlDataType,
-    TerminalError,
+    ColumnDefinition, ColumnValue, MockTdsServer, QueryRegistry, QueryResponse, Row, SqlDataType, TerminalError,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,12 +78,7 @@ impl MockSql {
                 });
             }
         });
-        MockSql {
-            addr,
-            registry,
-            connections,
-            task,
-        }
+        MockSql { addr, registry, connections, task }
     }
 
     /// Answers `sql` (matched case-insensitively by text) with NVARCHAR(MAX) columns.
@@ -105,10 +97,7 @@ impl MockSql {
         response: QueryResponse,
         info: Vec<mssql_mock_tds::InfoMessage>,
     ) {
-        self.registry
-            .lock()
-            .await
-            .register_with_trailing_info(sql, response, info);
+        self.registry.lock().await.register_with_trailing_info(sql, response, info);
     }
 
     pub fn settings(&self) -> MssqlSettings {
@@ -133,11 +122,7 @@ pub fn settings_for(addr: SocketAddr) -> MssqlSettings {
 
 /// Short timeouts so that a failing handshake fails the test quickly.
 pub fn quick() -> Timeouts {
-    Timeouts {
-        connect: Duration::from_secs(5),
-        handshake: Duration::from_secs(3),
-        command: Duration::from_secs(10),
-    }
+    Timeouts { connect: Duration::from_secs(5), handshake: Duration::from_secs(3), command: Duration::from_secs(10) }
 }
 
 /// A text cell: NVARCHAR(MAX), which is also how the mock can send a NULL string.
@@ -145,11 +130,7 @@ pub fn text(v: Option<&str>) -> ColumnValue {
     match v {
         Some(s) => {
             let units: Vec<u16> = s.encode_utf16().collect();
-            ColumnValue::NVarCharMax(if units.is_empty() {
-                vec![]
-            } else {
-                vec![units]
-            })
+            ColumnValue::NVarCharMax(if units.is_empty() { vec![] } else { vec![units] })
         }
         None => ColumnValue::NVarCharMaxNull,
     }
@@ -157,13 +138,8 @@ pub fn text(v: Option<&str>) -> ColumnValue {
 
 pub fn text_response(columns: &[&str], rows: &[Vec<Option<&str>>]) -> QueryResponse {
     QueryResponse::new(
-        columns
-            .iter()
-            .map(|c| ColumnDefinition::new(*c, SqlDataType::NVarCharMax))
-            .collect(),
-        rows.iter()
-            .map(|r| Row::new(r.iter().map(|v| text(*v)).collect()))
-            .collect(),
+        columns.iter().map(|c| ColumnDefinition::new(*c, SqlDataType::NVarCharMax)).collect(),
+        rows.iter().map(|r| Row::new(r.iter().map(|v| text(*v)).collect())).collect(),
     )
 }
 
@@ -201,9 +177,7 @@ async fn serve(
             if !prelogin_done {
                 assert_eq!(kind, PRELOGIN, "first packet must be PRELOGIN");
                 let _ = buf.split_to(len);
-                socket
-                    .write_all(&build_prelogin_response_with_fedauth(false, true))
-                    .await?;
+                socket.write_all(&build_prelogin_response_with_fedauth(false, true)).await?;
                 prelogin_done = true;
                 continue;
             }
@@ -211,20 +185,12 @@ async fn serve(
                 && let Login::Reject { number, message } = &login
             {
                 let _ = buf.split_to(len);
-                let tokens =
-                    build_terminal_error_tokens(&TerminalError::new(*number, 14, message.clone()));
+                let tokens = build_terminal_error_tokens(&TerminalError::new(*number, 14, message.clone()));
                 write_packets(&mut socket, &tokens, &mut packet_id).await?;
                 continue;
             }
-            match p
-                .process_packet(&mut socket)
-                .await
-                .map_err(std::io::Error::other)?
-            {
-                Some(response) => {
-                    write_packets(&mut socket, &response[PACKET_HEADER_SIZE..], &mut packet_id)
-                        .await?
-                }
+            match p.process_packet(&mut socket).await.map_err(std::io::Error::other)? {
+                Some(response) => write_packets(&mut socket, &response[PACKET_HEADER_SIZE..], &mut packet_id).await?,
                 None => break,
             }
         }
@@ -232,11 +198,7 @@ async fn serve(
 }
 
 /// Sends `payload` as a TABULAR RESULT message in packets of at most 4096 bytes.
-async fn write_packets(
-    socket: &mut TcpStream,
-    payload: &[u8],
-    packet_id: &mut u8,
-) -> std::io::Result<()> {
+async fn write_packets(socket: &mut TcpStream, payload: &[u8], packet_id: &mut u8) -> std::io::Result<()> {
     let chunks: Vec<&[u8]> = payload.chunks(PACKET - PACKET_HEADER_SIZE).collect();
     let last = chunks.len().saturating_sub(1);
     let mut out = Vec::with_capacity(payload.len() + chunks.len() * PACKET_HEADER_SIZE);
@@ -268,26 +230,17 @@ pub fn test_certificate() -> (Vec<u8>, Vec<u8>) {
     let name = name.build();
     let mut b = X509Builder::new().unwrap();
     b.set_version(2).unwrap();
-    b.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap())
-        .unwrap();
+    b.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap()).unwrap();
     b.set_subject_name(&name).unwrap();
     b.set_issuer_name(&name).unwrap();
     b.set_pubkey(&key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
-        .unwrap();
-    let san = SubjectAlternativeName::new()
-        .dns("localhost")
-        .ip("127.0.0.1")
-        .build(&b.x509v3_context(None, None))
-        .unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
+    let san =
+        SubjectAlternativeName::new().dns("localhost").ip("127.0.0.1").build(&b.x509v3_context(None, None)).unwrap();
     b.append_extension(san).unwrap();
     b.sign(&key, MessageDigest::sha256()).unwrap();
-    (
-        b.build().to_pem().unwrap(),
-        key.private_key_to_pem_pkcs8().unwrap(),
-    )
+    (b.build().to_pem().unwrap(), key.private_key_to_pem_pkcs8().unwrap())
 }
 
 /// The crate's stock server with TLS: TDS 8 strict (`strict = true`) or TDS 7.4
@@ -319,18 +272,11 @@ impl TlsMock {
         let task = tokio::spawn(async move {
             let _ = server.run().await;
         });
-        TlsMock {
-            addr,
-            registry,
-            task,
-        }
+        TlsMock { addr, registry, task }
     }
 
     pub async fn register_text(&self, sql: &str, columns: &[&str], rows: &[Vec<Option<&str>>]) {
-        self.registry
-            .lock()
-            .await
-            .register(sql, text_response(columns, rows));
+        self.registry.lock().await.register(sql, text_response(columns, rows));
     }
 }
 
@@ -350,9 +296,8 @@ pub async fn sql_browser(instance: &str, tcp_port: u16) -> (u16, JoinHandle<()>)
             if !asked.trim_end_matches('\0').eq_ignore_ascii_case(&instance) {
                 continue;
             }
-            let data = format!(
-                "ServerName;MOCK;InstanceName;{instance};IsClustered;No;Version;16.0.1000.6;tcp;{tcp_port};;"
-            );
+            let data =
+                format!("ServerName;MOCK;InstanceName;{instance};IsClustered;No;Version;16.0.1000.6;tcp;{tcp_port};;");
             let mut reply = vec![0x05];
             reply.extend_from_slice(&(data.len() as u16).to_le_bytes());
             reply.extend_from_slice(data.as_bytes());

@@ -63,11 +63,7 @@ impl Target {
             s.push('\\');
             s.push_str(i);
         }
-        format!(
-            "{s}:{}/{}",
-            self.port,
-            self.database.as_deref().unwrap_or("")
-        )
+        format!("{s}:{}/{}", self.port, self.database.as_deref().unwrap_or(""))
     }
 
     /// The name of the setting that controls encryption, as the user wrote it.
@@ -116,10 +112,7 @@ pub fn encryption_level(mode: MssqlEncrypt) -> EncryptionLevel {
 }
 
 /// Builds the tiberius configuration; the connection string, when set, wins.
-pub(crate) fn build(
-    settings: &MssqlSettings,
-    timeouts: &Timeouts,
-) -> Result<(Config, Target), MssqlError> {
+pub(crate) fn build(settings: &MssqlSettings, timeouts: &Timeouts) -> Result<(Config, Target), MssqlError> {
     let (mut config, target) = match &settings.connection_string {
         Some(cs) => from_connection_string(cs.expose())?,
         None => from_fields(settings)?,
@@ -153,10 +146,7 @@ fn from_fields(settings: &MssqlSettings) -> Result<(Config, Target), MssqlError>
     if let Some(db) = &settings.database {
         config.database(db);
     }
-    config.authentication(AuthMethod::sql_server(
-        &user,
-        password.as_deref().unwrap_or(""),
-    ));
+    config.authentication(AuthMethod::sql_server(&user, password.as_deref().unwrap_or("")));
     let encryption = encryption_level(settings.encrypt);
     config.encryption(encryption);
     let trust = settings.trust_server_certificate && encryption != EncryptionLevel::NotSupported;
@@ -194,15 +184,10 @@ fn split_server(settings: &MssqlSettings) -> Result<(String, u16, Option<String>
     let raw = raw.strip_prefix("tcp:").unwrap_or(raw);
     let (host_part, port) = match raw.split_once(',') {
         Some((h, p)) => {
-            let p = p
-                .trim()
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| MssqlError::Config {
-                    reason: format!("MSSQL_SERVER ends in {:?}, which is not a port", p.trim()),
-                    help: "write MSSQL_SERVER as host, host,port or host\\instance".into(),
-                })?;
+            let p = p.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| MssqlError::Config {
+                reason: format!("MSSQL_SERVER ends in {:?}, which is not a port", p.trim()),
+                help: "write MSSQL_SERVER as host, host,port or host\\instance".into(),
+            })?;
             if settings.port != 1433 && settings.port != p {
                 return Err(conflict("a port", "MSSQL_PORT"));
             }
@@ -230,10 +215,8 @@ fn split_server(settings: &MssqlSettings) -> Result<(String, u16, Option<String>
 
 fn from_connection_string(cs: &str) -> Result<(Config, Target), MssqlError> {
     let pairs = ado_pairs(cs);
-    let mut secrets: Vec<String> = ["password", "pwd"]
-        .iter()
-        .filter_map(|k| pairs.as_ref().and_then(|p| p.get(*k)).cloned())
-        .collect();
+    let mut secrets: Vec<String> =
+        ["password", "pwd"].iter().filter_map(|k| pairs.as_ref().and_then(|p| p.get(*k)).cloned()).collect();
     // The whole string is a secret too: it must never be echoed.
     secrets.push(cs.to_owned());
     let config = Config::from_ado_string(cs).map_err(|e| {
@@ -266,8 +249,7 @@ fn from_connection_string(cs: &str) -> Result<(Config, Target), MssqlError> {
     };
     let port = port.unwrap_or(if instance.is_some() { 1434 } else { 1433 });
     let truthy = |v: Option<String>| {
-        v.map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "yes"))
-            .unwrap_or(false)
+        v.map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "yes")).unwrap_or(false)
     };
     let encryption = match get(&["encrypt"]).map(|v| v.trim().to_ascii_lowercase()) {
         None => EncryptionLevel::Required,
@@ -437,22 +419,10 @@ mod tests {
 
     #[test]
     fn encrypt_modes_map_to_tiberius_levels() {
-        assert_eq!(
-            encryption_level(MssqlEncrypt::Strict),
-            EncryptionLevel::Strict
-        );
-        assert_eq!(
-            encryption_level(MssqlEncrypt::Mandatory),
-            EncryptionLevel::Required
-        );
-        assert_eq!(
-            encryption_level(MssqlEncrypt::Optional),
-            EncryptionLevel::On
-        );
-        assert_eq!(
-            encryption_level(MssqlEncrypt::Off),
-            EncryptionLevel::NotSupported
-        );
+        assert_eq!(encryption_level(MssqlEncrypt::Strict), EncryptionLevel::Strict);
+        assert_eq!(encryption_level(MssqlEncrypt::Mandatory), EncryptionLevel::Required);
+        assert_eq!(encryption_level(MssqlEncrypt::Optional), EncryptionLevel::On);
+        assert_eq!(encryption_level(MssqlEncrypt::Off), EncryptionLevel::NotSupported);
     }
 
     #[test]
@@ -468,10 +438,7 @@ mod tests {
         assert!(!dbg.contains("hunter2"), "{dbg}");
         assert!(!format!("{t:?}").contains("hunter2"));
         assert_eq!(t.location(), "db.example.com:1433/hr");
-        assert_eq!(
-            config.get_handshake_timeout(),
-            Some(Duration::from_secs(15))
-        );
+        assert_eq!(config.get_handshake_timeout(), Some(Duration::from_secs(15)));
     }
 
     #[test]
@@ -499,17 +466,11 @@ mod tests {
         assert_eq!(config.get_addr(), "db.example.com:1444");
         assert_eq!(t.location(), "db.example.com:1444/hr");
         s.port = 1555;
-        assert!(matches!(
-            build(&s, &Timeouts::default()),
-            Err(MssqlError::Config { .. })
-        ));
+        assert!(matches!(build(&s, &Timeouts::default()), Err(MssqlError::Config { .. })));
         s.server = r"db\A".into();
         s.port = 1433;
         s.instance = Some("B".into());
-        assert!(matches!(
-            build(&s, &Timeouts::default()),
-            Err(MssqlError::Config { .. })
-        ));
+        assert!(matches!(build(&s, &Timeouts::default()), Err(MssqlError::Config { .. })));
     }
 
     #[test]
@@ -527,11 +488,7 @@ mod tests {
         assert_eq!(t.redact("bad p;w=cs-secret here"), "bad *** here");
         assert!(!format!("{config:?}").contains("cs-secret"));
         assert!(!format!("{t:?}").contains("cs-secret"));
-        assert!(
-            trust_warning(&s)
-                .unwrap()
-                .contains("TrustServerCertificate=true")
-        );
+        assert!(trust_warning(&s).unwrap().contains("TrustServerCertificate=true"));
     }
 
     #[test]
@@ -562,9 +519,6 @@ mod tests {
     fn missing_username_is_a_config_error() {
         let mut s = settings();
         s.username = None;
-        assert!(matches!(
-            build(&s, &Timeouts::default()),
-            Err(MssqlError::Config { .. })
-        ));
+        assert!(matches!(build(&s, &Timeouts::default()), Err(MssqlError::Config { .. })));
     }
 }

@@ -28,29 +28,15 @@ pub enum MssqlError {
 
     #[error("TLS negotiation with SQL Server {location} failed: {reason}")]
     #[diagnostic(code(auth0_sync::source::mssql_tls), help("{help}"))]
-    Tls {
-        location: String,
-        reason: String,
-        help: String,
-    },
+    Tls { location: String, reason: String, help: String },
 
     #[error("SQL Server {location} presented a certificate that is not trusted: {reason}")]
     #[diagnostic(code(auth0_sync::source::mssql_certificate), help("{help}"))]
-    Certificate {
-        location: String,
-        reason: String,
-        help: String,
-    },
+    Certificate { location: String, reason: String, help: String },
 
     #[error("SQL Server {location} refused the login of {user:?}: error {number}: {message}")]
     #[diagnostic(code(auth0_sync::source::mssql_login), help("{help}"))]
-    Login {
-        location: String,
-        user: String,
-        number: u32,
-        message: String,
-        help: String,
-    },
+    Login { location: String, user: String, number: u32, message: String, help: String },
 
     #[error("SQL Server {location} rejected the query: error {number}: {message}")]
     #[diagnostic(
@@ -59,27 +45,16 @@ pub enum MssqlError {
             "fix USERS_DB_QUERY (error {number}, line {line} of the query); try it with sqlcmd or SSMS against the same database"
         )
     )]
-    Query {
-        location: String,
-        number: u32,
-        line: u32,
-        message: String,
-    },
+    Query { location: String, number: u32, line: u32, message: String },
 
     #[error("reading the result from SQL Server {location} failed: {reason}")]
     #[diagnostic(code(auth0_sync::source::mssql_read), help("{help}"))]
-    Read {
-        location: String,
-        reason: String,
-        help: String,
-    },
+    Read { location: String, reason: String, help: String },
 
     #[error("the query returned no result set")]
     #[diagnostic(
         code(auth0_sync::source::mssql_no_result_set),
-        help(
-            "USERS_DB_QUERY must be a SELECT returning an email column and a role or roles column"
-        )
+        help("USERS_DB_QUERY must be a SELECT returning an email column and a role or roles column")
     )]
     NoResultSet,
 
@@ -126,10 +101,7 @@ fn first_sentence(m: &str) -> String {
 
 fn target_words(t: &Target) -> String {
     match &t.instance {
-        Some(i) => format!(
-            "host {}, instance {i} (SQL Browser port {})",
-            t.host, t.port
-        ),
+        Some(i) => format!("host {}, instance {i} (SQL Browser port {})", t.host, t.port),
         None => format!("host {}, port {}", t.host, t.port),
     }
 }
@@ -146,9 +118,9 @@ fn connect_help(t: &Target, kind: Option<ErrorKind>) -> String {
         Some(ErrorKind::ConnectionRefused) => format!(
             "nothing accepted the connection: check {place}, that SQL Server runs with TCP/IP enabled and listens on that port, and that no firewall blocks it"
         ),
-        Some(ErrorKind::TimedOut) => format!(
-            "no answer in time: check {place}, and that a firewall does not drop the traffic"
-        ),
+        Some(ErrorKind::TimedOut) => {
+            format!("no answer in time: check {place}, and that a firewall does not drop the traffic")
+        }
         _ => format!("check {place} (the host name must resolve from this machine)"),
     };
     if t.instance.is_some() {
@@ -165,11 +137,7 @@ pub(crate) fn connect_error(e: &TdsError, t: &Target) -> MssqlError {
         TdsError::Io { kind, .. } => Some(*kind),
         _ => None,
     };
-    MssqlError::Connect {
-        target: target_words(t),
-        reason: reason(e, t),
-        help: connect_help(t, kind),
-    }
+    MssqlError::Connect { target: target_words(t), reason: reason(e, t), help: connect_help(t, kind) }
 }
 
 pub(crate) fn connect_timeout(t: &Target, after: Duration) -> MssqlError {
@@ -233,20 +201,11 @@ pub(crate) fn handshake_error(e: &TdsError, t: &Target) -> MssqlError {
                     }
                 ),
             };
-            MssqlError::Login {
-                location,
-                user,
-                number,
-                message: t.redact(token.message()),
-                help,
-            }
+            MssqlError::Login { location, user, number, message: t.redact(token.message()), help }
         }
         TdsError::Protocol(m) if m.contains("encryption level") => MssqlError::Tls {
             location,
-            reason: format!(
-                "the server offers no encryption, but encryption is required ({})",
-                t.redact(m)
-            ),
+            reason: format!("the server offers no encryption, but encryption is required ({})", t.redact(m)),
             help: format!(
                 "enable TLS on the server, or set {} (only on a network you trust; the login is then sent unencrypted)",
                 t.encrypt_setting("off")
@@ -260,11 +219,7 @@ pub(crate) fn handshake_error(e: &TdsError, t: &Target) -> MssqlError {
                 t.trust_setting()
             ),
         },
-        TdsError::Tls(_) => MssqlError::Tls {
-            location,
-            reason: reason(e, t),
-            help: tls_mismatch_help(t),
-        },
+        TdsError::Tls(_) => MssqlError::Tls { location, reason: reason(e, t), help: tls_mismatch_help(t) },
         TdsError::Io { kind, .. }
             if matches!(
                 kind,
@@ -278,13 +233,9 @@ pub(crate) fn handshake_error(e: &TdsError, t: &Target) -> MssqlError {
         {
             let what = if *kind == ErrorKind::TimedOut {
                 // tiberius' own text is long and speaks of its API; ours says enough.
-                "the server accepted the connection but did not finish the handshake in time"
-                    .to_owned()
+                "the server accepted the connection but did not finish the handshake in time".to_owned()
             } else {
-                format!(
-                    "the server closed the connection during the handshake ({})",
-                    reason(e, t)
-                )
+                format!("the server closed the connection during the handshake ({})", reason(e, t))
             };
             MssqlError::Tls {
                 location,

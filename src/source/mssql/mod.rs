@@ -28,11 +28,7 @@ pub async fn load(settings: &MssqlSettings, query: &str) -> Result<DesiredState,
 }
 
 /// [`load`] with explicit timeouts.
-pub async fn load_with(
-    settings: &MssqlSettings,
-    query: &str,
-    timeouts: &Timeouts,
-) -> Result<DesiredState, MssqlError> {
+pub async fn load_with(settings: &MssqlSettings, query: &str, timeouts: &Timeouts) -> Result<DesiredState, MssqlError> {
     let mut builder = DesiredStateBuilder::new();
     run(settings, query, timeouts, |raw| builder.push(raw)).await?;
     Ok(builder.finish())
@@ -48,27 +44,15 @@ pub struct Probe {
 }
 
 /// Connects, runs `query` and reads every row as [`load`] does, keeping only counts.
-pub async fn probe(
-    settings: &MssqlSettings,
-    query: &str,
-    timeouts: &Timeouts,
-) -> Result<Probe, MssqlError> {
+pub async fn probe(settings: &MssqlSettings, query: &str, timeouts: &Timeouts) -> Result<Probe, MssqlError> {
     let mut rows = 0;
     let (columns, location) = run(settings, query, timeouts, |_| rows += 1).await?;
-    Ok(Probe {
-        location,
-        columns,
-        rows,
-    })
+    Ok(Probe { location, columns, rows })
 }
 
 type TdsClient = Client<Compat<TcpStream>>;
 
-async fn connect(
-    config: tiberius::Config,
-    target: &Target,
-    timeouts: &Timeouts,
-) -> Result<TdsClient, MssqlError> {
+async fn connect(config: tiberius::Config, target: &Target, timeouts: &Timeouts) -> Result<TdsClient, MssqlError> {
     let tcp = tokio::time::timeout(timeouts.connect, TcpStream::connect_named(&config))
         .await
         .map_err(|_| error::connect_timeout(target, timeouts.connect))?
@@ -110,8 +94,7 @@ async fn run(
                 if columns.is_some() {
                     return Err(MssqlError::SeveralResultSets);
                 }
-                let names: Vec<String> =
-                    meta.columns().iter().map(|c| c.name().to_owned()).collect();
+                let names: Vec<String> = meta.columns().iter().map(|c| c.name().to_owned()).collect();
                 let map = ColumnMap::new(&names)?;
                 columns = Some((names, map));
             }
@@ -125,11 +108,7 @@ async fn run(
                 let raw = map.row(|i| match cells.get(i).map(|d| cell_text(d)) {
                     Some(Ok(text)) => text,
                     Some(Err(found)) => {
-                        row_bad.push(BadRow {
-                            row: row_no,
-                            column: names[i].clone(),
-                            found: found.to_owned(),
-                        });
+                        row_bad.push(BadRow { row: row_no, column: names[i].clone(), found: found.to_owned() });
                         None
                     }
                     None => None,
@@ -193,27 +172,16 @@ mod tests {
 
     #[test]
     fn cells_read_as_text() {
-        assert_eq!(
-            cell_text(&ColumnData::String(Some(Cow::Borrowed("Zoë")))),
-            Ok(Some("Zoë".into()))
-        );
+        assert_eq!(cell_text(&ColumnData::String(Some(Cow::Borrowed("Zoë")))), Ok(Some("Zoë".into())));
         assert_eq!(cell_text(&ColumnData::String(None)), Ok(None));
         assert_eq!(cell_text(&ColumnData::I32(Some(42))), Ok(Some("42".into())));
-        assert_eq!(
-            cell_text(&ColumnData::Bit(Some(true))),
-            Ok(Some("1".into()))
-        );
+        assert_eq!(cell_text(&ColumnData::Bit(Some(true))), Ok(Some("1".into())));
         assert_eq!(cell_text(&ColumnData::Bit(None)), Ok(None));
         assert_eq!(
-            cell_text(&ColumnData::Numeric(Some(
-                tiberius::numeric::Numeric::new_with_scale(1234, 2)
-            ))),
+            cell_text(&ColumnData::Numeric(Some(tiberius::numeric::Numeric::new_with_scale(1234, 2)))),
             Ok(Some("12.34".into()))
         );
-        assert_eq!(
-            cell_text(&ColumnData::Binary(Some(Cow::Borrowed(&[1, 2][..])))),
-            Err("binary data")
-        );
+        assert_eq!(cell_text(&ColumnData::Binary(Some(Cow::Borrowed(&[1, 2][..])))), Err("binary data"));
         assert_eq!(cell_text(&ColumnData::Binary(None)), Ok(None));
     }
 }
