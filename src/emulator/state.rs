@@ -51,7 +51,7 @@ pub struct StateRole {
     pub description: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateUser {
     /// `auth0|...` for database users.
     pub user_id: String,
