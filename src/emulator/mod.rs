@@ -299,7 +299,6 @@ impl Emulator {
                 })
                 .await
         });
-        tracing::debug!(%addr, "emulator listening");
         Ok(Emulator {
             addr,
             shared,

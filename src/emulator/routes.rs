@@ -6,7 +6,7 @@ use super::state::{StateConnection, StateRole, StateUser};
 use super::{Shared, Tenant, now_iso};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -265,7 +265,7 @@ impl Offset {
             return Json(Value::Array(items)).into_response();
         }
         let mut body = json!({
-            "start": self.page * self.per_page,
+            "start": self.page.saturating_mul(self.per_page),
             "limit": self.per_page,
             "total": total,
         });
@@ -278,6 +278,19 @@ impl Offset {
 }
 
 // ---------------------------------------------------------------- request bodies
+
+/// The raw body; too large or unreadable bodies get an Auth0-style error, not axum's.
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        let status = e.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "Payload content length greater than maximum allowed".to_owned()
+        } else {
+            format!("Invalid request payload: {e}")
+        };
+        ApiError::new(status, &message, None)
+    })
+}
 
 /// A JSON object body. Auth0 answers 400 for anything else.
 fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, ApiError> {
@@ -767,8 +780,9 @@ fn user_exists() -> ApiError {
 pub(crate) async fn create_user(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
+    let body = read_body(body)?;
     let b = Body::parse(&headers, &body, CREATE_USER_PROPS, &["connection"])?;
     let connection = b
         .string("connection", 1, usize::MAX, false)?
@@ -949,8 +963,9 @@ pub(crate) async fn update_user(
     State(s): State<Arc<Shared>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
+    let body = read_body(body)?;
     let id = path_id(id)?;
     let b = Body::parse(&headers, &body, UPDATE_USER_PROPS, &[])?;
     let blocked = b.boolean("blocked")?;
@@ -1113,8 +1128,9 @@ pub(crate) async fn assign_user_roles(
     State(s): State<Arc<Shared>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
+    let body = read_body(body)?;
     let id = path_id(id)?;
     let b = Body::parse(&headers, &body, &["roles"], &["roles"])?;
     let ids = b.string_array("roles", 1)?;
@@ -1150,8 +1166,9 @@ pub(crate) async fn remove_user_roles(
     State(s): State<Arc<Shared>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
+    let body = read_body(body)?;
     let id = path_id(id)?;
     let b = Body::parse(&headers, &body, &["roles"], &["roles"])?;
     let ids = b.string_array("roles", 1)?;
@@ -1196,8 +1213,9 @@ pub(crate) async fn list_roles(
 pub(crate) async fn create_role(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
+    let body = read_body(body)?;
     let b = Body::parse(&headers, &body, &["name", "description"], &["name"])?;
     let name = b
         .string("name", 1, 50, false)?
@@ -1320,8 +1338,9 @@ pub(crate) async fn assign_role_users(
     State(s): State<Arc<Shared>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
+    let body = read_body(body)?;
     let id = path_id(id)?;
     let b = Body::parse(&headers, &body, &["users"], &["users"])?;
     let users = b.string_array("users", 0)?;
@@ -1402,7 +1421,7 @@ pub(crate) async fn list_connections(
             .map(|c| render(c))
             .collect();
         let mut body = json!({ "connections": page });
-        if start + take < conns.len() {
+        if start.saturating_add(take) < conns.len() {
             body["next"] = json!((start + take).to_string());
         }
         return Ok(Json(body).into_response());
