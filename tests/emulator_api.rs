@@ -797,3 +797,42 @@ async fn users_by_email_connections_counts_and_rate_limit() {
     assert_eq!(statuses[1], (StatusCode::OK, "0".to_owned()));
     assert_eq!(statuses[2].0, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn unknown_routes_are_auth0_404s_with_headers() {
+    let t = T::new(vec![]).await;
+    // Unauthenticated: 401 first, like every /api/v2 path.
+    let r = t
+        .http
+        .get(t.url("/api/v2/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = t
+        .http
+        .get(t.url("/api/v2/nothing-here"))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.headers().contains_key("x-ratelimit-limit"));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"statusCode": 404, "error": "Not Found", "message": "Not Found"})
+    );
+    let r = t
+        .http
+        .put(t.url("/api/v2/users"))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.headers().contains_key("x-ratelimit-remaining"));
+    let r = t.http.get(t.url("/oauth/token")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let counts = t.emu.request_counts();
+    assert_eq!(counts.get("GET <unmatched>"), Some(&2), "{counts:?}");
+}

@@ -3,7 +3,7 @@
 //! Management API route requires.
 
 use super::Shared;
-use super::routes::ApiError;
+use super::http::ApiError;
 use axum::Json;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, header};

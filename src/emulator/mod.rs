@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod http;
 mod query;
 mod routes;
 pub mod state;
@@ -188,7 +189,7 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
     let is_api = req.uri().path().starts_with("/api/v2");
     let (allowed, limit, remaining, reset) = s.rate(is_api);
     let mut resp = if !allowed {
-        routes::ApiError::new(
+        http::ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "Global limit has been reached",
             Some("too_many_requests"),
@@ -235,8 +236,8 @@ fn router(shared: Arc<Shared>) -> Router {
             get(list_role_users).post(assign_role_users),
         )
         .route("/api/v2/connections", get(list_connections))
-        .fallback(not_found)
-        .method_not_allowed_fallback(not_found)
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::not_found)
         .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
         .with_state(shared)
 }
