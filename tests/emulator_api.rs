@@ -836,3 +836,54 @@ async fn unknown_routes_are_auth0_404s_with_headers() {
     let counts = t.emu.request_counts();
     assert_eq!(counts.get("GET <unmatched>"), Some(&2), "{counts:?}");
 }
+
+#[tokio::test]
+async fn social_users_render_as_social_and_cannot_be_created() {
+    let mut state = seed(vec![]);
+    state.connections.push(StateConnection {
+        id: "con_google".into(),
+        name: "google-oauth2".into(),
+        strategy: "google-oauth2".into(),
+        requires_username: false,
+        password_policy: None,
+    });
+    state.users.push(StateUser {
+        user_id: "google-oauth2|104000000000000000001".into(),
+        email: Some("frank@acme.example".into()),
+        connection: "google-oauth2".into(),
+        ..Default::default()
+    });
+    let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), state, None)
+        .await
+        .unwrap();
+    let http = Client::new();
+    let token = token_for(&http, &emu, "sync", "s3cret").await;
+    let v: Value = http
+        .get(format!(
+            "{}/api/v2/users/google-oauth2%7C104000000000000000001",
+            emu.base_url()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["identities"],
+        json!([{"connection": "google-oauth2", "user_id": "104000000000000000001",
+            "provider": "google-oauth2", "isSocial": true}])
+    );
+    let r = http
+        .post(format!("{}/api/v2/users", emu.base_url()))
+        .bearer_auth(&token)
+        .json(
+            &json!({"connection": "google-oauth2", "email": "g@example.com",
+            "password": "Str0ng-enough"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}

@@ -108,6 +108,28 @@ fn default_picture(u: &StateUser) -> String {
         .unwrap_or_else(|| picture_for(u.email.as_deref().unwrap_or(&u.user_id)))
 }
 
+/// Database, passwordless and enterprise strategies are not social; the rest
+/// (`google-oauth2`, `github`, ...) are.
+fn is_social(strategy: &str) -> bool {
+    const NOT_SOCIAL: &[&str] = &[
+        "auth0",
+        "email",
+        "sms",
+        "samlp",
+        "waad",
+        "adfs",
+        "ad",
+        "auth0-adldap",
+        "oidc",
+        "okta",
+        "pingfederate",
+        "google-apps",
+        "ip",
+        "office365",
+    ];
+    !NOT_SOCIAL.contains(&strategy)
+}
+
 /// A user as Auth0 renders it (see the recordings of `GET /api/v2/users/{id}`).
 pub(crate) fn user_json(u: &StateUser, conns: &[StateConnection]) -> Value {
     let strategy = conns
@@ -135,7 +157,7 @@ pub(crate) fn user_json(u: &StateUser, conns: &[StateConnection]) -> Value {
             "connection": u.connection,
             "user_id": ident_id,
             "provider": strategy,
-            "isSocial": false,
+            "isSocial": is_social(strategy),
         }],
         "name": default_name(u),
         "nickname": nickname,
