@@ -221,6 +221,23 @@ async fn token_endpoint_success_and_failures() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"], "unsupported_grant_type");
 
+    // Asking for a subset narrows the token; asking for more is refused.
+    let mut subset = good.clone();
+    subset["scope"] = json!("read:users read:roles");
+    let (s, v) = post(subset).await;
+    assert_eq!(
+        (s, v["scope"].clone()),
+        (StatusCode::OK, json!("read:users read:roles"))
+    );
+    let mut more = good.clone();
+    more["scope"] = json!("read:users read:clients");
+    let (s, v) = post(more).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        v["error_description"],
+        "Client has not been granted scopes: read:clients"
+    );
+
     assert_eq!(post(good).await.0, StatusCode::OK);
 }
 

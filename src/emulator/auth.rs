@@ -246,6 +246,35 @@ pub(crate) async fn token_endpoint(
             );
         }
     }
+    if scopes.is_empty() {
+        return oauth_error(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            &format!(
+                "Client is not authorized to access \"{expected}\". You need to create a \"client-grant\" associated to this API. See: https://auth0.com/docs/api/v2#!/Client_Grants/post_client_grants"
+            ),
+        );
+    }
+    // An explicit `scope` asks for a subset of the granted scopes.
+    let scopes = match get("scope") {
+        None => scopes,
+        Some(asked) => {
+            let asked: Vec<String> = asked.split_whitespace().map(str::to_owned).collect();
+            let missing: Vec<&str> = asked
+                .iter()
+                .filter(|a| !scopes.contains(a))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                return oauth_error(
+                    StatusCode::FORBIDDEN,
+                    "access_denied",
+                    &format!("Client has not been granted scopes: {}", missing.join(", ")),
+                );
+            }
+            asked
+        }
+    };
     let lifetime = shared.token_lifetime();
     let token = shared
         .tokens

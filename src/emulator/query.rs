@@ -142,7 +142,7 @@ impl UserQuery {
                 Field::Email => u
                     .email
                     .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(&t.value)),
+                    .is_some_and(|e| e.to_lowercase() == t.value.to_lowercase()),
                 Field::UserId => u.user_id == t.value,
                 Field::Name => opt(&u.name),
                 Field::GivenName => opt(&u.given_name),

@@ -470,7 +470,7 @@ pub(crate) async fn create_user(
     if t.users.values().filter(same_conn).any(|u| {
         u.email
             .as_deref()
-            .is_some_and(|e| e.eq_ignore_ascii_case(&email))
+            .is_some_and(|e| e.to_lowercase() == email)
     }) {
         return Err(user_exists());
     }
@@ -644,9 +644,7 @@ pub(crate) async fn update_user(
                 if t.users.values().any(|o| {
                     o.user_id != u.user_id
                         && o.connection == u.connection
-                        && o.email
-                            .as_deref()
-                            .is_some_and(|x| x.eq_ignore_ascii_case(&e))
+                        && o.email.as_deref().is_some_and(|x| x.to_lowercase() == e)
                 }) {
                     return Err(user_exists());
                 }
