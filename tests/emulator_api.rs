@@ -904,3 +904,42 @@ async fn social_users_render_as_social_and_cannot_be_created() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn rate_limit_from_start_options_refills() {
+    use auth0_sync::emulator::EmulatorOptions;
+    let emu = Emulator::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        seed(vec![]),
+        None,
+        EmulatorOptions {
+            rate_limit: Some(RateLimit {
+                burst: 1,
+                per_second: 20.0,
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let http = Client::new();
+    // The token endpoint is not part of the Management API budget.
+    let token = token_for(&http, &emu, "sync", "s3cret").await;
+    let get = || {
+        http.get(format!("{}/api/v2/roles", emu.base_url()))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(get().await.unwrap().status(), StatusCode::OK);
+    let r = get().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()["x-ratelimit-limit"], "1");
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"statusCode": 429, "error": "Too Many Requests",
+            "message": "Global limit has been reached", "errorCode": "too_many_requests"})
+    );
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(get().await.unwrap().status(), StatusCode::OK);
+}

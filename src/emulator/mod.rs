@@ -16,7 +16,7 @@ pub use state::TenantState;
 use crate::error::Error;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -207,6 +207,15 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
         next.run(req).await
     };
     let h = resp.headers_mut();
+    // Auth0 labels its JSON with a charset.
+    if h.get(header::CONTENT_TYPE)
+        .is_some_and(|v| v == "application/json")
+    {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
     h.insert("x-ratelimit-limit", HeaderValue::from(limit));
     h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
     h.insert("x-ratelimit-reset", HeaderValue::from(reset));
