@@ -35,6 +35,21 @@ fn valid_email(e: &str) -> bool {
         && !e.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// `picture` has format `strict-uri`.
+fn check_picture(p: Option<&str>) -> Result<(), ApiError> {
+    match p {
+        Some(u)
+            if !(u.starts_with("https://") || u.starts_with("http://"))
+                || u.chars().any(char::is_whitespace) =>
+        {
+            Err(bad_body(&format!(
+                "'Object didn't pass validation for format strict-uri: {u}' on property picture."
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_email(k: &str, e: &str) -> Result<String, ApiError> {
     if valid_email(e) {
         Ok(e.to_lowercase())
@@ -414,6 +429,7 @@ pub(crate) async fn create_user(
     b.string("phone_number", 0, usize::MAX, false)?;
     let app_metadata = b.object("app_metadata")?;
     let user_metadata = b.object("user_metadata")?;
+    check_picture(picture.as_deref())?;
     if let Some(id) = &custom_id
         && id.chars().any(char::is_whitespace)
     {
@@ -590,6 +606,7 @@ pub(crate) async fn update_user(
     let nickname = b.string("nickname", 1, 300, true)?;
     let picture = b.string("picture", 0, usize::MAX, true)?;
     let password = b.string("password", 1, usize::MAX, true)?;
+    check_picture(picture.clone().flatten().as_deref())?;
     let connection = b.string("connection", 1, usize::MAX, false)?.flatten();
     b.string("client_id", 0, usize::MAX, false)?;
     let username = b.string("username", 1, 128, false)?.flatten();
@@ -903,8 +920,11 @@ pub(crate) async fn list_role_users(
         return Err(no_role());
     }
     if take.is_some() || from.is_some() {
-        // Checkpoint paging; include_totals/page/per_page are ignored (recorded).
+        // Checkpoint paging; include_totals/page/per_page are validated, then ignored
+        // (recorded: `include_totals=true&per_page=50&take=2` answers `{users, next}`).
         p.boolean("include_totals")?;
+        p.int("page", 0, None)?;
+        p.int("per_page", 1, Some(100))?;
         let take = take.unwrap_or(50) as usize;
         let after = match from.filter(|f| !f.is_empty()) {
             None => None,
@@ -1015,6 +1035,8 @@ pub(crate) async fn list_connections(
         |c: &StateConnection| apply_fields(connection_json(c), &fields, &["is_domain_connection"]);
     if take.is_some() || from.is_some() {
         p.boolean("include_totals")?;
+        p.int("page", 0, None)?;
+        p.int("per_page", 1, Some(100))?;
         let start = match from.filter(|f| !f.is_empty()) {
             None => 0,
             Some(f) => f
