@@ -943,3 +943,60 @@ async fn rate_limit_from_start_options_refills() {
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert_eq!(get().await.unwrap().status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn patch_merges_metadata_and_email_lookup_is_exact() {
+    let t = T::new(vec![user(1, &[])]).await;
+    let path = format!("/api/v2/users/{}", enc(&format!("auth0|{:024x}", 1)));
+    let (s, v) = t
+        .call(
+            "PATCH",
+            &path,
+            Some(json!({"app_metadata": {"a": 1, "b": 2}})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["app_metadata"].clone()),
+        (StatusCode::OK, json!({"a": 1, "b": 2}))
+    );
+    // One level deep merge; null removes a key.
+    let (_, v) = t
+        .call(
+            "PATCH",
+            &path,
+            Some(json!({"app_metadata": {"b": null, "c": 3}})),
+        )
+        .await;
+    assert_eq!(v["app_metadata"], json!({"a": 1, "c": 3}));
+    // An empty object clears it.
+    let (_, v) = t
+        .call("PATCH", &path, Some(json!({"app_metadata": {}})))
+        .await;
+    assert!(v.get("app_metadata").is_none(), "{v}");
+    // Weak new password: 400, like creation.
+    let (s, v) = t
+        .call("PATCH", &path, Some(json!({"password": "weak"})))
+        .await;
+    assert_eq!(
+        (s, v["message"].clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!("PasswordStrengthError: Password is too weak")
+        )
+    );
+    // Wrong type.
+    let (s, _) = t
+        .call("PATCH", &path, Some(json!({"blocked": "true"})))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // users-by-email is an exact (case-sensitive, per the OAS) lookup.
+    let (_, v) = t
+        .get("/api/v2/users-by-email?email=USER1%40example.com")
+        .await;
+    assert_eq!(v, json!([]));
+    let (_, v) = t
+        .get("/api/v2/users-by-email?email=user1%40example.com")
+        .await;
+    assert_eq!(v.as_array().map(Vec::len), Some(1));
+}
