@@ -1,6 +1,13 @@
 //! A local Auth0 tenant emulator: an HTTP server (axum) on a real socket that speaks
 //! the token endpoint and the Management API paths the tool uses, with Auth0's shapes,
 //! status codes, error bodies and limits. Never easier on the client than Auth0.
+//!
+//! Where Auth0's behaviour is not in `../shared/auth0/` the emulator picks the stricter
+//! reading: unknown query parameters and body properties are 400s, `q` accepts only
+//! `field:value` terms joined by `AND`, bodies must be JSON, `GET /roles/{id}/users`
+//! and `GET /users/{id}/roles` need both `read:users` and `read:roles`, unknown role ids
+//! are 404s, and `/users-by-email` matches exactly (the OAS says case-sensitive) while
+//! database emails are stored lowercased. Checkpoint cursors are opaque.
 
 // The crate-wide `Error` (owned by another module) is large; boxing it is not ours to do.
 #![allow(clippy::result_large_err)]
