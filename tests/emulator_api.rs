@@ -1000,3 +1000,41 @@ async fn patch_merges_metadata_and_email_lookup_is_exact() {
         .await;
     assert_eq!(v.as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_of_one_email_yield_one_user() {
+    let t = T::new(vec![]).await;
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (http, url, token) = (t.http.clone(), t.url("/api/v2/users"), t.token.clone());
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({"connection": DB, "email": "same@example.com",
+                    "password": "Str0ng-enough"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count(),
+        15
+    );
+    assert_eq!(t.emu.state().await.users.len(), 1);
+}
