@@ -34,6 +34,19 @@ pub struct StateConnection {
     pub password_policy: Option<String>,
 }
 
+impl Default for StateConnection {
+    /// A database connection (`strategy: auth0`) with empty id and name.
+    fn default() -> Self {
+        StateConnection {
+            id: String::new(),
+            name: String::new(),
+            strategy: default_strategy(),
+            requires_username: false,
+            password_policy: None,
+        }
+    }
+}
+
 fn default_strategy() -> String {
     "auth0".to_owned()
 }
