@@ -1,7 +1,11 @@
 //! The emulator's tenant state and its JSON file format (documented in the README,
-//! section "Emulator state file").
+//! section "Emulator state file"): loaded at start, saved atomically on shutdown.
 
+use crate::error::Error;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
 
 /// A machine-to-machine application allowed to get Management API tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,10 +25,34 @@ pub struct StateConnection {
     /// `auth0` for database connections.
     #[serde(default = "default_strategy")]
     pub strategy: String,
+    /// Whether new users of this (database) connection need a `username`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub requires_username: bool,
+    /// Auth0 password policy name (`none`, `low`, `fair`, `good`, `excellent`). The
+    /// emulator never enforces less than `fair`; absent means `good` (Auth0's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_policy: Option<String>,
+}
+
+impl Default for StateConnection {
+    /// A database connection (`strategy: auth0`) with empty id and name.
+    fn default() -> Self {
+        StateConnection {
+            id: String::new(),
+            name: String::new(),
+            strategy: default_strategy(),
+            requires_username: false,
+            password_policy: None,
+        }
+    }
 }
 
 fn default_strategy() -> String {
     "auth0".to_owned()
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +64,7 @@ pub struct StateRole {
     pub description: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateUser {
     /// `auth0|...` for database users.
     pub user_id: String,
@@ -63,6 +91,14 @@ pub struct StateUser {
     pub created_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub user_metadata: serde_json::Value,
 }
 
 /// The whole tenant: applications, connections, roles, users. Passwords are never
@@ -77,4 +113,106 @@ pub struct TenantState {
     pub roles: Vec<StateRole>,
     #[serde(default)]
     pub users: Vec<StateUser>,
+}
+
+impl TenantState {
+    /// Reads and checks a state file. Errors name the file and what is wrong with it.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Emulator(format!(
+                "cannot read emulator state file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        let state: TenantState = serde_path_to_error::deserialize(de).map_err(|e| {
+            let inner = e.inner();
+            Error::Emulator(format!(
+                "emulator state file {} is invalid at `{}` (line {}, column {}): {inner}",
+                path.display(),
+                e.path(),
+                inner.line(),
+                inner.column()
+            ))
+        })?;
+        state.validate().map_err(|why| {
+            Error::Emulator(format!(
+                "emulator state file {} is inconsistent: {why}",
+                path.display()
+            ))
+        })?;
+        Ok(state)
+    }
+
+    /// Writes the state as pretty JSON, atomically (temporary file, then rename).
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            Error::Emulator(format!(
+                "cannot {what} emulator state file {}: {e}",
+                path.display()
+            ))
+        };
+        let json = serde_json::to_vec_pretty(self).map_err(|e| fail("serialise", &e))?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail("write", &e))?;
+        tmp.write_all(&json).map_err(|e| fail("write", &e))?;
+        tmp.write_all(b"\n").map_err(|e| fail("write", &e))?;
+        tmp.as_file().sync_all().map_err(|e| fail("write", &e))?;
+        tmp.persist(path).map_err(|e| fail("replace", &e.error))?;
+        Ok(())
+    }
+
+    /// Checks references and uniqueness; returns what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = HashSet::new();
+        for c in &self.clients {
+            if !seen.insert(c.client_id.as_str()) {
+                return Err(format!("client_id {:?} appears twice", c.client_id));
+            }
+        }
+        let mut names = HashSet::new();
+        let mut ids = HashSet::new();
+        for c in &self.connections {
+            if !names.insert(c.name.as_str()) {
+                return Err(format!("connection name {:?} appears twice", c.name));
+            }
+            if !ids.insert(c.id.as_str()) {
+                return Err(format!("connection id {:?} appears twice", c.id));
+            }
+        }
+        let mut role_ids = HashSet::new();
+        let mut role_names = HashSet::new();
+        for r in &self.roles {
+            if !role_ids.insert(r.id.as_str()) {
+                return Err(format!("role id {:?} appears twice", r.id));
+            }
+            if !role_names.insert(r.name.to_lowercase()) {
+                return Err(format!("role name {:?} appears twice", r.name));
+            }
+        }
+        let mut user_ids = HashSet::new();
+        for u in &self.users {
+            if !user_ids.insert(u.user_id.as_str()) {
+                return Err(format!("user_id {:?} appears twice", u.user_id));
+            }
+            if !names.contains(u.connection.as_str()) {
+                return Err(format!(
+                    "user {:?} names connection {:?}, which is not in `connections`",
+                    u.user_id, u.connection
+                ));
+            }
+            for r in &u.roles {
+                if !role_ids.contains(r.as_str()) {
+                    return Err(format!(
+                        "user {:?} has role {:?}, which is not in `roles`",
+                        u.user_id, r
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
