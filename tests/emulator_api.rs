@@ -65,16 +65,8 @@ fn seed(users: Vec<StateUser>) -> TenantState {
             },
         ],
         roles: vec![
-            StateRole {
-                id: "rol_admin".into(),
-                name: "Admin".into(),
-                description: "Administrators".into(),
-            },
-            StateRole {
-                id: "rol_editor".into(),
-                name: "Editor".into(),
-                description: String::new(),
-            },
+            StateRole { id: "rol_admin".into(), name: "Admin".into(), description: "Administrators".into() },
+            StateRole { id: "rol_editor".into(), name: "Editor".into(), description: String::new() },
         ],
         users,
     }
@@ -88,9 +80,7 @@ struct T {
 
 impl T {
     async fn new(users: Vec<StateUser>) -> T {
-        let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), seed(users), None)
-            .await
-            .expect("emulator starts");
+        let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), seed(users), None).await.expect("emulator starts");
         let http = Client::new();
         let token = token_for(&http, &emu, "sync", "s3cret").await;
         T { emu, http, token }
@@ -102,21 +92,14 @@ impl T {
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut rq = self
-            .http
-            .request(m, self.url(path))
-            .bearer_auth(&self.token);
+        let mut rq = self.http.request(m, self.url(path)).bearer_auth(&self.token);
         if let Some(b) = body {
             rq = rq.json(&b);
         }
         let resp = rq.send().await.expect("request");
         let status = resp.status();
         let text = resp.text().await.expect("body");
-        let v = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
+        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, v)
     }
 
@@ -166,11 +149,7 @@ async fn token_endpoint_success_and_failures() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    for h in [
-        "x-ratelimit-limit",
-        "x-ratelimit-remaining",
-        "x-ratelimit-reset",
-    ] {
+    for h in ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"] {
         assert!(resp.headers().contains_key(h), "missing {h}");
     }
     let v: Value = resp.json().await.unwrap();
@@ -193,10 +172,7 @@ async fn token_endpoint_success_and_failures() {
     wrong["client_secret"] = json!("nope");
     assert_eq!(
         post(wrong).await,
-        (
-            StatusCode::UNAUTHORIZED,
-            json!({"error": "access_denied", "error_description": "Unauthorized"})
-        )
+        (StatusCode::UNAUTHORIZED, json!({"error": "access_denied", "error_description": "Unauthorized"}))
     );
     let mut unknown = good.clone();
     unknown["client_id"] = json!("ghost");
@@ -207,10 +183,7 @@ async fn token_endpoint_success_and_failures() {
     let (s, v) = post(aud).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(v["error"], "access_denied");
-    assert_eq!(
-        v["error_description"],
-        "Service not enabled within domain: https://elsewhere.example/api/v2/"
-    );
+    assert_eq!(v["error_description"], "Service not enabled within domain: https://elsewhere.example/api/v2/");
     let mut no_slash = good.clone();
     no_slash["audience"] = json!(format!("{}/api/v2", t.emu.base_url()));
     assert_eq!(post(no_slash).await.0, StatusCode::FORBIDDEN);
@@ -225,18 +198,12 @@ async fn token_endpoint_success_and_failures() {
     let mut subset = good.clone();
     subset["scope"] = json!("read:users read:roles");
     let (s, v) = post(subset).await;
-    assert_eq!(
-        (s, v["scope"].clone()),
-        (StatusCode::OK, json!("read:users read:roles"))
-    );
+    assert_eq!((s, v["scope"].clone()), (StatusCode::OK, json!("read:users read:roles")));
     let mut more = good.clone();
     more["scope"] = json!("read:users read:clients");
     let (s, v) = post(more).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    assert_eq!(
-        v["error_description"],
-        "Client has not been granted scopes: read:clients"
-    );
+    assert_eq!(v["error_description"], "Client has not been granted scopes: read:clients");
 
     assert_eq!(post(good).await.0, StatusCode::OK);
 }
@@ -252,25 +219,13 @@ async fn management_api_needs_a_valid_token_with_scope() {
         json!({"statusCode": 401, "error": "Unauthorized", "message": "Missing authentication"})
     );
 
-    let r = t
-        .http
-        .get(t.url("/api/v2/users"))
-        .bearer_auth("not-a-token")
-        .send()
-        .await
-        .unwrap();
+    let r = t.http.get(t.url("/api/v2/users")).bearer_auth("not-a-token").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(r.json::<Value>().await.unwrap()["message"], "Invalid token");
 
     // A token without read:users.
     let reader = token_for(&t.http, &t.emu, "reader", "r3ader").await;
-    let r = t
-        .http
-        .get(t.url("/api/v2/users"))
-        .bearer_auth(&reader)
-        .send()
-        .await
-        .unwrap();
+    let r = t.http.get(t.url("/api/v2/users")).bearer_auth(&reader).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         r.json::<Value>().await.unwrap(),
@@ -278,39 +233,18 @@ async fn management_api_needs_a_valid_token_with_scope() {
             "message": "Insufficient scope, expected any of: read:users",
             "errorCode": "insufficient_scope"})
     );
-    let r = t
-        .http
-        .get(t.url("/api/v2/connections"))
-        .bearer_auth(&reader)
-        .send()
-        .await
-        .unwrap();
+    let r = t.http.get(t.url("/api/v2/connections")).bearer_auth(&reader).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
     // Expiry.
     t.emu.set_token_lifetime(Duration::from_secs(1));
     let short = token_for(&t.http, &t.emu, "sync", "s3cret").await;
-    let ok = t
-        .http
-        .get(t.url("/api/v2/users"))
-        .bearer_auth(&short)
-        .send()
-        .await
-        .unwrap();
+    let ok = t.http.get(t.url("/api/v2/users")).bearer_auth(&short).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let r = t
-        .http
-        .get(t.url("/api/v2/users"))
-        .bearer_auth(&short)
-        .send()
-        .await
-        .unwrap();
+    let r = t.http.get(t.url("/api/v2/users")).bearer_auth(&short).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["message"],
-        "Expired token received for JSON Web Token validation"
-    );
+    assert_eq!(r.json::<Value>().await.unwrap()["message"], "Expired token received for JSON Web Token validation");
 }
 
 #[tokio::test]
@@ -324,20 +258,14 @@ async fn create_user_shapes_and_errors() {
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let id = v["user_id"].as_str().unwrap();
     let hex = id.strip_prefix("auth0|").expect("auth0| prefix");
-    assert!(
-        hex.len() == 24 && hex.chars().all(|c| c.is_ascii_hexdigit()),
-        "{id}"
-    );
+    assert!(hex.len() == 24 && hex.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
     assert_eq!(v["email"], "chuck@example.com");
     assert_eq!(v["email_verified"], true);
     assert_eq!(v["blocked"], false);
     assert_eq!(v["name"], "chuck@example.com");
     assert_eq!(v["nickname"], "chuck");
     assert_eq!(v["app_metadata"], json!({"source": "sql"}));
-    assert_eq!(
-        v["identities"],
-        json!([{"connection": DB, "user_id": hex, "provider": "auth0", "isSocial": false}])
-    );
+    assert_eq!(v["identities"], json!([{"connection": DB, "user_id": hex, "provider": "auth0", "isSocial": false}]));
     assert!(v.get("password").is_none());
     assert!(v["created_at"].as_str().unwrap().ends_with('Z'));
 
@@ -355,10 +283,7 @@ async fn create_user_shapes_and_errors() {
     // Same email in another connection is fine.
     let mut other = body.clone();
     other["connection"] = json!("Other-DB");
-    assert_eq!(
-        t.call("POST", "/api/v2/users", Some(other)).await.0,
-        StatusCode::CREATED
-    );
+    assert_eq!(t.call("POST", "/api/v2/users", Some(other)).await.0, StatusCode::CREATED);
 
     let mut unknown = body.clone();
     unknown["email"] = json!("x@example.com");
@@ -366,10 +291,7 @@ async fn create_user_shapes_and_errors() {
     let (s, v) = t.call("POST", "/api/v2/users", Some(unknown)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["errorCode"], "invalid_body");
-    assert_eq!(
-        v["message"],
-        "Payload validation error: 'Additional properties not allowed: roles'."
-    );
+    assert_eq!(v["message"], "Payload validation error: 'Additional properties not allowed: roles'.");
 
     for weak in ["short1A", "alllowercaseletters", "lowercase123456"] {
         let mut w = body.clone();
@@ -384,10 +306,7 @@ async fn create_user_shapes_and_errors() {
     noconn.as_object_mut().unwrap().remove("connection");
     let (s, v) = t.call("POST", "/api/v2/users", Some(noconn)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        v["message"],
-        "Payload validation error: 'Missing required property: connection'."
-    );
+    assert_eq!(v["message"], "Payload validation error: 'Missing required property: connection'.");
 
     let mut badconn = body.clone();
     badconn["connection"] = json!("Nope");
@@ -403,18 +322,12 @@ async fn create_user_shapes_and_errors() {
     let mut nopw = body.clone();
     nopw["email"] = json!("nopw@example.com");
     nopw.as_object_mut().unwrap().remove("password");
-    assert_eq!(
-        t.call("POST", "/api/v2/users", Some(nopw)).await.0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(t.call("POST", "/api/v2/users", Some(nopw)).await.0, StatusCode::BAD_REQUEST);
 
     let mut badtype = body.clone();
     badtype["email"] = json!("typed@example.com");
     badtype["blocked"] = json!("yes");
-    assert_eq!(
-        t.call("POST", "/api/v2/users", Some(badtype)).await.0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(t.call("POST", "/api/v2/users", Some(badtype)).await.0, StatusCode::BAD_REQUEST);
 
     // Malformed JSON and a wrong content type.
     let r = t
@@ -427,10 +340,7 @@ async fn create_user_shapes_and_errors() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["message"],
-        "Invalid request payload JSON format"
-    );
+    assert_eq!(r.json::<Value>().await.unwrap()["message"], "Invalid request payload JSON format");
     let r = t
         .http
         .post(t.url("/api/v2/users"))
@@ -453,9 +363,7 @@ async fn create_user_shapes_and_errors() {
 async fn list_users_paging_totals_and_the_1000_cap() {
     let users: Vec<StateUser> = (0..1050).map(|i| user(i, &[])).collect();
     let t = T::new(users).await;
-    let (s, v) = t
-        .get("/api/v2/users?include_totals=true&per_page=100&page=0&search_engine=v3")
-        .await;
+    let (s, v) = t.get("/api/v2/users?include_totals=true&per_page=100&page=0&search_engine=v3").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["total"], 1050);
     assert_eq!(v["start"], 0);
@@ -463,38 +371,23 @@ async fn list_users_paging_totals_and_the_1000_cap() {
     assert_eq!(v["length"], 100);
     assert_eq!(v["users"][0]["user_id"], format!("auth0|{:024x}", 0));
 
-    let (s, v) = t
-        .get("/api/v2/users?include_totals=true&per_page=100&page=9")
-        .await;
+    let (s, v) = t.get("/api/v2/users?include_totals=true&per_page=100&page=9").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["start"], 900);
     assert_eq!(v["users"][99]["user_id"], format!("auth0|{:024x}", 999));
 
-    let (s, v) = t
-        .get("/api/v2/users?include_totals=true&per_page=100&page=10")
-        .await;
+    let (s, v) = t.get("/api/v2/users?include_totals=true&per_page=100&page=10").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["errorCode"], "invalid_paging");
-    assert!(
-        v["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("You can only page through the first 1000 records")
-    );
+    assert!(v["message"].as_str().unwrap().starts_with("You can only page through the first 1000 records"));
     let (s, _) = t.get("/api/v2/users?per_page=30&page=33").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "990..1020 crosses the cap");
 
     let (s, v) = t.get("/api/v2/users?per_page=101").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["errorCode"], "invalid_query_string");
-    assert_eq!(
-        t.get("/api/v2/users?page=-1").await.0,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        t.get("/api/v2/users?bogus=1").await.0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(t.get("/api/v2/users?page=-1").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(t.get("/api/v2/users?bogus=1").await.0, StatusCode::BAD_REQUEST);
 
     // Bare array without include_totals; default per_page 50.
     let (s, v) = t.get("/api/v2/users").await;
@@ -510,22 +403,15 @@ async fn list_users_paging_totals_and_the_1000_cap() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["total"], 1);
     assert_eq!(v["users"][0]["email"], "user7@example.com");
-    let (s, v) = t
-        .get("/api/v2/users?q=identities.connection%3A%22Other-DB%22&include_totals=true")
-        .await;
+    let (s, v) = t.get("/api/v2/users?q=identities.connection%3A%22Other-DB%22&include_totals=true").await;
     assert_eq!((s, v["total"].clone()), (StatusCode::OK, json!(0)));
     let (s, v) = t.get("/api/v2/users?q=email%3Aa%20OR%20email%3Ab").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["errorCode"], "invalid_query_string");
 
     // fields / include_fields.
-    let (_, v) = t
-        .get("/api/v2/users?fields=user_id,email&include_fields=true&per_page=1")
-        .await;
-    assert_eq!(
-        v,
-        json!([{"user_id": format!("auth0|{:024x}", 0), "email": "user0@example.com"}])
-    );
+    let (_, v) = t.get("/api/v2/users?fields=user_id,email&include_fields=true&per_page=1").await;
+    assert_eq!(v, json!([{"user_id": format!("auth0|{:024x}", 0), "email": "user0@example.com"}]));
 }
 
 #[tokio::test]
@@ -547,21 +433,10 @@ async fn get_patch_delete_user() {
     assert_eq!(v["blocked"], true);
     assert_eq!(v["given_name"], "Ann");
     assert_eq!(v["app_metadata"], json!({"a": 1}));
-    let (s, v) = t
-        .call(
-            "PATCH",
-            &format!("/api/v2/users/{}", enc(&id)),
-            Some(json!({"colour": "blue"})),
-        )
-        .await;
-    assert_eq!(
-        (s, v["errorCode"].clone()),
-        (StatusCode::BAD_REQUEST, json!("invalid_body"))
-    );
+    let (s, v) = t.call("PATCH", &format!("/api/v2/users/{}", enc(&id)), Some(json!({"colour": "blue"}))).await;
+    assert_eq!((s, v["errorCode"].clone()), (StatusCode::BAD_REQUEST, json!("invalid_body")));
 
-    let (s, _) = t
-        .call("DELETE", &format!("/api/v2/users/{}", enc(&id)), None)
-        .await;
+    let (s, _) = t.call("DELETE", &format!("/api/v2/users/{}", enc(&id)), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     // Recorded: GET after delete is 404 inexistent_user; DELETE again is still 204.
     assert_eq!(
@@ -572,23 +447,12 @@ async fn get_patch_delete_user() {
                 "errorCode": "inexistent_user"})
         )
     );
-    let (s, _) = t
-        .call("DELETE", &format!("/api/v2/users/{}", enc(&id)), None)
-        .await;
+    let (s, _) = t.call("DELETE", &format!("/api/v2/users/{}", enc(&id)), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = t
-        .call(
-            "PATCH",
-            &format!("/api/v2/users/{}", enc(&id)),
-            Some(json!({"blocked": true})),
-        )
-        .await;
+    let (s, _) = t.call("PATCH", &format!("/api/v2/users/{}", enc(&id)), Some(json!({"blocked": true}))).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(t.get("/api/v2/nothing-here").await.0, StatusCode::NOT_FOUND);
-    assert_eq!(
-        t.call("PUT", "/api/v2/users", None).await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(t.call("PUT", "/api/v2/users", None).await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -597,86 +461,43 @@ async fn roles_list_and_user_role_assignment() {
     let (s, v) = t.get("/api/v2/roles?include_totals=true&per_page=50").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["total"], 2);
-    assert_eq!(
-        v["roles"][0],
-        json!({"id": "rol_admin", "name": "Admin", "description": "Administrators"})
-    );
+    assert_eq!(v["roles"][0], json!({"id": "rol_admin", "name": "Admin", "description": "Administrators"}));
     let (_, v) = t.get("/api/v2/roles?name_filter=edit").await;
     assert_eq!(v, json!([{"id": "rol_editor", "name": "Editor"}]));
-    assert_eq!(
-        t.get("/api/v2/roles?per_page=101").await.0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(t.get("/api/v2/roles?per_page=101").await.0, StatusCode::BAD_REQUEST);
 
     let path = format!("/api/v2/users/{}/roles", enc(&format!("auth0|{:024x}", 1)));
-    let (s, v) = t
-        .call("POST", &path, Some(json!({"roles": ["rol_admin"]})))
-        .await;
+    let (s, v) = t.call("POST", &path, Some(json!({"roles": ["rol_admin"]}))).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
-    let (s, v) = t
-        .get(&format!("{path}?include_totals=true&per_page=50"))
-        .await;
+    let (s, v) = t.get(&format!("{path}?include_totals=true&per_page=50")).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         v,
         json!({"roles": [{"id": "rol_admin", "name": "Admin", "description": "Administrators"}],
             "start": 0, "limit": 50, "total": 1})
     );
-    assert_eq!(
-        t.call("POST", &path, Some(json!({"roles": []}))).await.0,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        t.call("POST", &path, Some(json!({"roles": ["rol_nope"]})))
-            .await
-            .0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(t.call("POST", &path, Some(json!({"roles": []}))).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(t.call("POST", &path, Some(json!({"roles": ["rol_nope"]}))).await.0, StatusCode::NOT_FOUND);
     let ghost = format!("/api/v2/users/{}/roles", enc("auth0|ghost"));
-    let (s, v) = t
-        .call("POST", &ghost, Some(json!({"roles": ["rol_admin"]})))
-        .await;
-    assert_eq!(
-        (s, v["errorCode"].clone()),
-        (StatusCode::NOT_FOUND, json!("inexistent_user"))
-    );
+    let (s, v) = t.call("POST", &ghost, Some(json!({"roles": ["rol_admin"]}))).await;
+    assert_eq!((s, v["errorCode"].clone()), (StatusCode::NOT_FOUND, json!("inexistent_user")));
 
-    let (s, _) = t
-        .call("DELETE", &path, Some(json!({"roles": ["rol_admin"]})))
-        .await;
+    let (s, _) = t.call("DELETE", &path, Some(json!({"roles": ["rol_admin"]}))).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (_, v) = t
-        .get(&format!("{path}?include_totals=true&per_page=50"))
-        .await;
+    let (_, v) = t.get(&format!("{path}?include_totals=true&per_page=50")).await;
     assert_eq!(v["total"], 0);
 
     // Create a role (200, recorded) and hit the 50-roles-per-user limit.
     let mut ids = Vec::new();
     for i in 0..50 {
-        let (s, v) = t
-            .call(
-                "POST",
-                "/api/v2/roles",
-                Some(json!({"name": format!("r{i}"), "description": "d"})),
-            )
-            .await;
+        let (s, v) = t.call("POST", "/api/v2/roles", Some(json!({"name": format!("r{i}"), "description": "d"}))).await;
         assert_eq!(s, StatusCode::OK);
         ids.push(v["id"].as_str().unwrap().to_owned());
     }
-    assert_eq!(
-        t.call("POST", "/api/v2/roles", Some(json!({"name": "R0"})))
-            .await
-            .0,
-        StatusCode::CONFLICT
-    );
+    assert_eq!(t.call("POST", "/api/v2/roles", Some(json!({"name": "R0"}))).await.0, StatusCode::CONFLICT);
     let (s, _) = t.call("POST", &path, Some(json!({"roles": ids}))).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    assert_eq!(
-        t.call("POST", &path, Some(json!({"roles": ["rol_admin"]})))
-            .await
-            .0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(t.call("POST", &path, Some(json!({"roles": ["rol_admin"]}))).await.0, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -698,10 +519,7 @@ async fn role_members_checkpoint_and_offset_paging() {
         calls += 1;
         assert!(v.get("total").is_none());
         for u in v["users"].as_array().unwrap() {
-            assert_eq!(
-                u.as_object().unwrap().keys().collect::<Vec<_>>(),
-                ["email", "name", "picture", "user_id"]
-            );
+            assert_eq!(u.as_object().unwrap().keys().collect::<Vec<_>>(), ["email", "name", "picture", "user_id"]);
             seen.push(u["user_id"].as_str().unwrap().to_owned());
         }
         match v.get("next").and_then(Value::as_str) {
@@ -712,67 +530,36 @@ async fn role_members_checkpoint_and_offset_paging() {
     assert_eq!(calls, 3);
     let expected: Vec<String> = (0..250).map(|i| format!("auth0|{i:024x}")).collect();
     assert_eq!(seen, expected);
-    assert_eq!(
-        t.get("/api/v2/roles/rol_admin/users?take=101").await.0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(t.get("/api/v2/roles/rol_admin/users?take=101").await.0, StatusCode::BAD_REQUEST);
 
-    let (s, v) = t
-        .get("/api/v2/roles/rol_editor/users?include_totals=true&per_page=5&page=1")
-        .await;
+    let (s, v) = t.get("/api/v2/roles/rol_editor/users?include_totals=true&per_page=5&page=1").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(
-        (v["total"].clone(), v["start"].clone()),
-        (json!(10), json!(5))
-    );
+    assert_eq!((v["total"].clone(), v["start"].clone()), (json!(10), json!(5)));
     assert_eq!(v["users"].as_array().unwrap().len(), 5);
-    assert_eq!(
-        t.get("/api/v2/roles/rol_editor/users?per_page=100&page=10")
-            .await
-            .0,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        t.get("/api/v2/roles/rol_nope/users").await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(t.get("/api/v2/roles/rol_editor/users?per_page=100&page=10").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(t.get("/api/v2/roles/rol_nope/users").await.0, StatusCode::NOT_FOUND);
 
     // Bulk assignment: 200 {} (recorded).
-    let (s, v) = t
-        .call(
-            "POST",
-            "/api/v2/roles/rol_editor/users",
-            Some(json!({"users": [format!("auth0|{:024x}", 0)]})),
-        )
-        .await;
+    let (s, v) =
+        t.call("POST", "/api/v2/roles/rol_editor/users", Some(json!({"users": [format!("auth0|{:024x}", 0)]}))).await;
     assert_eq!((s, v), (StatusCode::OK, json!({})));
-    let (_, v) = t
-        .get("/api/v2/roles/rol_editor/users?include_totals=true")
-        .await;
+    let (_, v) = t.get("/api/v2/roles/rol_editor/users?include_totals=true").await;
     assert_eq!(v["total"], 11);
 }
 
 #[tokio::test]
 async fn users_by_email_connections_counts_and_rate_limit() {
     let t = T::new(vec![user(1, &[]), user(2, &[])]).await;
-    let (s, v) = t
-        .get("/api/v2/users-by-email?email=user2%40example.com")
-        .await;
+    let (s, v) = t.get("/api/v2/users-by-email?email=user2%40example.com").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v.as_array().unwrap().len(), 1);
     assert_eq!(v[0]["user_id"], format!("auth0|{:024x}", 2));
-    let (_, v) = t
-        .get("/api/v2/users-by-email?email=nobody%40example.com")
-        .await;
+    let (_, v) = t.get("/api/v2/users-by-email?email=nobody%40example.com").await;
     assert_eq!(v, json!([]));
-    assert_eq!(
-        t.get("/api/v2/users-by-email").await.0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(t.get("/api/v2/users-by-email").await.0, StatusCode::BAD_REQUEST);
 
-    let (s, v) = t
-        .get("/api/v2/connections?include_totals=true&name=Username-Password-Authentication&per_page=50")
-        .await;
+    let (s, v) =
+        t.get("/api/v2/connections?include_totals=true&name=Username-Password-Authentication&per_page=50").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["total"], 1);
     assert_eq!(v["connections"][0]["id"], "con_db");
@@ -789,26 +576,10 @@ async fn users_by_email_connections_counts_and_rate_limit() {
     t.emu.set_rate_limit(Some(RateLimit::FREE));
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        let r = t
-            .http
-            .get(t.url("/api/v2/roles"))
-            .bearer_auth(&t.token)
-            .send()
-            .await
-            .unwrap();
-        let reset: u64 = r.headers()["x-ratelimit-reset"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let r = t.http.get(t.url("/api/v2/roles")).bearer_auth(&t.token).send().await.unwrap();
+        let reset: u64 = r.headers()["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
         assert!(reset > 1_700_000_000);
-        statuses.push((
-            r.status(),
-            r.headers()["x-ratelimit-remaining"]
-                .to_str()
-                .unwrap()
-                .to_owned(),
-        ));
+        statuses.push((r.status(), r.headers()["x-ratelimit-remaining"].to_str().unwrap().to_owned()));
     }
     assert_eq!(statuses[0], (StatusCode::OK, "1".to_owned()));
     assert_eq!(statuses[1], (StatusCode::OK, "0".to_owned()));
@@ -819,33 +590,16 @@ async fn users_by_email_connections_counts_and_rate_limit() {
 async fn unknown_routes_are_auth0_404s_with_headers() {
     let t = T::new(vec![]).await;
     // Unauthenticated: 401 first, like every /api/v2 path.
-    let r = t
-        .http
-        .get(t.url("/api/v2/nothing-here"))
-        .send()
-        .await
-        .unwrap();
+    let r = t.http.get(t.url("/api/v2/nothing-here")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = t
-        .http
-        .get(t.url("/api/v2/nothing-here"))
-        .bearer_auth(&t.token)
-        .send()
-        .await
-        .unwrap();
+    let r = t.http.get(t.url("/api/v2/nothing-here")).bearer_auth(&t.token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.headers().contains_key("x-ratelimit-limit"));
     assert_eq!(
         r.json::<Value>().await.unwrap(),
         json!({"statusCode": 404, "error": "Not Found", "message": "Not Found"})
     );
-    let r = t
-        .http
-        .put(t.url("/api/v2/users"))
-        .bearer_auth(&t.token)
-        .send()
-        .await
-        .unwrap();
+    let r = t.http.put(t.url("/api/v2/users")).bearer_auth(&t.token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.headers().contains_key("x-ratelimit-remaining"));
     let r = t.http.get(t.url("/oauth/token")).send().await.unwrap();
@@ -870,16 +624,11 @@ async fn social_users_render_as_social_and_cannot_be_created() {
         connection: "google-oauth2".into(),
         ..Default::default()
     });
-    let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), state, None)
-        .await
-        .unwrap();
+    let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), state, None).await.unwrap();
     let http = Client::new();
     let token = token_for(&http, &emu, "sync", "s3cret").await;
     let v: Value = http
-        .get(format!(
-            "{}/api/v2/users/google-oauth2%7C104000000000000000001",
-            emu.base_url()
-        ))
+        .get(format!("{}/api/v2/users/google-oauth2%7C104000000000000000001", emu.base_url()))
         .bearer_auth(&token)
         .send()
         .await
@@ -895,10 +644,8 @@ async fn social_users_render_as_social_and_cannot_be_created() {
     let r = http
         .post(format!("{}/api/v2/users", emu.base_url()))
         .bearer_auth(&token)
-        .json(
-            &json!({"connection": "google-oauth2", "email": "g@example.com",
-            "password": "Str0ng-enough"}),
-        )
+        .json(&json!({"connection": "google-oauth2", "email": "g@example.com",
+            "password": "Str0ng-enough"}))
         .send()
         .await
         .unwrap();
@@ -912,24 +659,14 @@ async fn rate_limit_from_start_options_refills() {
         "127.0.0.1:0".parse().unwrap(),
         seed(vec![]),
         None,
-        EmulatorOptions {
-            rate_limit: Some(RateLimit {
-                burst: 1,
-                per_second: 20.0,
-            }),
-            ..Default::default()
-        },
+        EmulatorOptions { rate_limit: Some(RateLimit { burst: 1, per_second: 20.0 }), ..Default::default() },
     )
     .await
     .unwrap();
     let http = Client::new();
     // The token endpoint is not part of the Management API budget.
     let token = token_for(&http, &emu, "sync", "s3cret").await;
-    let get = || {
-        http.get(format!("{}/api/v2/roles", emu.base_url()))
-            .bearer_auth(&token)
-            .send()
-    };
+    let get = || http.get(format!("{}/api/v2/roles", emu.base_url())).bearer_auth(&token).send();
     assert_eq!(get().await.unwrap().status(), StatusCode::OK);
     let r = get().await.unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -948,56 +685,28 @@ async fn rate_limit_from_start_options_refills() {
 async fn patch_merges_metadata_and_email_lookup_is_exact() {
     let t = T::new(vec![user(1, &[])]).await;
     let path = format!("/api/v2/users/{}", enc(&format!("auth0|{:024x}", 1)));
-    let (s, v) = t
-        .call(
-            "PATCH",
-            &path,
-            Some(json!({"app_metadata": {"a": 1, "b": 2}})),
-        )
-        .await;
-    assert_eq!(
-        (s, v["app_metadata"].clone()),
-        (StatusCode::OK, json!({"a": 1, "b": 2}))
-    );
+    let (s, v) = t.call("PATCH", &path, Some(json!({"app_metadata": {"a": 1, "b": 2}}))).await;
+    assert_eq!((s, v["app_metadata"].clone()), (StatusCode::OK, json!({"a": 1, "b": 2})));
     // One level deep merge; null removes a key.
-    let (_, v) = t
-        .call(
-            "PATCH",
-            &path,
-            Some(json!({"app_metadata": {"b": null, "c": 3}})),
-        )
-        .await;
+    let (_, v) = t.call("PATCH", &path, Some(json!({"app_metadata": {"b": null, "c": 3}}))).await;
     assert_eq!(v["app_metadata"], json!({"a": 1, "c": 3}));
     // An empty object clears it.
-    let (_, v) = t
-        .call("PATCH", &path, Some(json!({"app_metadata": {}})))
-        .await;
+    let (_, v) = t.call("PATCH", &path, Some(json!({"app_metadata": {}}))).await;
     assert!(v.get("app_metadata").is_none(), "{v}");
     // Weak new password: 400, like creation.
-    let (s, v) = t
-        .call("PATCH", &path, Some(json!({"password": "weak"})))
-        .await;
+    let (s, v) = t.call("PATCH", &path, Some(json!({"password": "weak"}))).await;
     assert_eq!(
         (s, v["message"].clone()),
-        (
-            StatusCode::BAD_REQUEST,
-            json!("PasswordStrengthError: Password is too weak")
-        )
+        (StatusCode::BAD_REQUEST, json!("PasswordStrengthError: Password is too weak"))
     );
     // Wrong type.
-    let (s, _) = t
-        .call("PATCH", &path, Some(json!({"blocked": "true"})))
-        .await;
+    let (s, _) = t.call("PATCH", &path, Some(json!({"blocked": "true"}))).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // users-by-email is an exact (case-sensitive, per the OAS) lookup.
-    let (_, v) = t
-        .get("/api/v2/users-by-email?email=USER1%40example.com")
-        .await;
+    let (_, v) = t.get("/api/v2/users-by-email?email=USER1%40example.com").await;
     assert_eq!(v, json!([]));
-    let (_, v) = t
-        .get("/api/v2/users-by-email?email=user1%40example.com")
-        .await;
+    let (_, v) = t.get("/api/v2/users-by-email?email=user1%40example.com").await;
     assert_eq!(v.as_array().map(Vec::len), Some(1));
 }
 
@@ -1022,19 +731,7 @@ async fn concurrent_creates_of_one_email_yield_one_user() {
     for task in tasks {
         statuses.push(task.await.unwrap());
     }
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CREATED)
-            .count(),
-        1
-    );
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CONFLICT)
-            .count(),
-        15
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1);
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 15);
     assert_eq!(t.emu.state().await.users.len(), 1);
 }

@@ -29,10 +29,8 @@ fn tenant() -> TenantState {
 async fn token(http: &reqwest::Client, base: &str) -> String {
     let v: Value = http
         .post(format!("{base}/oauth/token"))
-        .json(
-            &json!({"grant_type": "client_credentials", "client_id": "sync",
-            "client_secret": "s3cret", "audience": format!("{base}/api/v2/")}),
-        )
+        .json(&json!({"grant_type": "client_credentials", "client_id": "sync",
+            "client_secret": "s3cret", "audience": format!("{base}/api/v2/")}))
         .send()
         .await
         .unwrap()
@@ -56,9 +54,7 @@ async fn create(http: &reqwest::Client, base: &str, tok: &str, email: &str) -> r
 async fn shutdown_saves_and_load_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tenant.json");
-    let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), tenant(), Some(path.clone()))
-        .await
-        .unwrap();
+    let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), tenant(), Some(path.clone())).await.unwrap();
     let http = reqwest::Client::new();
     let base = emu.base_url();
     assert_eq!(base, format!("http://{}", emu.addr()));
@@ -69,28 +65,19 @@ async fn shutdown_saves_and_load_round_trips() {
     assert_eq!(returned.users.len(), 1);
 
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        !text.contains("Sup3r-secret-pw"),
-        "password must never be stored"
-    );
+    assert!(!text.contains("Sup3r-secret-pw"), "password must never be stored");
     let loaded = TenantState::load(&path).unwrap();
     assert_eq!(loaded, returned);
     // No temporary files left beside it.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 
     // Serving the loaded state again keeps the user (409 on re-create).
-    let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), loaded, None)
-        .await
-        .unwrap();
+    let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), loaded, None).await.unwrap();
     let base = emu.base_url();
     let tok = token(&http, &base).await;
     assert_eq!(create(&http, &base, &tok, "a@example.com").await, 409);
     emu.shutdown().await.unwrap();
-    assert_eq!(
-        TenantState::load(&path).unwrap(),
-        returned,
-        "no state_path: no save"
-    );
+    assert_eq!(TenantState::load(&path).unwrap(), returned, "no state_path: no save");
 }
 
 #[tokio::test]
@@ -98,32 +85,20 @@ async fn load_errors_name_the_file_and_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.json");
     let e = TenantState::load(&missing).unwrap_err().to_string();
-    assert!(
-        e.contains("missing.json") && e.contains("cannot read"),
-        "{e}"
-    );
+    assert!(e.contains("missing.json") && e.contains("cannot read"), "{e}");
 
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{\"users\": [{\"user_id\": 5}]}").unwrap();
     let e = TenantState::load(&bad).unwrap_err().to_string();
-    assert!(
-        e.contains("bad.json") && e.contains("users[0].user_id"),
-        "{e}"
-    );
+    assert!(e.contains("bad.json") && e.contains("users[0].user_id"), "{e}");
 
     let incons = dir.path().join("incons.json");
-    std::fs::write(
-        &incons,
-        r#"{"users": [{"user_id": "auth0|1", "connection": "Nope"}]}"#,
-    )
-    .unwrap();
+    std::fs::write(&incons, r#"{"users": [{"user_id": "auth0|1", "connection": "Nope"}]}"#).unwrap();
     let e = TenantState::load(&incons).unwrap_err().to_string();
     assert!(e.contains("incons.json") && e.contains("\"Nope\""), "{e}");
 
     // Bind failure is an emulator error naming the address.
-    let first = Emulator::start("127.0.0.1:0".parse().unwrap(), tenant(), None)
-        .await
-        .unwrap();
+    let first = Emulator::start("127.0.0.1:0".parse().unwrap(), tenant(), None).await.unwrap();
     let Err(e) = Emulator::start(first.addr(), tenant(), None).await else {
         panic!("second bind on the same port must fail");
     };
@@ -169,10 +144,7 @@ async fn serve_until_prints_the_listening_line_first_and_saves_on_stop() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let base = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line was {line:?}"))
-        .to_owned();
+    let base = line.strip_prefix("listening on ").unwrap_or_else(|| panic!("first line was {line:?}")).to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
     let http = reqwest::Client::new();
     let tok = token(&http, &base).await;

@@ -32,13 +32,7 @@ impl TokenStore {
         self.tokens.retain(|_, t| t.expires_at > now);
         let bytes: [u8; 32] = rand::random();
         let token = hex::encode(bytes);
-        self.tokens.insert(
-            token.clone(),
-            IssuedToken {
-                scopes,
-                expires_at: now + lifetime,
-            },
-        );
+        self.tokens.insert(token.clone(), IssuedToken { scopes, expires_at: now + lifetime });
         token
     }
 
@@ -80,11 +74,7 @@ pub(crate) fn required_scopes(method: &Method, path: &str) -> Option<Need> {
 }
 
 /// Checks the bearer token of a Management API request against `need`.
-pub(crate) fn authorize(
-    shared: &Shared,
-    headers: &HeaderMap,
-    need: Option<Need>,
-) -> Result<(), ApiError> {
+pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap, need: Option<Need>) -> Result<(), ApiError> {
     let unauthorized = |message: &str, with_attributes: bool| {
         let mut body = json!({"statusCode": 401, "error": "Unauthorized", "message": message});
         if with_attributes {
@@ -95,13 +85,9 @@ pub(crate) fn authorize(
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(unauthorized("Missing authentication", false));
     };
-    let value = value
-        .to_str()
-        .map_err(|_| unauthorized("Bad HTTP authentication header format", false))?;
+    let value = value.to_str().map_err(|_| unauthorized("Bad HTTP authentication header format", false))?;
     let token = match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
-            token.trim()
-        }
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => token.trim(),
         _ => return Err(unauthorized("Bad HTTP authentication header format", false)),
     };
     let tokens = shared.tokens.lock().unwrap_or_else(|e| e.into_inner());
@@ -109,60 +95,37 @@ pub(crate) fn authorize(
         return Err(unauthorized("Invalid token", true));
     };
     if issued.expires_at <= Instant::now() {
-        return Err(unauthorized(
-            "Expired token received for JSON Web Token validation",
-            true,
-        ));
+        return Err(unauthorized("Expired token received for JSON Web Token validation", true));
     }
     let has = |s: &&str| issued.scopes.iter().any(|g| g == s);
     let (ok, message) = match need {
         None => (true, String::new()),
-        Some(Need::AnyOf(scopes)) => (
-            scopes.iter().any(has),
-            format!("Insufficient scope, expected any of: {}", scopes.join(",")),
-        ),
-        Some(Need::AllOf(scopes)) => (
-            scopes.iter().all(has),
-            format!("Insufficient scope, expected all of: {}", scopes.join(",")),
-        ),
+        Some(Need::AnyOf(scopes)) => {
+            (scopes.iter().any(has), format!("Insufficient scope, expected any of: {}", scopes.join(",")))
+        }
+        Some(Need::AllOf(scopes)) => {
+            (scopes.iter().all(has), format!("Insufficient scope, expected all of: {}", scopes.join(",")))
+        }
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            &message,
-            Some("insufficient_scope"),
-        ))
-    }
+    if ok { Ok(()) } else { Err(ApiError::new(StatusCode::FORBIDDEN, &message, Some("insufficient_scope"))) }
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response()
+    (status, Json(json!({"error": error, "error_description": description}))).into_response()
 }
 
 /// Reads a token request body: `application/x-www-form-urlencoded` or JSON.
 fn token_params(headers: &HeaderMap, body: &Bytes) -> Result<HashMap<String, String>, String> {
-    let ctype = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let invalid = |d: &str| d.to_owned();
     if ctype.starts_with("application/x-www-form-urlencoded") {
-        let uri: axum::http::Uri = format!("/?{}", String::from_utf8_lossy(body))
-            .parse()
-            .map_err(|_| invalid("Malformed form body"))?;
+        let uri: axum::http::Uri =
+            format!("/?{}", String::from_utf8_lossy(body)).parse().map_err(|_| invalid("Malformed form body"))?;
         let q = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
             .map_err(|_| invalid("Malformed form body"))?;
         Ok(q.0.into_iter().collect())
     } else if ctype.starts_with("application/json") {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|_| invalid("Invalid request payload JSON format"))?;
+        let v: Value = serde_json::from_slice(body).map_err(|_| invalid("Invalid request payload JSON format"))?;
         let Value::Object(map) = v else {
             return Err(invalid("Invalid request payload JSON format"));
         };
@@ -180,9 +143,7 @@ fn token_params(headers: &HeaderMap, body: &Bytes) -> Result<HashMap<String, Str
         }
         Ok(out)
     } else {
-        Err(invalid(
-            "Content-Type must be application/x-www-form-urlencoded or application/json",
-        ))
+        Err(invalid("Content-Type must be application/x-www-form-urlencoded or application/json"))
     }
 }
 
@@ -199,11 +160,7 @@ pub(crate) async fn token_endpoint(
     let get = |k: &str| params.get(k).map(String::as_str).filter(|s| !s.is_empty());
     match get("grant_type") {
         None => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Missing required parameter: grant_type",
-            );
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing required parameter: grant_type");
         }
         Some("client_credentials") => {}
         Some(other) => {
@@ -222,9 +179,7 @@ pub(crate) async fn token_endpoint(
         let tenant = shared.tenant.lock().unwrap_or_else(|e| e.into_inner());
         let client = tenant.clients.iter().find(|c| c.client_id == client_id);
         match client {
-            Some(c) if constant_time_eq(c.client_secret.as_bytes(), secret.as_bytes()) => {
-                c.scopes.clone()
-            }
+            Some(c) if constant_time_eq(c.client_secret.as_bytes(), secret.as_bytes()) => c.scopes.clone(),
             _ => return denied(),
         }
     };
@@ -260,11 +215,7 @@ pub(crate) async fn token_endpoint(
         None => scopes,
         Some(asked) => {
             let asked: Vec<String> = asked.split_whitespace().map(str::to_owned).collect();
-            let missing: Vec<&str> = asked
-                .iter()
-                .filter(|a| !scopes.contains(a))
-                .map(String::as_str)
-                .collect();
+            let missing: Vec<&str> = asked.iter().filter(|a| !scopes.contains(a)).map(String::as_str).collect();
             if !missing.is_empty() {
                 return oauth_error(
                     StatusCode::FORBIDDEN,
@@ -276,11 +227,7 @@ pub(crate) async fn token_endpoint(
         }
     };
     let lifetime = shared.token_lifetime();
-    let token = shared
-        .tokens
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .issue(scopes.clone(), lifetime);
+    let token = shared.tokens.lock().unwrap_or_else(|e| e.into_inner()).issue(scopes.clone(), lifetime);
     (
         StatusCode::OK,
         Json(json!({

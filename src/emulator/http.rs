@@ -44,35 +44,19 @@ impl IntoResponse for ApiError {
 pub(crate) type ApiResult = Result<Response, ApiError>;
 
 pub(crate) fn bad_query(msg: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        &format!("Query validation error: {msg}"),
-        Some("invalid_query_string"),
-    )
+    ApiError::new(StatusCode::BAD_REQUEST, &format!("Query validation error: {msg}"), Some("invalid_query_string"))
 }
 
 pub(crate) fn bad_body(msg: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        &format!("Payload validation error: {msg}"),
-        Some("invalid_body"),
-    )
+    ApiError::new(StatusCode::BAD_REQUEST, &format!("Payload validation error: {msg}"), Some("invalid_body"))
 }
 
 pub(crate) fn no_user() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "The user does not exist.",
-        Some("inexistent_user"),
-    )
+    ApiError::new(StatusCode::NOT_FOUND, "The user does not exist.", Some("inexistent_user"))
 }
 
 pub(crate) fn no_role() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "The role does not exist.",
-        Some("inexistent_role"),
-    )
+    ApiError::new(StatusCode::NOT_FOUND, "The role does not exist.", Some("inexistent_role"))
 }
 
 pub(crate) fn paging_cap() -> ApiError {
@@ -113,9 +97,7 @@ impl Params {
         let Query(pairs) = q.map_err(|_| bad_query("malformed query string"))?;
         for (k, _) in &pairs {
             if !allowed.contains(&k.as_str()) {
-                return Err(bad_query(&format!(
-                    "'Additional properties not allowed: {k}'."
-                )));
+                return Err(bad_query(&format!("'Additional properties not allowed: {k}'.")));
             }
         }
         Ok(Params(pairs))
@@ -125,47 +107,30 @@ impl Params {
         let mut it = self.0.iter().filter(|(k, _)| k == name);
         let first = it.next().map(|(_, v)| v.as_str());
         if it.next().is_some() {
-            return Err(bad_query(&format!(
-                "'Expected type string but found type array' on property {name}."
-            )));
+            return Err(bad_query(&format!("'Expected type string but found type array' on property {name}.")));
         }
         Ok(first)
     }
 
     pub(crate) fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
 
-    pub(crate) fn int(
-        &self,
-        name: &str,
-        min: u64,
-        max: Option<u64>,
-    ) -> Result<Option<u64>, ApiError> {
+    pub(crate) fn int(&self, name: &str, min: u64, max: Option<u64>) -> Result<Option<u64>, ApiError> {
         let Some(raw) = self.one(name)? else {
             return Ok(None);
         };
-        let n: i64 = raw.parse().map_err(|_| {
-            bad_query(&format!(
-                "'Expected type integer but found type string' on property {name}."
-            ))
-        })?;
+        let n: i64 = raw
+            .parse()
+            .map_err(|_| bad_query(&format!("'Expected type integer but found type string' on property {name}.")))?;
         if n < min as i64 {
-            return Err(bad_query(&format!(
-                "'Number must be greater than or equal to {min}' on property {name}."
-            )));
+            return Err(bad_query(&format!("'Number must be greater than or equal to {min}' on property {name}.")));
         }
         let n = n as u64;
         if let Some(max) = max
             && n > max
         {
-            return Err(bad_query(&format!(
-                "'Number must be less than or equal to {max}' on property {name}."
-            )));
+            return Err(bad_query(&format!("'Number must be less than or equal to {max}' on property {name}.")));
         }
         Ok(Some(n))
     }
@@ -175,52 +140,32 @@ impl Params {
             None => Ok(None),
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
-            Some(_) => Err(bad_query(&format!(
-                "'Expected type boolean but found type string' on property {name}."
-            ))),
+            Some(_) => Err(bad_query(&format!("'Expected type boolean but found type string' on property {name}."))),
         }
     }
 
     /// `fields` + `include_fields`.
     pub(crate) fn fields(&self) -> Result<Option<(Vec<String>, bool)>, ApiError> {
         let include = self.boolean("include_fields")?.unwrap_or(true);
-        Ok(self.one("fields")?.filter(|f| !f.is_empty()).map(|f| {
-            (
-                f.split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-                include,
-            )
-        }))
+        Ok(self
+            .one("fields")?
+            .filter(|f| !f.is_empty())
+            .map(|f| (f.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(), include)))
     }
 }
 
-pub(crate) fn apply_fields(
-    v: Value,
-    fields: &Option<(Vec<String>, bool)>,
-    always: &[&str],
-) -> Value {
+pub(crate) fn apply_fields(v: Value, fields: &Option<(Vec<String>, bool)>, always: &[&str]) -> Value {
     let (Some((names, include)), Value::Object(map)) = (fields, &v) else {
         return v;
     };
     let keep = |k: &String| always.contains(&k.as_str()) || names.contains(k) == *include;
-    Value::Object(
-        map.iter()
-            .filter(|(k, _)| keep(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    )
+    Value::Object(map.iter().filter(|(k, _)| keep(k)).map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 pub(crate) fn path_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     match p {
         Ok(Path(id)) if !id.is_empty() => Ok(id),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "Path validation error: invalid id",
-            Some("invalid_uri"),
-        )),
+        _ => Err(ApiError::new(StatusCode::BAD_REQUEST, "Path validation error: invalid id", Some("invalid_uri"))),
     }
 }
 
@@ -241,31 +186,16 @@ impl Offset {
         {
             return Err(paging_cap());
         }
-        Ok(Offset {
-            page,
-            per_page,
-            totals,
-        })
+        Ok(Offset { page, per_page, totals })
     }
 
     pub(crate) fn slice<T: Clone>(&self, items: &[T]) -> Vec<T> {
         let start = usize::try_from(self.page.saturating_mul(self.per_page)).unwrap_or(usize::MAX);
-        items
-            .iter()
-            .skip(start)
-            .take(self.per_page as usize)
-            .cloned()
-            .collect()
+        items.iter().skip(start).take(self.per_page as usize).cloned().collect()
     }
 
     /// `{start, limit, total, <key>: items}` with totals, a bare array without.
-    pub(crate) fn answer(
-        &self,
-        key: &str,
-        items: Vec<Value>,
-        total: usize,
-        with_length: bool,
-    ) -> Response {
+    pub(crate) fn answer(&self, key: &str, items: Vec<Value>, total: usize, with_length: bool) -> Response {
         if !self.totals {
             return Json(Value::Array(items)).into_response();
         }
@@ -304,9 +234,7 @@ pub(crate) fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String,
         if !ct.starts_with("application/json") {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                &format!(
-                    "Invalid request payload: unsupported Content-Type {ct:?}, expected application/json"
-                ),
+                &format!("Invalid request payload: unsupported Content-Type {ct:?}, expected application/json"),
                 Some("invalid_body"),
             ));
         }
@@ -315,18 +243,11 @@ pub(crate) fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String,
         return Err(bad_body("'Expected type object but found type null'."));
     }
     let v: Value = serde_json::from_slice(body).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "Invalid request payload JSON format",
-            Some("invalid_body"),
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "Invalid request payload JSON format", Some("invalid_body"))
     })?;
     match v {
         Value::Object(m) => Ok(m),
-        other => Err(bad_body(&format!(
-            "'Expected type object but found type {}'.",
-            json_type(&other)
-        ))),
+        other => Err(bad_body(&format!("'Expected type object but found type {}'.", json_type(&other)))),
     }
 }
 
@@ -341,16 +262,9 @@ impl Body {
         required: &[&str],
     ) -> Result<Self, ApiError> {
         let map = json_body(headers, body)?;
-        let extra: Vec<&str> = map
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !allowed.contains(k))
-            .collect();
+        let extra: Vec<&str> = map.keys().map(String::as_str).filter(|k| !allowed.contains(k)).collect();
         if !extra.is_empty() {
-            return Err(bad_body(&format!(
-                "'Additional properties not allowed: {}'.",
-                extra.join(",")
-            )));
+            return Err(bad_body(&format!("'Additional properties not allowed: {}'.", extra.join(","))));
         }
         for r in required {
             if !map.contains_key(*r) {
@@ -365,10 +279,7 @@ impl Body {
     }
 
     pub(crate) fn wrong_type(k: &str, want: &str, v: &Value) -> ApiError {
-        bad_body(&format!(
-            "'Expected type {want} but found type {}' on property {k}.",
-            json_type(v)
-        ))
+        bad_body(&format!("'Expected type {want} but found type {}' on property {k}.", json_type(v)))
     }
 
     /// A string with length bounds; `Ok(Some(None))` is an explicit null when allowed.
@@ -390,9 +301,7 @@ impl Body {
                     )));
                 }
                 if n > max {
-                    return Err(bad_body(&format!(
-                        "'String is too long ({n} chars), maximum {max}' on property {k}."
-                    )));
+                    return Err(bad_body(&format!("'String is too long ({n} chars), maximum {max}' on property {k}.")));
                 }
                 Ok(Some(Some(s.clone())))
             }
@@ -432,9 +341,9 @@ impl Body {
             .enumerate()
             .map(|(i, it)| match it {
                 Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                Value::String(_) => Err(bad_body(&format!(
-                    "'String is too short (0 chars), minimum 1' on property {k}[{i}]."
-                ))),
+                Value::String(_) => {
+                    Err(bad_body(&format!("'String is too short (0 chars), minimum 1' on property {k}[{i}].")))
+                }
                 other => Err(Self::wrong_type(&format!("{k}[{i}]"), "string", other)),
             })
             .collect()

@@ -46,15 +46,9 @@ pub struct RateLimit {
 
 impl RateLimit {
     /// Auth0 Free tier: burst 2, 2 req/s.
-    pub const FREE: RateLimit = RateLimit {
-        burst: 2,
-        per_second: 2.0,
-    };
+    pub const FREE: RateLimit = RateLimit { burst: 2, per_second: 2.0 };
     /// Enterprise production: burst 50, 16 req/s.
-    pub const ENTERPRISE: RateLimit = RateLimit {
-        burst: 50,
-        per_second: 16.0,
-    };
+    pub const ENTERPRISE: RateLimit = RateLimit { burst: 50, per_second: 16.0 };
 }
 
 /// Knobs of an emulator run.
@@ -68,10 +62,7 @@ pub struct EmulatorOptions {
 
 impl Default for EmulatorOptions {
     fn default() -> Self {
-        EmulatorOptions {
-            token_lifetime: Duration::from_secs(86400),
-            rate_limit: None,
-        }
+        EmulatorOptions { token_lifetime: Duration::from_secs(86400), rate_limit: None }
     }
 }
 
@@ -90,11 +81,7 @@ impl Tenant {
             clients: s.clients,
             connections: s.connections,
             roles: s.roles,
-            users: s
-                .users
-                .into_iter()
-                .map(|u| (u.user_id.clone(), u))
-                .collect(),
+            users: s.users.into_iter().map(|u| (u.user_id.clone(), u)).collect(),
         }
     }
 
@@ -126,24 +113,14 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub fn token_lifetime(&self) -> Duration {
-        self.options
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .token_lifetime
+        self.options.lock().unwrap_or_else(|e| e.into_inner()).token_lifetime
     }
 
     /// Takes one request from the bucket (when `consume`); returns whether it was
     /// allowed and the three `x-ratelimit-*` values.
     fn rate(&self, consume: bool) -> (bool, u32, u32, u64) {
-        let limit = self
-            .options
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .rate_limit;
-        let now_unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let limit = self.options.lock().unwrap_or_else(|e| e.into_inner()).rate_limit;
+        let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let Some(rl) = limit else {
             let n = RateLimit::ENTERPRISE.burst;
             return (true, n, n, now_unix + 1);
@@ -158,54 +135,30 @@ impl Shared {
         if consume && allowed {
             b.tokens -= 1.0;
         }
-        let wait = if allowed {
-            (burst - b.tokens) / rate
-        } else {
-            (1.0 - b.tokens) / rate
-        };
-        (
-            allowed,
-            rl.burst,
-            b.tokens.floor() as u32,
-            now_unix + wait.ceil() as u64,
-        )
+        let wait = if allowed { (burst - b.tokens) / rate } else { (1.0 - b.tokens) / rate };
+        (allowed, rl.burst, b.tokens.floor() as u32, now_unix + wait.ceil() as u64)
     }
 }
 
 /// `2023-01-25T19:00:26.187Z`
 pub(crate) fn now_iso() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// Counts requests per route template, rate-limits and authorises `/api/v2`, and adds
 /// the `x-ratelimit-*` headers to every answer.
 async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let template = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
+    let template = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
     let key = format!("{method} {}", template.as_deref().unwrap_or("<unmatched>"));
-    *s.counts
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(key)
-        .or_default() += 1;
+    *s.counts.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1;
     let is_api = req.uri().path().starts_with("/api/v2");
     let (allowed, limit, remaining, reset) = s.rate(is_api);
     let mut resp = if !allowed {
-        http::ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Global limit has been reached",
-            Some("too_many_requests"),
-        )
-        .into_response()
+        http::ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Global limit has been reached", Some("too_many_requests"))
+            .into_response()
     } else if is_api {
-        let need = template
-            .as_deref()
-            .and_then(|t| auth::required_scopes(&method, t));
+        let need = template.as_deref().and_then(|t| auth::required_scopes(&method, t));
         match auth::authorize(&s, req.headers(), need) {
             Ok(()) => next.run(req).await,
             Err(e) => e.into_response(),
@@ -215,13 +168,8 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
     };
     let h = resp.headers_mut();
     // Auth0 labels its JSON with a charset.
-    if h.get(header::CONTENT_TYPE)
-        .is_some_and(|v| v == "application/json")
-    {
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
+    if h.get(header::CONTENT_TYPE).is_some_and(|v| v == "application/json") {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     }
     h.insert("x-ratelimit-limit", HeaderValue::from(limit));
     h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
@@ -234,23 +182,12 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/oauth/token", post(auth::token_endpoint))
         .route("/api/v2/users", get(list_users).post(create_user))
-        .route(
-            "/api/v2/users/{id}",
-            get(get_user).patch(update_user).delete(delete_user),
-        )
-        .route(
-            "/api/v2/users/{id}/roles",
-            get(list_user_roles)
-                .post(assign_user_roles)
-                .delete(remove_user_roles),
-        )
+        .route("/api/v2/users/{id}", get(get_user).patch(update_user).delete(delete_user))
+        .route("/api/v2/users/{id}/roles", get(list_user_roles).post(assign_user_roles).delete(remove_user_roles))
         .route("/api/v2/users-by-email", get(users_by_email))
         .route("/api/v2/roles", get(list_roles).post(create_role))
         .route("/api/v2/roles/{id}", get(get_role).delete(delete_role))
-        .route(
-            "/api/v2/roles/{id}/users",
-            get(list_role_users).post(assign_role_users),
-        )
+        .route("/api/v2/roles/{id}/users", get(list_role_users).post(assign_role_users))
         .route("/api/v2/connections", get(list_connections))
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::not_found)
@@ -271,11 +208,7 @@ pub struct Emulator {
 impl Emulator {
     /// Binds `listen` (port 0 picks a free port) and starts serving `state`.
     /// On shutdown the state is written to `state_path` when given.
-    pub async fn start(
-        listen: SocketAddr,
-        state: TenantState,
-        state_path: Option<PathBuf>,
-    ) -> Result<Emulator, Error> {
+    pub async fn start(listen: SocketAddr, state: TenantState, state_path: Option<PathBuf>) -> Result<Emulator, Error> {
         Self::start_with(listen, state, state_path, EmulatorOptions::default()).await
     }
 
@@ -286,15 +219,11 @@ impl Emulator {
         state_path: Option<PathBuf>,
         options: EmulatorOptions,
     ) -> Result<Emulator, Error> {
-        state
-            .validate()
-            .map_err(|why| Error::Emulator(format!("invalid emulator state: {why}")))?;
+        state.validate().map_err(|why| Error::Emulator(format!("invalid emulator state: {why}")))?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| Error::Emulator(format!("cannot listen on {listen}: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::Emulator(format!("cannot listen on {listen}: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| Error::Emulator(format!("cannot listen on {listen}: {e}")))?;
         let burst = options.rate_limit.map_or(0.0, |r| f64::from(r.burst));
         let shared = Arc::new(Shared {
             tenant: Mutex::new(Tenant::from_state(state)),
@@ -302,10 +231,7 @@ impl Emulator {
             base_url: format!("http://{addr}"),
             options: Mutex::new(options),
             counts: Mutex::new(BTreeMap::new()),
-            bucket: Mutex::new(Bucket {
-                tokens: burst,
-                last: Instant::now(),
-            }),
+            bucket: Mutex::new(Bucket { tokens: burst, last: Instant::now() }),
         });
         let app = router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -316,13 +242,7 @@ impl Emulator {
                 })
                 .await
         });
-        Ok(Emulator {
-            addr,
-            shared,
-            state_path,
-            stop: Some(tx),
-            task: Some(task),
-        })
+        Ok(Emulator { addr, shared, state_path, stop: Some(tx), task: Some(task) })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -336,39 +256,23 @@ impl Emulator {
 
     /// A copy of the current tenant state.
     pub async fn state(&self) -> TenantState {
-        self.shared
-            .tenant
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .to_state()
+        self.shared.tenant.lock().unwrap_or_else(|e| e.into_inner()).to_state()
     }
 
     /// Requests served so far, per route template, e.g. `GET /api/v2/users` or
     /// `DELETE /api/v2/users/{id}` (`<unmatched>` for unknown paths).
     pub fn request_counts(&self) -> BTreeMap<String, u64> {
-        self.shared
-            .counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Changes the lifetime of tokens issued from now on (tests of expiry).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
-        self.shared
-            .options
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .token_lifetime = lifetime;
+        self.shared.options.lock().unwrap_or_else(|e| e.into_inner()).token_lifetime = lifetime;
     }
 
     /// Turns the 429 budget on (`Some`) or off (`None`) from now on.
     pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
-        self.shared
-            .options
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .rate_limit = limit;
+        self.shared.options.lock().unwrap_or_else(|e| e.into_inner()).rate_limit = limit;
         let mut b = self.shared.bucket.lock().unwrap_or_else(|e| e.into_inner());
         b.tokens = limit.map_or(0.0, |r| f64::from(r.burst));
         b.last = Instant::now();

@@ -124,8 +124,7 @@ pub(crate) fn parse(q: &str) -> Result<UserQuery, String> {
             }
             v
         };
-        if matches!(f, Field::Blocked | Field::EmailVerified) && value != "true" && value != "false"
-        {
+        if matches!(f, Field::Blocked | Field::EmailVerified) && value != "true" && value != "false" {
             return Err(bad("boolean fields take true or false"));
         }
         terms.push(Term { field: f, value });
@@ -139,10 +138,7 @@ impl UserQuery {
             let opt = |o: &Option<String>| o.as_deref() == Some(t.value.as_str());
             match t.field {
                 Field::Connection => u.connection == t.value,
-                Field::Email => u
-                    .email
-                    .as_deref()
-                    .is_some_and(|e| e.to_lowercase() == t.value.to_lowercase()),
+                Field::Email => u.email.as_deref().is_some_and(|e| e.to_lowercase() == t.value.to_lowercase()),
                 Field::UserId => u.user_id == t.value,
                 Field::Name => opt(&u.name),
                 Field::GivenName => opt(&u.given_name),
@@ -161,9 +157,7 @@ mod tests {
 
     #[test]
     fn parses_and_terms() {
-        let q =
-            parse(r#"identities.connection:"Username-Password-Authentication" AND email:"a@b.c""#)
-                .expect("valid");
+        let q = parse(r#"identities.connection:"Username-Password-Authentication" AND email:"a@b.c""#).expect("valid");
         assert_eq!(q.terms.len(), 2);
         assert_eq!(q.terms[0].field, Field::Connection);
         assert_eq!(q.terms[1].value, "a@b.c");

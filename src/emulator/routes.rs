@@ -2,8 +2,7 @@
 //! connections (limits, conflicts, password policy) and its response shapes.
 
 use super::http::{
-    ApiError, ApiResult, Body, Offset, Params, apply_fields, bad_body, bad_query, no_role, no_user,
-    path_id, read_body,
+    ApiError, ApiResult, Body, Offset, Params, apply_fields, bad_body, bad_query, no_role, no_user, path_id, read_body,
 };
 use super::query;
 use super::state::{StateConnection, StateRole, StateUser};
@@ -38,13 +37,8 @@ fn valid_email(e: &str) -> bool {
 /// `picture` has format `strict-uri`.
 fn check_picture(p: Option<&str>) -> Result<(), ApiError> {
     match p {
-        Some(u)
-            if !(u.starts_with("https://") || u.starts_with("http://"))
-                || u.chars().any(char::is_whitespace) =>
-        {
-            Err(bad_body(&format!(
-                "'Object didn't pass validation for format strict-uri: {u}' on property picture."
-            )))
+        Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) || u.chars().any(char::is_whitespace) => {
+            Err(bad_body(&format!("'Object didn't pass validation for format strict-uri: {u}' on property picture.")))
         }
         _ => Ok(()),
     }
@@ -54,20 +48,14 @@ fn check_email(k: &str, e: &str) -> Result<String, ApiError> {
     if valid_email(e) {
         Ok(e.to_lowercase())
     } else {
-        Err(bad_body(&format!(
-            "'Object didn't pass validation for format email: {e}' on property {k}."
-        )))
+        Err(bad_body(&format!("'Object didn't pass validation for format email: {e}' on property {k}.")))
     }
 }
 
 /// Auth0 password policies; never weaker than `fair` (8 chars, 3 of 4 kinds).
 fn check_password(conn: &StateConnection, pw: &str) -> Result<(), ApiError> {
     let weak = || {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "PasswordStrengthError: Password is too weak",
-            Some("invalid_password"),
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "PasswordStrengthError: Password is too weak", Some("invalid_password"))
     };
     let excellent = conn.password_policy.as_deref() == Some("excellent");
     let min_len = if excellent { 10 } else { 8 };
@@ -98,11 +86,7 @@ fn check_password(conn: &StateConnection, pw: &str) -> Result<(), ApiError> {
 fn picture_for(seed: &str) -> String {
     use sha2::Digest;
     let h = hex::encode(sha2::Sha256::digest(seed.as_bytes()));
-    let initials: String = seed
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .take(2)
-        .collect();
+    let initials: String = seed.chars().filter(|c| c.is_alphanumeric()).take(2).collect();
     format!(
         "https://s.gravatar.com/avatar/{}?s=480&r=pg&d=https%3A%2F%2Fcdn.auth0.com%2Favatars%2F{}.png",
         &h[..32],
@@ -111,16 +95,11 @@ fn picture_for(seed: &str) -> String {
 }
 
 fn default_name(u: &StateUser) -> String {
-    u.name
-        .clone()
-        .or_else(|| u.email.clone())
-        .unwrap_or_else(|| u.user_id.clone())
+    u.name.clone().or_else(|| u.email.clone()).unwrap_or_else(|| u.user_id.clone())
 }
 
 fn default_picture(u: &StateUser) -> String {
-    u.picture
-        .clone()
-        .unwrap_or_else(|| picture_for(u.email.as_deref().unwrap_or(&u.user_id)))
+    u.picture.clone().unwrap_or_else(|| picture_for(u.email.as_deref().unwrap_or(&u.user_id)))
 }
 
 /// Database, passwordless and enterprise strategies are not social; the rest
@@ -147,23 +126,12 @@ fn is_social(strategy: &str) -> bool {
 
 /// A user as Auth0 renders it (see the recordings of `GET /api/v2/users/{id}`).
 pub(crate) fn user_json(u: &StateUser, conns: &[StateConnection]) -> Value {
-    let strategy = conns
-        .iter()
-        .find(|c| c.name == u.connection)
-        .map(|c| c.strategy.as_str())
-        .unwrap_or("auth0");
-    let ident_id = u
-        .user_id
-        .split_once('|')
-        .map_or(u.user_id.as_str(), |x| x.1);
+    let strategy = conns.iter().find(|c| c.name == u.connection).map(|c| c.strategy.as_str()).unwrap_or("auth0");
+    let ident_id = u.user_id.split_once('|').map_or(u.user_id.as_str(), |x| x.1);
     let nickname = u.nickname.clone().unwrap_or_else(|| {
-        u.username.clone().unwrap_or_else(|| {
-            u.email
-                .as_deref()
-                .and_then(|e| e.split('@').next())
-                .unwrap_or(ident_id)
-                .to_owned()
-        })
+        u.username
+            .clone()
+            .unwrap_or_else(|| u.email.as_deref().and_then(|e| e.split('@').next()).unwrap_or(ident_id).to_owned())
     });
     let mut v = json!({
         "user_id": u.user_id,
@@ -249,9 +217,7 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Tenant> {
 
 fn random_id(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..len)
-        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..len).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect()
 }
 
 // ---------------------------------------------------------------- users
@@ -290,16 +256,13 @@ pub(crate) async fn list_users(
     let sort = match p.one("sort")? {
         None => None,
         Some(s) => {
-            let (field, dir) = s
-                .split_once(':')
-                .ok_or_else(|| bad_query("'sort must be field:1 or field:-1' on property sort."))?;
+            let (field, dir) =
+                s.split_once(':').ok_or_else(|| bad_query("'sort must be field:1 or field:-1' on property sort."))?;
             let desc = match dir {
                 "1" => false,
                 "-1" => true,
                 _ => {
-                    return Err(bad_query(
-                        "'sort must be field:1 or field:-1' on property sort.",
-                    ));
+                    return Err(bad_query("'sort must be field:1 or field:-1' on property sort."));
                 }
             };
             if !["user_id", "email", "created_at", "updated_at", "name"].contains(&field) {
@@ -329,11 +292,8 @@ pub(crate) async fn list_users(
         });
     }
     let total = matched.len();
-    let page: Vec<Value> = off
-        .slice(&matched)
-        .into_iter()
-        .map(|u| apply_fields(user_json(u, &t.connections), &fields, &[]))
-        .collect();
+    let page: Vec<Value> =
+        off.slice(&matched).into_iter().map(|u| apply_fields(user_json(u, &t.connections), &fields, &[])).collect();
     Ok(off.answer("users", page, total, true))
 }
 
@@ -409,10 +369,7 @@ pub(crate) async fn create_user(
 ) -> ApiResult {
     let body = read_body(body)?;
     let b = Body::parse(&headers, &body, CREATE_USER_PROPS, &["connection"])?;
-    let connection = b
-        .string("connection", 1, usize::MAX, false)?
-        .flatten()
-        .unwrap_or_default();
+    let connection = b.string("connection", 1, usize::MAX, false)?.flatten().unwrap_or_default();
     let email = b.string("email", 0, usize::MAX, false)?.flatten();
     let password = b.string("password", 1, usize::MAX, false)?.flatten();
     let username = b.string("username", 1, 128, false)?.flatten();
@@ -433,9 +390,7 @@ pub(crate) async fn create_user(
     if let Some(id) = &custom_id
         && id.chars().any(char::is_whitespace)
     {
-        return Err(bad_body(
-            "'String does not match pattern: ^\\S*$' on property user_id.",
-        ));
+        return Err(bad_body("'String does not match pattern: ^\\S*$' on property user_id."));
     }
 
     let mut t = lock(&s);
@@ -449,17 +404,12 @@ pub(crate) async fn create_user(
     if conn.strategy != "auth0" {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            &format!(
-                "The connection strategy {} does not support creating users with this endpoint",
-                conn.strategy
-            ),
+            &format!("The connection strategy {} does not support creating users with this endpoint", conn.strategy),
             Some("operation_not_supported"),
         ));
     }
     if b.has("phone_number") || b.has("phone_verified") {
-        return Err(bad_body(
-            "'phone_number and phone_verified are only valid for sms connections'.",
-        ));
+        return Err(bad_body("'phone_number and phone_verified are only valid for sms connections'."));
     }
     let Some(email) = email else {
         return Err(bad_body("'Missing required property: email'."));
@@ -483,24 +433,13 @@ pub(crate) async fn create_user(
     drop(password);
 
     let same_conn = |u: &&StateUser| u.connection == conn.name;
-    if t.users.values().filter(same_conn).any(|u| {
-        u.email
-            .as_deref()
-            .is_some_and(|e| e.to_lowercase() == email)
-    }) {
+    if t.users.values().filter(same_conn).any(|u| u.email.as_deref().is_some_and(|e| e.to_lowercase() == email)) {
         return Err(user_exists());
     }
     if let Some(un) = &username
-        && t.users.values().filter(same_conn).any(|u| {
-            u.username
-                .as_deref()
-                .is_some_and(|x| x.eq_ignore_ascii_case(un))
-        })
+        && t.users.values().filter(same_conn).any(|u| u.username.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(un)))
     {
-        return Err(conflict(
-            "The username provided is in use already.",
-            "username_exists",
-        ));
+        return Err(conflict("The username provided is in use already.", "username_exists"));
     }
     let user_id = match custom_id {
         Some(id) => format!("auth0|{id}"),
@@ -617,12 +556,7 @@ pub(crate) async fn update_user(
     let Some(current) = t.users.get(&id).cloned() else {
         return Err(no_user());
     };
-    let Some(conn) = t
-        .connections
-        .iter()
-        .find(|c| c.name == current.connection)
-        .cloned()
-    else {
+    let Some(conn) = t.connections.iter().find(|c| c.name == current.connection).cloned() else {
         return Err(no_user());
     };
     if let Some(c) = &connection
@@ -635,9 +569,7 @@ pub(crate) async fn update_user(
         ));
     }
     if b.has("phone_number") || b.has("phone_verified") {
-        return Err(bad_body(
-            "'phone_number and phone_verified are only valid for sms connections'.",
-        ));
+        return Err(bad_body("'phone_number and phone_verified are only valid for sms connections'."));
     }
     if username.is_some() && !conn.requires_username {
         return Err(ApiError::new(
@@ -674,14 +606,9 @@ pub(crate) async fn update_user(
         if t.users.values().any(|o| {
             o.user_id != u.user_id
                 && o.connection == u.connection
-                && o.username
-                    .as_deref()
-                    .is_some_and(|x| x.eq_ignore_ascii_case(&un))
+                && o.username.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(&un))
         }) {
-            return Err(conflict(
-                "The username provided is in use already.",
-                "username_exists",
-            ));
+            return Err(conflict("The username provided is in use already.", "username_exists"));
         }
         u.username = Some(un);
     }
@@ -715,10 +642,7 @@ pub(crate) async fn update_user(
 }
 
 /// `DELETE /api/v2/users/{id}`: 204, also for an id that does not exist (recorded).
-pub(crate) async fn delete_user(
-    State(s): State<Arc<Shared>>,
-    id: Result<Path<String>, PathRejection>,
-) -> ApiResult {
+pub(crate) async fn delete_user(State(s): State<Arc<Shared>>, id: Result<Path<String>, PathRejection>) -> ApiResult {
     let id = path_id(id)?;
     lock(&s).users.remove(&id);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -743,9 +667,7 @@ pub(crate) async fn list_user_roles(
 }
 
 fn unknown_roles(t: &Tenant, ids: &[String]) -> Option<ApiError> {
-    ids.iter()
-        .find(|id| !t.roles.iter().any(|r| &r.id == *id))
-        .map(|_| no_role())
+    ids.iter().find(|id| !t.roles.iter().any(|r| &r.id == *id)).map(|_| no_role())
 }
 
 /// `POST /api/v2/users/{id}/roles`: 204.
@@ -821,15 +743,8 @@ pub(crate) async fn list_roles(
     let off = Offset::parse(&p, 1, None)?;
     let filter = p.one("name_filter")?.map(str::to_lowercase);
     let t = lock(&s);
-    let roles: Vec<&StateRole> = t
-        .roles
-        .iter()
-        .filter(|r| {
-            filter
-                .as_deref()
-                .is_none_or(|f| r.name.to_lowercase().contains(f))
-        })
-        .collect();
+    let roles: Vec<&StateRole> =
+        t.roles.iter().filter(|r| filter.as_deref().is_none_or(|f| r.name.to_lowercase().contains(f))).collect();
     let page = off.slice(&roles).into_iter().map(role_json).collect();
     Ok(off.answer("roles", page, roles.len(), false))
 }
@@ -842,21 +757,11 @@ pub(crate) async fn create_role(
 ) -> ApiResult {
     let body = read_body(body)?;
     let b = Body::parse(&headers, &body, &["name", "description"], &["name"])?;
-    let name = b
-        .string("name", 1, 50, false)?
-        .flatten()
-        .unwrap_or_default();
-    let description = b
-        .string("description", 0, 140, false)?
-        .flatten()
-        .unwrap_or_default();
+    let name = b.string("name", 1, 50, false)?.flatten().unwrap_or_default();
+    let description = b.string("description", 0, 140, false)?.flatten().unwrap_or_default();
     let mut t = lock(&s);
     if t.roles.iter().any(|r| r.name.eq_ignore_ascii_case(&name)) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "Role already exists",
-            None,
-        ));
+        return Err(ApiError::new(StatusCode::CONFLICT, "Role already exists", None));
     }
     if t.roles.len() >= MAX_ROLES_PER_TENANT {
         return Err(ApiError::new(
@@ -865,21 +770,14 @@ pub(crate) async fn create_role(
             Some("too_many_entities"),
         ));
     }
-    let role = StateRole {
-        id: format!("rol_{}", random_id(16)),
-        name,
-        description,
-    };
+    let role = StateRole { id: format!("rol_{}", random_id(16)), name, description };
     let answer = role_json(&role);
     t.roles.push(role);
     Ok(Json(answer).into_response())
 }
 
 /// `GET /api/v2/roles/{id}`
-pub(crate) async fn get_role(
-    State(s): State<Arc<Shared>>,
-    id: Result<Path<String>, PathRejection>,
-) -> ApiResult {
+pub(crate) async fn get_role(State(s): State<Arc<Shared>>, id: Result<Path<String>, PathRejection>) -> ApiResult {
     let id = path_id(id)?;
     let t = lock(&s);
     let r = t.roles.iter().find(|r| r.id == id).ok_or_else(no_role)?;
@@ -887,10 +785,7 @@ pub(crate) async fn get_role(
 }
 
 /// `DELETE /api/v2/roles/{id}`: 200 `{}` (recorded); members lose the role.
-pub(crate) async fn delete_role(
-    State(s): State<Arc<Shared>>,
-    id: Result<Path<String>, PathRejection>,
-) -> ApiResult {
+pub(crate) async fn delete_role(State(s): State<Arc<Shared>>, id: Result<Path<String>, PathRejection>) -> ApiResult {
     let id = path_id(id)?;
     let mut t = lock(&s);
     let before = t.roles.len();
@@ -937,15 +832,12 @@ pub(crate) async fn list_role_users(
         };
         let range = match &after {
             None => t.users.range::<String, _>(..),
-            Some(a) => t
-                .users
-                .range::<String, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            Some(a) => t.users.range::<String, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
         };
         let mut members = range.map(|(_, u)| u).filter(|u| u.roles.contains(&id));
         let page: Vec<&StateUser> = members.by_ref().take(take).collect();
         let more = members.next().is_some();
-        let mut body =
-            json!({ "users": page.iter().map(|u| role_user_json(u)).collect::<Vec<_>>() });
+        let mut body = json!({ "users": page.iter().map(|u| role_user_json(u)).collect::<Vec<_>>() });
         if more && let Some(last) = page.last() {
             body["next"] = json!(hex::encode(last.user_id.as_bytes()));
         }
@@ -953,11 +845,7 @@ pub(crate) async fn list_role_users(
     }
     let off = Offset::parse(&p, 1, Some(PAGING_CAP))?;
     let members: Vec<&StateUser> = t.users.values().filter(|u| u.roles.contains(&id)).collect();
-    let page = off
-        .slice(&members)
-        .into_iter()
-        .map(role_user_json)
-        .collect();
+    let page = off.slice(&members).into_iter().map(role_user_json).collect();
     Ok(off.answer("users", page, members.len(), false))
 }
 
@@ -1007,17 +895,7 @@ pub(crate) async fn list_connections(
 ) -> ApiResult {
     let p = Params::new(
         q,
-        &[
-            "per_page",
-            "page",
-            "include_totals",
-            "from",
-            "take",
-            "strategy",
-            "name",
-            "fields",
-            "include_fields",
-        ],
+        &["per_page", "page", "include_totals", "from", "take", "strategy", "name", "fields", "include_fields"],
     )?;
     let fields = p.fields()?;
     let name = p.one("name")?;
@@ -1031,25 +909,17 @@ pub(crate) async fn list_connections(
         .filter(|c| name.is_none_or(|n| c.name == n))
         .filter(|c| strategies.is_empty() || strategies.contains(&c.strategy.as_str()))
         .collect();
-    let render =
-        |c: &StateConnection| apply_fields(connection_json(c), &fields, &["is_domain_connection"]);
+    let render = |c: &StateConnection| apply_fields(connection_json(c), &fields, &["is_domain_connection"]);
     if take.is_some() || from.is_some() {
         p.boolean("include_totals")?;
         p.int("page", 0, None)?;
         p.int("per_page", 1, Some(100))?;
         let start = match from.filter(|f| !f.is_empty()) {
             None => 0,
-            Some(f) => f
-                .parse::<usize>()
-                .map_err(|_| bad_query("'Invalid value' on property from."))?,
+            Some(f) => f.parse::<usize>().map_err(|_| bad_query("'Invalid value' on property from."))?,
         };
         let take = take.unwrap_or(50) as usize;
-        let page: Vec<Value> = conns
-            .iter()
-            .skip(start)
-            .take(take)
-            .map(|c| render(c))
-            .collect();
+        let page: Vec<Value> = conns.iter().skip(start).take(take).map(|c| render(c)).collect();
         let mut body = json!({ "connections": page });
         if start.saturating_add(take) < conns.len() {
             body["next"] = json!((start + take).to_string());

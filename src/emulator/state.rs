@@ -118,12 +118,8 @@ pub struct TenantState {
 impl TenantState {
     /// Reads and checks a state file. Errors name the file and what is wrong with it.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Emulator(format!(
-                "cannot read emulator state file {}: {e}",
-                path.display()
-            ))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Emulator(format!("cannot read emulator state file {}: {e}", path.display())))?;
         let de = &mut serde_json::Deserializer::from_str(&text);
         let state: TenantState = serde_path_to_error::deserialize(de).map_err(|e| {
             let inner = e.inner();
@@ -135,22 +131,16 @@ impl TenantState {
                 inner.column()
             ))
         })?;
-        state.validate().map_err(|why| {
-            Error::Emulator(format!(
-                "emulator state file {} is inconsistent: {why}",
-                path.display()
-            ))
-        })?;
+        state
+            .validate()
+            .map_err(|why| Error::Emulator(format!("emulator state file {} is inconsistent: {why}", path.display())))?;
         Ok(state)
     }
 
     /// Writes the state as pretty JSON, atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
-            Error::Emulator(format!(
-                "cannot {what} emulator state file {}: {e}",
-                path.display()
-            ))
+            Error::Emulator(format!("cannot {what} emulator state file {}: {e}", path.display()))
         };
         let json = serde_json::to_vec_pretty(self).map_err(|e| fail("serialise", &e))?;
         let dir = match path.parent() {
@@ -206,10 +196,7 @@ impl TenantState {
             }
             for r in &u.roles {
                 if !role_ids.contains(r.as_str()) {
-                    return Err(format!(
-                        "user {:?} has role {:?}, which is not in `roles`",
-                        u.user_id, r
-                    ));
+                    return Err(format!("user {:?} has role {:?}, which is not in `roles`", u.user_id, r));
                 }
             }
         }
