@@ -4,7 +4,7 @@
 
 use auth0_sync::error::PlanFileError;
 use auth0_sync::model::{DesiredState, Profile, TenantRole, TenantSnapshot, TenantUser};
-use auth0_sync::plan::{Action, FORMAT_VERSION, OnMissing, Plan, SourceInfo, sha256_tagged};
+use auth0_sync::plan::{Action, FORMAT_VERSION, OnMissing, Plan, SourceInfo, UserState, sha256_tagged};
 use auth0_sync::planner::{self, DeleteCap, IgnoreList, Policy};
 use auth0_sync::source::{DesiredStateBuilder, RawRow};
 use chrono::{TimeZone, Utc};
@@ -272,6 +272,9 @@ fn fixtures() -> Vec<(&'static str, Plan)> {
     vec![("full", full_plan()), ("block", block_plan()), ("ignore", ignore_plan()), ("empty", empty_plan())]
 }
 
+/// `PlanFileError` carries the file for its diagnostics, hence its size (the
+/// library allows `clippy::result_large_err` for the same reason).
+#[allow(clippy::result_large_err)]
 fn parse(text: &str) -> Result<Plan, PlanFileError> {
     Plan::parse("plan.json", text)
 }
@@ -745,6 +748,8 @@ fn parse_refuses_what_the_schema_rejects_even_when_resealed() {
             }),
         ),
         ("extra top-level field", Box::new(|v| v["approved_by"] = json!("mallory"))),
+        ("a change id 0", Box::new(|v| v["changes"][0]["id"] = json!(0))),
+        ("a summary without kept", Box::new(|v| _ = v["summary"].as_object_mut().unwrap().remove("kept"))),
         ("extra field in a change", Box::new(|v| v["changes"][0]["force"] = json!(true))),
         (
             "duplicate role names",
@@ -768,5 +773,250 @@ fn parse_refuses_what_the_schema_rejects_even_when_resealed() {
         assert_invalid(&v, why);
         let text = serde_json::to_string_pretty(&v).unwrap();
         assert!(parse(&text).is_err(), "Plan::parse accepted a resealed plan with {why}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Block, unblock, roles to create, policy: what the schema refuses
+
+/// Like [`rejects`], on the written block plan.
+fn block_rejects(why: &str, edit: impl FnOnce(&mut Value)) {
+    let mut v = written(&block_plan());
+    assert_valid(&v);
+    edit(&mut v);
+    assert_invalid(&v, why);
+}
+
+#[test]
+fn rejects_block_and_unblock_of_the_wrong_shape() {
+    for action in ["block_user", "unblock_user"] {
+        block_rejects(&format!("a {action} with a null before"), |v| {
+            let i = change_index(v, action);
+            v["changes"][i]["before"] = Value::Null;
+        });
+        block_rejects(&format!("a {action} with a null after"), |v| {
+            let i = change_index(v, action);
+            v["changes"][i]["after"] = Value::Null;
+        });
+        block_rejects(&format!("a {action} without a user_id"), |v| {
+            let i = change_index(v, action);
+            v["changes"][i]["user"].as_object_mut().unwrap().remove("user_id");
+        });
+    }
+    block_rejects("a block_user whose after is not blocked", |v| {
+        let i = change_index(v, "block_user");
+        v["changes"][i]["after"].as_object_mut().unwrap().remove("blocked");
+    });
+    block_rejects("a block_user of a user already blocked", |v| {
+        let i = change_index(v, "block_user");
+        v["changes"][i]["before"]["blocked"] = json!(true);
+    });
+    block_rejects("an unblock_user of a user not blocked", |v| {
+        let i = change_index(v, "unblock_user");
+        v["changes"][i]["before"].as_object_mut().unwrap().remove("blocked");
+    });
+    block_rejects("an unblock_user that leaves the user blocked", |v| {
+        let i = change_index(v, "unblock_user");
+        v["changes"][i]["after"]["blocked"] = json!(true);
+    });
+    block_rejects("a create_user of a blocked user", |v| {
+        let i = change_index(v, "create_user");
+        v["changes"][i]["after"]["blocked"] = json!(true);
+    });
+    block_rejects("an update_roles that blocks", |v| {
+        let i = change_index(v, "update_roles");
+        v["changes"][i]["after"]["blocked"] = json!(true);
+    });
+    block_rejects("blocked written as false (serde skips it)", |v| {
+        let i = change_index(v, "block_user");
+        v["changes"][i]["before"]["blocked"] = json!(false);
+    });
+}
+
+#[test]
+fn rejects_bad_policy_and_role_fields() {
+    block_rejects("an unknown on_missing", |v| v["policy"]["on_missing"] = json!("archive"));
+    block_rejects("no on_missing", |v| {
+        v["policy"].as_object_mut().unwrap().remove("on_missing");
+    });
+    block_rejects("no max_deletes (serde writes null)", |v| {
+        v["policy"].as_object_mut().unwrap().remove("max_deletes");
+    });
+    block_rejects("a negative max_deletes", |v| v["policy"]["max_deletes"] = json!(-1));
+    block_rejects("a max_deletes as text", |v| v["policy"]["max_deletes"] = json!("10%"));
+    block_rejects("duplicate managed roles", |v| v["policy"]["managed_roles"] = json!(["admin", "admin"]));
+    block_rejects("managed_roles null (serde skips None)", |v| v["policy"]["managed_roles"] = Value::Null);
+    block_rejects("an empty create_roles (serde skips it)", |v| v["create_roles"] = json!([]));
+    block_rejects("duplicate create_roles", |v| v["create_roles"] = json!(["auditor", "auditor"]));
+    for count in ["unblock_user", "block_user", "create_role", "kept", "connection_users"] {
+        block_rejects(&format!("a summary without {count}"), |v| {
+            v["summary"].as_object_mut().unwrap().remove(count);
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Plan::parse refuses a resealed plan that contradicts itself
+
+/// `Plan::parse` refuses `text` as inconsistent, and says `expect` in the problem.
+fn assert_inconsistent(why: &str, text: &str, expect: &str) {
+    match parse(text) {
+        Err(PlanFileError::Inconsistent { problem, .. }) => {
+            assert!(problem.contains(expect), "{why}: expected a problem mentioning {expect:?}, got {problem:?}")
+        }
+        other => panic!("{why}: expected an Inconsistent refusal, got {other:?}"),
+    }
+}
+
+fn index_of(plan: &Plan, action: Action) -> usize {
+    plan.changeset.changes.iter().position(|c| c.action == action).expect("the fixture has the action")
+}
+
+type PlanEdit = Box<dyn Fn(&mut Plan)>;
+type Fixture = fn() -> Plan;
+
+/// Changes of the wrong shape for their action: the schema and `Plan::parse` both refuse.
+#[test]
+fn parse_refuses_changes_of_the_wrong_shape_even_when_resealed() {
+    let state = || Some(UserState { roles: ["viewer".to_owned()].into(), ..Default::default() });
+    let set = |action, f: fn(&mut auth0_sync::plan::Change, Option<UserState>)| -> PlanEdit {
+        Box::new(move |p: &mut Plan| {
+            let i = index_of(p, action);
+            f(&mut p.changeset.changes[i], state());
+        })
+    };
+    let cases: Vec<(&str, Fixture, PlanEdit)> = vec![
+        ("create_user with a before", full_plan, set(Action::CreateUser, |c, s| c.before = s)),
+        ("create_user without an after", full_plan, set(Action::CreateUser, |c, _| c.after = None)),
+        (
+            "create_user with a user_id",
+            full_plan,
+            set(Action::CreateUser, |c, _| c.user.user_id = Some("auth0|alice".into())),
+        ),
+        ("update_roles without a before", full_plan, set(Action::UpdateRoles, |c, _| c.before = None)),
+        ("update_roles without an after", full_plan, set(Action::UpdateRoles, |c, _| c.after = None)),
+        ("update_roles without a user_id", full_plan, set(Action::UpdateRoles, |c, _| c.user.user_id = None)),
+        ("delete_user without a before", full_plan, set(Action::DeleteUser, |c, _| c.before = None)),
+        ("delete_user with an after", full_plan, set(Action::DeleteUser, |c, s| c.after = s)),
+        ("delete_user without a user_id", full_plan, set(Action::DeleteUser, |c, _| c.user.user_id = None)),
+        ("block_user without a before", block_plan, set(Action::BlockUser, |c, _| c.before = None)),
+        ("block_user without an after", block_plan, set(Action::BlockUser, |c, _| c.after = None)),
+        ("block_user without a user_id", block_plan, set(Action::BlockUser, |c, _| c.user.user_id = None)),
+        ("unblock_user without a before", block_plan, set(Action::UnblockUser, |c, _| c.before = None)),
+        ("unblock_user without an after", block_plan, set(Action::UnblockUser, |c, _| c.after = None)),
+        ("unblock_user without a user_id", block_plan, set(Action::UnblockUser, |c, _| c.user.user_id = None)),
+    ];
+    for (why, fixture, edit) in cases {
+        let text = edited(fixture(), edit);
+        assert_invalid(&serde_json::from_str(&text).unwrap(), why);
+        assert_inconsistent(why, &text, "wrong shape");
+    }
+}
+
+/// Ids that do not run 1..n, actions out of order, roles missing from the role
+/// table, summary counts that do not match the changes: JSON Schema cannot see
+/// these (the plans below pass it), `Plan::parse` refuses them.
+#[test]
+fn parse_refuses_a_plan_that_contradicts_itself_even_when_resealed() {
+    let cases: Vec<(&str, Fixture, &str, PlanEdit)> = vec![
+        (
+            "ids starting at 2",
+            full_plan,
+            "ids must run",
+            Box::new(|p| p.changeset.changes.iter_mut().for_each(|c| c.id += 1)),
+        ),
+        ("a duplicate id", full_plan, "ids must run", Box::new(|p| p.changeset.changes[1].id = 1)),
+        (
+            "ids with a gap",
+            full_plan,
+            "ids must run",
+            Box::new(|p| {
+                let last = p.changeset.changes.last_mut().unwrap();
+                last.id += 1;
+            }),
+        ),
+        (
+            "a delete before a create",
+            full_plan,
+            "out of order",
+            Box::new(|p| {
+                let n = p.changeset.changes.len();
+                p.changeset.changes.swap(0, n - 1);
+                for (i, c) in p.changeset.changes.iter_mut().enumerate() {
+                    c.id = i as u32 + 1;
+                }
+            }),
+        ),
+        (
+            "a block before an unblock",
+            block_plan,
+            "out of order",
+            Box::new(|p| {
+                let (u, b) = (index_of(p, Action::UnblockUser), index_of(p, Action::BlockUser));
+                p.changeset.changes.swap(u, b);
+                p.changeset.changes[u].id = u as u32 + 1;
+                p.changeset.changes[b].id = b as u32 + 1;
+            }),
+        ),
+        (
+            "an assigned role outside the role table",
+            full_plan,
+            "not in the plan's role table",
+            Box::new(|p| {
+                let i = index_of(p, Action::UpdateRoles);
+                p.changeset.changes[i].after.as_mut().unwrap().roles.insert("superadmin".into());
+            }),
+        ),
+        (
+            "a removed role dropped from the role table",
+            full_plan,
+            "not in the plan's role table",
+            Box::new(|p| {
+                p.changeset.roles.remove("editor");
+            }),
+        ),
+        (
+            "a role to create dropped from create_roles",
+            block_plan,
+            "not in the plan's role table",
+            Box::new(|p| {
+                p.changeset.create_roles.clear();
+                p.changeset.summary.create_role = 0;
+            }),
+        ),
+        ("one create_user too many", full_plan, "summary", Box::new(|p| p.changeset.summary.create_user += 1)),
+        ("one delete_user too few", full_plan, "summary", Box::new(|p| p.changeset.summary.delete_user -= 1)),
+        ("one block_user too many", block_plan, "summary", Box::new(|p| p.changeset.summary.block_user += 1)),
+        ("an unblock_user uncounted", block_plan, "summary", Box::new(|p| p.changeset.summary.unblock_user = 0)),
+        (
+            "a delete counted as an update",
+            full_plan,
+            "summary",
+            Box::new(|p| {
+                p.changeset.summary.delete_user -= 1;
+                p.changeset.summary.update_roles += 1;
+            }),
+        ),
+    ];
+    for (why, fixture, expect, edit) in cases {
+        let text = edited(fixture(), edit);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert!(errors(&v).is_empty(), "{why}: the schema was expected to accept this (it cannot see it)");
+        assert_inconsistent(why, &text, expect);
+    }
+}
+
+/// The test's resealing agrees with `Plan::compute_checksum`, so the refusals above
+/// are about content, not about a checksum computed differently.
+#[test]
+fn reseal_matches_compute_checksum() {
+    for (name, plan) in fixtures() {
+        let mut v = written(&plan);
+        v["checksum"] = json!("");
+        reseal(&mut v);
+        assert_eq!(v["checksum"], json!(plan.checksum), "{name}");
+        let mut typed = plan.clone();
+        typed.checksum = String::new();
+        assert_eq!(typed.compute_checksum(), plan.checksum, "{name}");
     }
 }
