@@ -1020,3 +1020,54 @@ fn reseal_matches_compute_checksum() {
         assert_eq!(typed.compute_checksum(), plan.checksum, "{name}");
     }
 }
+
+/// Self-contradictions `Plan::consistency` does not catch yet (reported, not fixed
+/// here): run with `--ignored` to see which still get through.
+#[test]
+#[ignore = "src/plan.rs: Plan::consistency does not check these yet"]
+fn parse_refuses_other_contradictions_even_when_resealed() {
+    let cases: Vec<(&str, Fixture, PlanEdit)> = vec![
+        ("roles_assigned off by 5", full_plan, Box::new(|p| p.changeset.summary.roles_assigned += 5)),
+        ("roles_removed off by 5", full_plan, Box::new(|p| p.changeset.summary.roles_removed += 5)),
+        ("create_role not the length of create_roles", block_plan, Box::new(|p| p.changeset.summary.create_role = 7)),
+        (
+            "a block_user that assigns a role",
+            block_plan,
+            Box::new(|p| {
+                let i = index_of(p, Action::BlockUser);
+                p.changeset.changes[i].before.as_mut().unwrap().roles.remove("admin");
+            }),
+        ),
+        (
+            "a block_user whose after is not blocked",
+            block_plan,
+            Box::new(|p| {
+                let i = index_of(p, Action::BlockUser);
+                p.changeset.changes[i].after.as_mut().unwrap().blocked = false;
+            }),
+        ),
+        (
+            "an unblock_user of a user not blocked",
+            block_plan,
+            Box::new(|p| {
+                let i = index_of(p, Action::UnblockUser);
+                p.changeset.changes[i].before.as_mut().unwrap().blocked = false;
+            }),
+        ),
+        (
+            "a delete_user whose before names a role outside the role table",
+            full_plan,
+            Box::new(|p| {
+                let i = index_of(p, Action::DeleteUser);
+                p.changeset.changes[i].before.as_mut().unwrap().roles.insert("superadmin".into());
+            }),
+        ),
+    ];
+    let mut accepted = Vec::new();
+    for (why, fixture, edit) in cases {
+        if parse(&edited(fixture(), edit)).is_ok() {
+            accepted.push(why);
+        }
+    }
+    assert!(accepted.is_empty(), "Plan::parse accepted resealed plans with: {accepted:?}");
+}
