@@ -259,7 +259,6 @@ impl Auth0Client {
             idempotency: Idempotency::NotIdempotent,
             needs: &["create:users"],
         };
-        drop(body);
         let raw = self.call(&call).await?;
         let user: User = decode(&call, &raw)?;
         Ok(user.user_id)
