@@ -562,18 +562,16 @@ impl Auth0Client {
     /// Answers other than 2xx become [`Auth0Error::Api`].
     async fn call(&self, call: &Call<'_>) -> Result<Raw, Auth0Error> {
         let path = display_path(call.segments);
-        let mut url = Url::parse(&self.inner.origin).map_err(|e| Auth0Error::Network {
+        let encoded: Vec<String> = call.segments.iter().map(|s| encode_segment(s)).collect();
+        let url = Url::parse(&format!(
+            "{}/api/v2/{}",
+            self.inner.origin,
+            encoded.join("/")
+        ))
+        .map_err(|e| Auth0Error::Network {
             url: self.inner.origin.clone(),
-            message: format!("not a URL: {e}"),
+            message: format!("cannot form a request URL: {e}"),
         })?;
-        url.path_segments_mut()
-            .map_err(|()| Auth0Error::Network {
-                url: self.inner.origin.clone(),
-                message: "not a base URL".to_owned(),
-            })?
-            .clear()
-            .extend(["api", "v2"])
-            .extend(call.segments);
         let mut refreshed = false;
         loop {
             let token = self.access_token().await?;
@@ -822,6 +820,20 @@ fn error_chain(e: &reqwest::Error) -> String {
     message
 }
 
+/// Percent-encodes a path segment: everything but RFC 3986 unreserved characters
+/// (so `auth0|123` becomes `auth0%7C123`, as Auth0's SDKs send it).
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Escapes `"` and `\` for a quoted Lucene phrase.
 fn lucene_phrase(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
@@ -880,6 +892,13 @@ mod tests {
             vec!["read:users".to_owned(), "read:roles".to_owned()]
         );
         assert_eq!(jwt_scopes("opaque"), None);
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(encode_segment("auth0|63d17c4b"), "auth0%7C63d17c4b");
+        assert_eq!(encode_segment("a/b c?é"), "a%2Fb%20c%3F%C3%A9");
+        assert_eq!(encode_segment("rol_AbC-1.2~x"), "rol_AbC-1.2~x");
     }
 
     #[test]
