@@ -1079,3 +1079,114 @@ fn passwords_are_strong_and_unique() {
     let chars: BTreeSet<char> = seen.iter().flat_map(|s| s.chars()).collect();
     assert!(chars.len() >= 70, "{}", chars.len());
 }
+
+// ---------------------------------------------------------------- dropped connections
+
+/// A bare HTTP/1.1 server: answers the token endpoint, and closes the connection
+/// without an answer on every other request (after reading it whole). Counts those.
+async fn hang_up_server() -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let counter = dropped.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read the head, then as much body as Content-Length says.
+                let (head_end, length) = loop {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                            .unwrap_or(0);
+                        break (end + 4, length);
+                    }
+                };
+                while buf.len() < head_end + length {
+                    let n = socket.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                if buf.starts_with(b"POST /oauth/token ") {
+                    let body = format!(
+                        r#"{{"access_token":"{TOKEN}","expires_in":86400,"scope":"create:users","token_type":"Bearer"}}"#
+                    );
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    socket.write_all(answer.as_bytes()).await.unwrap();
+                    socket.shutdown().await.ok();
+                } else {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    drop(socket);
+                }
+            });
+        }
+    });
+    (base, dropped)
+}
+
+fn settings_for(base: &str, max_retries: u32) -> Auth0Settings {
+    Auth0Settings {
+        base_url: base.to_owned(),
+        tenant: base.trim_start_matches("http://").to_owned(),
+        client_id: "cid".into(),
+        client_secret: Secret::new(CLIENT_SECRET),
+        max_retries,
+        backoff_factor: 0.0,
+    }
+}
+
+#[tokio::test]
+async fn create_user_is_not_resent_after_the_connection_drops() {
+    let (base, dropped) = hang_up_server().await;
+    let client = Auth0Client::connect(&settings_for(&base, 3)).await.unwrap();
+    let pw = password::generate();
+    let err = bounded(client.create_user(DB, "a@example.com", &Profile::default(), &pw))
+        .await
+        .unwrap_err();
+    match &err {
+        Auth0Error::Unconfirmed {
+            method, path, url, ..
+        } => {
+            assert_eq!((method.as_str(), path.as_str()), ("POST", "/api/v2/users"));
+            assert_eq!(url, &base);
+        }
+        other => panic!("expected Unconfirmed, got {other:?}"),
+    }
+    assert!(!format!("{err:?}{err}").contains(pw.expose()));
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "sent exactly once");
+}
+
+#[tokio::test]
+async fn idempotent_calls_are_resent_after_the_connection_drops() {
+    let (base, dropped) = hang_up_server().await;
+    let client = Auth0Client::connect(&settings_for(&base, 2)).await.unwrap();
+    let err = bounded(client.delete_user("auth0|1")).await.unwrap_err();
+    match &err {
+        Auth0Error::Network { url, message } => {
+            assert_eq!(url, &base);
+            assert!(
+                message.contains("DELETE /api/v2/users/auth0|1"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a network error, got {other:?}"),
+    }
+    assert_eq!(dropped.load(Ordering::SeqCst), 3, "1 attempt + 2 retries");
+}

@@ -678,7 +678,9 @@ impl Auth0Client {
                         return Err(Auth0Error::Network {
                             url: self.inner.origin.clone(),
                             message: format!(
-                                "{method} {path}: {message} (after {attempt} retries)"
+                                "{method} {path}: {message} (tried {} time{})",
+                                attempt + 1,
+                                if attempt == 0 { "" } else { "s" }
                             ),
                         });
                     }
