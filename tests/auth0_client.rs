@@ -1016,17 +1016,27 @@ impl std::io::Write for Captured {
     }
 }
 
+/// The process-wide log of this crate's events (a global subscriber: thread-local
+/// ones miss events when tests run in parallel, as tracing caches callsite interest).
+fn global_log() -> &'static Captured {
+    static LOG: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("auth0_sync=trace,auth0_client=trace"))
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        captured
+    })
+}
+
 #[tokio::test]
 async fn retries_are_logged_without_secrets() {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    use tracing::Instrument;
+    let captured = global_log();
     let calls = AtomicUsize::new(0);
     let server = Server::start(move |h| {
         if h.is_token() {
@@ -1041,12 +1051,26 @@ async fn retries_are_logged_without_secrets() {
     .await;
     let client = server.client().await;
     let pw = password::generate();
-    bounded(client.create_user(DB, "chuck986@example.com", &Profile::default(), &pw))
-        .await
-        .unwrap();
+    bounded(
+        client
+            .create_user(DB, "chuck986@example.com", &Profile::default(), &pw)
+            .instrument(tracing::info_span!("logtest")),
+    )
+    .await
+    .unwrap();
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(log.contains("retrying"), "{log}");
-    assert!(log.contains("fetching a new one"), "{log}");
+    let mine: Vec<&str> = log.lines().filter(|l| l.contains("logtest")).collect();
+    assert!(
+        mine.iter()
+            .any(|l| l.contains("WARN") && l.contains("answered 503")),
+        "{log}"
+    );
+    assert!(
+        mine.iter()
+            .any(|l| l.contains("WARN") && l.contains("fetching a new one")),
+        "{log}"
+    );
+    // Everything logged so far by any test: no secret anywhere.
     for secret in [CLIENT_SECRET, "token-one", pw.expose()] {
         assert!(!log.contains(secret), "log shows a secret: {log}");
     }
