@@ -1024,7 +1024,9 @@ fn global_log() -> &'static Captured {
         let captured = Captured::default();
         let sink = captured.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("auth0_sync=trace,auth0_client=trace"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "auth0_sync=trace,auth0_client=trace",
+            ))
             .with_writer(move || sink.clone())
             .with_ansi(false)
             .finish();
