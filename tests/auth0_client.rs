@@ -1216,3 +1216,54 @@ async fn idempotent_calls_are_resent_after_the_connection_drops() {
     }
     assert_eq!(dropped.load(Ordering::SeqCst), 3, "1 attempt + 2 retries");
 }
+
+// ---------------------------------------------------------------- roles and blocking
+
+#[tokio::test]
+async fn create_role_block_and_bulk_assign() {
+    let server = Server::start(|h| {
+        if h.is_token() {
+            return token_reply(TOKEN, 86400);
+        }
+        match (h.method.as_str(), h.path.as_str()) {
+            ("POST", "/api/v2/roles") => reply(
+                200,
+                r#"{"id":"rol_9yRKwo2Bl0zckceV","name":"test-role14","description":"Test Role"}"#,
+            ),
+            ("POST", "/api/v2/roles/rol_9yRKwo2Bl0zckceV/users") => reply(200, "{}"),
+            ("PATCH", "/api/v2/users/auth0%7C1") => reply(200, RECORDED_USER),
+            _ => reply(404, RECORDED_404),
+        }
+    })
+    .await;
+    let client = server.client().await;
+    assert_eq!(
+        client.create_role("test-role14").await.unwrap(),
+        "rol_9yRKwo2Bl0zckceV"
+    );
+    client.set_blocked("auth0|1", true).await.unwrap();
+    client.set_blocked("auth0|1", false).await.unwrap();
+    client
+        .assign_users_to_role(
+            "rol_9yRKwo2Bl0zckceV",
+            &["auth0|1".into(), "auth0|2".into()],
+        )
+        .await
+        .unwrap();
+    client
+        .assign_users_to_role("rol_9yRKwo2Bl0zckceV", &[])
+        .await
+        .unwrap();
+    let hits = server.api_hits();
+    assert_eq!(hits.len(), 4);
+    assert_eq!(hits[0].json(), json!({"name": "test-role14"}));
+    assert_eq!(
+        hits[1].json(),
+        json!({"blocked": true, "app_metadata": {"auth0_sync": {"blocked": true}}})
+    );
+    assert_eq!(
+        hits[2].json(),
+        json!({"blocked": false, "app_metadata": {"auth0_sync": null}})
+    );
+    assert_eq!(hits[3].json(), json!({"users": ["auth0|1", "auth0|2"]}));
+}

@@ -12,8 +12,9 @@
 use super::Auth0Error;
 use super::retry::{Idempotency, RetryPolicy};
 use super::types::{
-    ConnectionItem, CreateUserRequest, ErrorBody, OffsetPage, Role, RoleMembersPage,
-    TokenErrorBody, TokenRequest, TokenResponse, User, UserRolesRequest, from_slice_with_path,
+    ConnectionItem, CreateRoleRequest, CreateUserRequest, ErrorBody, OffsetPage, Role,
+    RoleMembersPage, RoleUsersRequest, SetBlockedRequest, TokenErrorBody, TokenRequest,
+    TokenResponse, User, UserRolesRequest, from_slice_with_path,
 };
 use crate::model::{Profile, TenantRole, TenantSnapshot, TenantUser};
 use crate::settings::{Auth0Settings, Secret};
@@ -318,6 +319,66 @@ impl Auth0Client {
             &["update:users", "delete:role_members"],
         )
         .await
+    }
+
+    /// Creates a role (`POST /roles`); returns its id. Not retried once it may have
+    /// reached Auth0 (a second role of the same name would be a duplicate or a 409).
+    pub async fn create_role(&self, name: &str) -> Result<String, Auth0Error> {
+        let call = Call {
+            method: Method::POST,
+            segments: &["roles"],
+            query: Vec::new(),
+            body: Some(json_body(&CreateRoleRequest { name })),
+            idempotency: Idempotency::NotIdempotent,
+            needs: &["create:roles"],
+        };
+        let raw = self.call(&call).await?;
+        let role: Role = decode(&call, &raw)?;
+        Ok(role.id)
+    }
+
+    /// Blocks or unblocks a user (`PATCH /users/{id}`), recording in
+    /// `app_metadata.auth0_sync.blocked` that auth0-sync blocked it (removed on unblock),
+    /// so that users blocked by people are never unblocked by the tool.
+    pub async fn set_blocked(&self, user_id: &str, blocked: bool) -> Result<(), Auth0Error> {
+        let mark = if blocked {
+            serde_json::json!({ "auth0_sync": { "blocked": true } })
+        } else {
+            serde_json::json!({ "auth0_sync": null })
+        };
+        let call = Call {
+            method: Method::PATCH,
+            segments: &["users", user_id],
+            query: Vec::new(),
+            body: Some(json_body(&SetBlockedRequest {
+                blocked,
+                app_metadata: mark,
+            })),
+            idempotency: Idempotency::Idempotent,
+            needs: &["update:users", "update:users_app_metadata"],
+        };
+        self.call(&call).await.map(drop)
+    }
+
+    /// Assigns one role to many users (`POST /roles/{id}/users`); no call for an empty
+    /// list. The caller keeps batches moderate.
+    pub async fn assign_users_to_role(
+        &self,
+        role_id: &str,
+        user_ids: &[String],
+    ) -> Result<(), Auth0Error> {
+        if user_ids.is_empty() {
+            return Ok(());
+        }
+        let call = Call {
+            method: Method::POST,
+            segments: &["roles", role_id, "users"],
+            query: Vec::new(),
+            body: Some(json_body(&RoleUsersRequest { users: user_ids })),
+            idempotency: Idempotency::Idempotent,
+            needs: &["update:roles", "create:role_members"],
+        };
+        self.call(&call).await.map(drop)
     }
 
     async fn user_roles(
@@ -777,6 +838,10 @@ impl Auth0Client {
 /// `/api/v2/users/auth0|123/roles`: readable, without query string.
 fn display_path(segments: &[&str]) -> String {
     format!("/api/v2/{}", segments.join("/"))
+}
+
+fn json_body<T: serde::Serialize>(body: &T) -> Vec<u8> {
+    serde_json::to_vec(body).expect("request bodies always serialise")
 }
 
 fn decode_error(method: &Method, path: &str, message: String) -> Auth0Error {

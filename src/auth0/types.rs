@@ -106,6 +106,8 @@ pub struct User {
     pub family_name: Option<String>,
     #[serde(default)]
     pub identities: Vec<Identity>,
+    #[serde(default)]
+    pub app_metadata: Option<serde_json::Value>,
 }
 
 impl User {
@@ -114,6 +116,16 @@ impl User {
         self.identities
             .first()
             .and_then(|i| i.connection.as_deref())
+    }
+
+    /// Whether auth0-sync blocked this user (`app_metadata.auth0_sync.blocked == true`),
+    /// as opposed to a person.
+    pub fn blocked_by_sync(&self) -> bool {
+        self.app_metadata
+            .as_ref()
+            .and_then(|m| m.pointer("/auth0_sync/blocked"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
     }
 }
 
@@ -235,6 +247,27 @@ pub struct CreateUserRequest<'a> {
     pub family_name: Option<&'a str>,
 }
 
+/// `POST /roles` body.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateRoleRequest<'a> {
+    pub name: &'a str,
+}
+
+/// `PATCH /users/{id}` body that blocks or unblocks a user and records in
+/// `app_metadata.auth0_sync.blocked` whether auth0-sync did it (`auth0_sync: null` removes
+/// the mark: metadata is merged at the root, and a null removes the property).
+#[derive(Debug, Clone, Serialize)]
+pub struct SetBlockedRequest {
+    pub blocked: bool,
+    pub app_metadata: serde_json::Value,
+}
+
+/// `POST /roles/{id}/users` body.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleUsersRequest<'a> {
+    pub users: &'a [String],
+}
+
 /// `POST`/`DELETE /users/{id}/roles` body.
 #[derive(Debug, Clone, Serialize)]
 pub struct UserRolesRequest<'a> {
@@ -252,6 +285,12 @@ mod tests {
         assert_eq!(u.user_id, "auth0|63d17c4f62d6dbc216a6e8ed");
         assert_eq!(u.connection(), Some("Username-Password-Authentication"));
         assert_eq!(u.blocked, Some(false));
+        assert!(!u.blocked_by_sync());
+        let u: User = serde_json::from_str(
+            r#"{"user_id":"auth0|1","blocked":true,"app_metadata":{"auth0_sync":{"blocked":true}}}"#,
+        )
+        .unwrap();
+        assert!(u.blocked_by_sync());
     }
 
     #[test]
