@@ -1267,3 +1267,15 @@ async fn create_role_block_and_bulk_assign() {
     );
     assert_eq!(hits[3].json(), json!({"users": ["auth0|1", "auth0|2"]}));
 }
+
+#[tokio::test]
+async fn roles_lists_every_page() {
+    let server = Server::start(tenant).await;
+    let client = server.client().await;
+    let roles = client.roles().await.unwrap();
+    assert_eq!(
+        roles,
+        expected_snapshot().roles.into_values().collect::<Vec<_>>()
+    );
+    assert_eq!(server.api_hits().len(), 2);
+}

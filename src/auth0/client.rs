@@ -173,6 +173,19 @@ impl Auth0Client {
             }))
     }
 
+    /// Every role of the tenant.
+    pub async fn roles(&self) -> Result<Vec<TenantRole>, Auth0Error> {
+        Ok(self
+            .list_roles()
+            .await?
+            .into_iter()
+            .map(|r| TenantRole {
+                id: r.id,
+                name: r.name,
+            })
+            .collect())
+    }
+
     /// All roles, and every user of `connection` with its role ids.
     pub async fn snapshot(&self, connection: &str) -> Result<TenantSnapshot, Auth0Error> {
         let roles = self.list_roles().await?;
