@@ -25,7 +25,8 @@ const LIMIT: Duration = Duration::from_secs(20);
 /// `POST /users` answer of TestUserManager_Create / TestRoleManager_UsersCheckpointPagination.
 const RECORDED_USER: &str = r#"{"blocked":false,"created_at":"2023-03-14T13:41:28.257Z","email":"chuck986@example.com","email_verified":true,"family_name":"Sanchez","given_name":"Chuck","identities":[{"connection":"Username-Password-Authentication","user_id":"64107988d3534be8b2dc383c","provider":"auth0","isSocial":false}],"name":"chuck986@example.com","nickname":"Chucky","picture":"https://example-picture-url.jpg","updated_at":"2023-03-14T13:41:28.257Z","user_id":"auth0|64107988d3534be8b2dc383c","user_metadata":{"favourite_attack":"roundhouse_kick"},"username":"test-user679","app_metadata":{"facts":["count_to_infinity_twice","kill_two_stones_with_one_bird","can_hear_sign_language"]}}"#;
 /// TestUserManager_Delete: reading a deleted user.
-const RECORDED_404: &str = r#"{"statusCode":404,"error":"Not Found","message":"The user does not exist.","errorCode":"inexistent_user"}"#;
+const RECORDED_404: &str =
+    r#"{"statusCode":404,"error":"Not Found","message":"The user does not exist.","errorCode":"inexistent_user"}"#;
 
 /// A request the fake server saw.
 #[derive(Debug, Clone)]
@@ -57,11 +58,7 @@ struct Reply {
 }
 
 fn reply(status: u16, body: impl Into<String>) -> Reply {
-    Reply {
-        status,
-        headers: vec![("content-type", "application/json; charset=utf-8".into())],
-        body: body.into(),
-    }
+    Reply { status, headers: vec![("content-type", "application/json; charset=utf-8".into())], body: body.into() }
 }
 
 fn reply_json(status: u16, body: Value) -> Reply {
@@ -92,18 +89,13 @@ impl Server {
             let hits = recorded.clone();
             async move {
                 let (parts, body) = req.into_parts();
-                let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
-                    .map(|q| q.0)
-                    .unwrap_or_default();
+                let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
                 let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
                 let hit = Hit {
                     method: parts.method.to_string(),
                     path: parts.uri.path().to_owned(),
                     query,
-                    auth: parts
-                        .headers
-                        .get("authorization")
-                        .map(|v| v.to_str().unwrap().to_owned()),
+                    auth: parts.headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()),
                     body: String::from_utf8(body.to_vec()).unwrap(),
                 };
                 let r = responder(&hit);
@@ -111,9 +103,7 @@ impl Server {
                 let mut response = Response::new(Body::from(r.body));
                 *response.status_mut() = StatusCode::from_u16(r.status).unwrap();
                 for (k, v) in r.headers {
-                    response
-                        .headers_mut()
-                        .insert(k, HeaderValue::from_str(&v).unwrap());
+                    response.headers_mut().insert(k, HeaderValue::from_str(&v).unwrap());
                 }
                 response.into_response()
             }
@@ -121,10 +111,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Server {
-            base: format!("http://{addr}"),
-            hits,
-        }
+        Server { base: format!("http://{addr}"), hits }
     }
 
     fn hits(&self) -> Vec<Hit> {
@@ -156,9 +143,7 @@ impl Server {
 }
 
 async fn bounded<T>(f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .expect("took too long: a wait was not honoured or was too long")
+    tokio::time::timeout(LIMIT, f).await.expect("took too long: a wait was not honoured or was too long")
 }
 
 /// Asserts that no secret shows in an error's Display or Debug.
@@ -174,14 +159,7 @@ fn assert_no_secret(e: &Auth0Error) {
 
 #[tokio::test]
 async fn token_request_shape_and_scopes() {
-    let server = Server::start(|h| {
-        if h.is_token() {
-            token_reply(TOKEN, 86400)
-        } else {
-            reply(404, "")
-        }
-    })
-    .await;
+    let server = Server::start(|h| if h.is_token() { token_reply(TOKEN, 86400) } else { reply(404, "") }).await;
     let client = server.client().await;
     let hits = server.hits();
     assert_eq!(hits.len(), 1);
@@ -208,48 +186,28 @@ async fn token_failure_is_a_token_error_with_the_description() {
         )
     })
     .await;
-    let err = Auth0Client::connect(&server.settings(3, 0.0))
-        .await
-        .unwrap_err();
+    let err = Auth0Client::connect(&server.settings(3, 0.0)).await.unwrap_err();
     match &err {
-        Auth0Error::Token {
-            status,
-            error,
-            description,
-            audience,
-        } => {
+        Auth0Error::Token { status, error, description, audience } => {
             assert_eq!(*status, 403);
             assert_eq!(error, "access_denied");
-            assert_eq!(
-                description,
-                "Service not enabled within domain: https://acme.auth0.com/api/v2/"
-            );
+            assert_eq!(description, "Service not enabled within domain: https://acme.auth0.com/api/v2/");
             assert_eq!(audience, &format!("{}/api/v2/", server.base));
         }
         other => panic!("expected a token error, got {other:?}"),
     }
     assert_no_secret(&err);
-    assert_eq!(
-        server.hits().len(),
-        1,
-        "a refused credential is not retried"
-    );
+    assert_eq!(server.hits().len(), 1, "a refused credential is not retried");
 }
 
 #[tokio::test]
 async fn token_endpoint_server_error_is_retried() {
     let calls = AtomicUsize::new(0);
     let server = Server::start(move |_| {
-        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-            reply(503, "upstream busy")
-        } else {
-            token_reply(TOKEN, 86400)
-        }
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 { reply(503, "upstream busy") } else { token_reply(TOKEN, 86400) }
     })
     .await;
-    bounded(Auth0Client::connect(&server.settings(2, 0.0)))
-        .await
-        .unwrap();
+    bounded(Auth0Client::connect(&server.settings(2, 0.0))).await.unwrap();
     assert_eq!(server.token_hits(), 2);
 }
 
@@ -313,12 +271,7 @@ fn members_of(role: &str) -> Vec<Value> {
 fn paged(items: &[Value], h: &Hit, key: &str) -> Reply {
     let page: usize = h.q("page").unwrap().parse().unwrap();
     let per_page: usize = h.q("per_page").unwrap().parse().unwrap();
-    let slice: Vec<Value> = items
-        .iter()
-        .skip(page * per_page)
-        .take(per_page)
-        .cloned()
-        .collect();
+    let slice: Vec<Value> = items.iter().skip(page * per_page).take(per_page).cloned().collect();
     let mut body = json!({"start": page * per_page, "limit": per_page, "length": slice.len(), "total": items.len()});
     body[key] = Value::Array(slice);
     reply_json(200, body)
@@ -357,17 +310,8 @@ fn tenant(h: &Hit) -> Reply {
 }
 
 fn expected_snapshot() -> TenantSnapshot {
-    let roles: BTreeMap<String, TenantRole> = (0..ROLES)
-        .map(|i| {
-            (
-                role_id(i),
-                TenantRole {
-                    id: role_id(i),
-                    name: format!("role-{i}"),
-                },
-            )
-        })
-        .collect();
+    let roles: BTreeMap<String, TenantRole> =
+        (0..ROLES).map(|i| (role_id(i), TenantRole { id: role_id(i), name: format!("role-{i}") })).collect();
     let mut users: BTreeMap<String, TenantUser> = (0..USERS)
         .map(|i| {
             let id = format!("auth0|{i:024x}");
@@ -385,6 +329,7 @@ fn expected_snapshot() -> TenantSnapshot {
                     email: (i != 7).then(|| format!("chuck{i}@example.com")),
                     connection: DB.into(),
                     blocked: i == 8,
+                    blocked_by_sync: false,
                     role_ids,
                 },
             )
@@ -397,6 +342,7 @@ fn expected_snapshot() -> TenantSnapshot {
             email: Some("linked@example.com".into()),
             connection: "google-oauth2".into(),
             blocked: false,
+            blocked_by_sync: false,
             role_ids: BTreeSet::from([role_id(2)]),
         },
     );
@@ -412,41 +358,24 @@ async fn snapshot_pages_users_roles_and_role_members() {
 
     let hits = server.api_hits();
     let user_pages: Vec<&Hit> = hits.iter().filter(|h| h.path == "/api/v2/users").collect();
-    assert_eq!(
-        user_pages
-            .iter()
-            .map(|h| h.q("page").unwrap())
-            .collect::<Vec<_>>(),
-        ["0", "1", "2"]
-    );
+    assert_eq!(user_pages.iter().map(|h| h.q("page").unwrap()).collect::<Vec<_>>(), ["0", "1", "2"]);
     for h in &user_pages {
-        assert_eq!(
-            h.q("q"),
-            Some("identities.connection:\"Username-Password-Authentication\"")
-        );
+        assert_eq!(h.q("q"), Some("identities.connection:\"Username-Password-Authentication\""));
         assert_eq!(h.q("search_engine"), Some("v3"));
         assert_eq!(h.q("per_page"), Some("100"));
         assert_eq!(h.q("include_totals"), Some("true"));
     }
-    let role_pages: Vec<&str> = hits
-        .iter()
-        .filter(|h| h.path == "/api/v2/roles")
-        .map(|h| h.q("page").unwrap())
-        .collect();
+    let role_pages: Vec<&str> =
+        hits.iter().filter(|h| h.path == "/api/v2/roles").map(|h| h.q("page").unwrap()).collect();
     assert_eq!(role_pages, ["0", "1"]);
 
-    let member_calls: Vec<&Hit> = hits
-        .iter()
-        .filter(|h| h.path.ends_with("/users") && h.path.starts_with("/api/v2/roles/"))
-        .collect();
+    let member_calls: Vec<&Hit> =
+        hits.iter().filter(|h| h.path.ends_with("/users") && h.path.starts_with("/api/v2/roles/")).collect();
     // One call per role, plus the two extra pages of rol_0001 (6 members, 2 per page).
     assert_eq!(member_calls.len(), ROLES + 2);
     assert!(member_calls.iter().all(|h| h.q("take") == Some("100")));
-    let cursors: Vec<Option<&str>> = member_calls
-        .iter()
-        .filter(|h| h.path == "/api/v2/roles/rol_0001/users")
-        .map(|h| h.q("from"))
-        .collect();
+    let cursors: Vec<Option<&str>> =
+        member_calls.iter().filter(|h| h.path == "/api/v2/roles/rol_0001/users").map(|h| h.q("from")).collect();
     assert_eq!(cursors, [None, Some("cur-2"), Some("cur-4")]);
 }
 
@@ -456,10 +385,7 @@ async fn snapshot_url_encodes_the_search_query() {
         if h.is_token() {
             token_reply(TOKEN, 86400)
         } else {
-            reply_json(
-                200,
-                json!({"start":0,"limit":100,"length":0,"total":0,"users":[],"roles":[]}),
-            )
+            reply_json(200, json!({"start":0,"limit":100,"length":0,"total":0,"users":[],"roles":[]}))
         }
     })
     .await;
@@ -467,15 +393,8 @@ async fn snapshot_url_encodes_the_search_query() {
     let name = r#"odd "name" & more"#;
     let snapshot = client.snapshot(name).await.unwrap();
     assert!(snapshot.users.is_empty() && snapshot.roles.is_empty());
-    let users = server
-        .api_hits()
-        .into_iter()
-        .find(|h| h.path == "/api/v2/users")
-        .unwrap();
-    assert_eq!(
-        users.q("q"),
-        Some(r#"identities.connection:"odd \"name\" & more""#)
-    );
+    let users = server.api_hits().into_iter().find(|h| h.path == "/api/v2/users").unwrap();
+    assert_eq!(users.q("q"), Some(r#"identities.connection:"odd \"name\" & more""#));
 }
 
 #[tokio::test]
@@ -484,27 +403,17 @@ async fn more_than_1000_users_is_a_clear_error_not_a_truncation() {
         if h.is_token() {
             token_reply(TOKEN, 86400)
         } else if h.path == "/api/v2/roles" {
-            reply_json(
-                200,
-                json!({"roles":[{"id":"rol_1","name":"a"}],"start":0,"limit":100,"total":1}),
-            )
+            reply_json(200, json!({"roles":[{"id":"rol_1","name":"a"}],"start":0,"limit":100,"total":1}))
         } else {
             let users: Vec<Value> = (0..100).map(db_user).collect();
-            reply_json(
-                200,
-                json!({"start":0,"limit":100,"length":100,"total":1500,"users":users}),
-            )
+            reply_json(200, json!({"start":0,"limit":100,"length":100,"total":1500,"users":users}))
         }
     })
     .await;
     let client = server.client().await;
     let err = client.snapshot(DB).await.unwrap_err();
     match &err {
-        Auth0Error::TooManyUsers {
-            connection,
-            total,
-            limit,
-        } => {
+        Auth0Error::TooManyUsers { connection, total, limit } => {
             assert_eq!(connection, DB);
             assert_eq!((*total, *limit), (1500, 1000));
         }
@@ -513,11 +422,7 @@ async fn more_than_1000_users_is_a_clear_error_not_a_truncation() {
     assert!(err.to_string().contains("1500"));
     let help = miette::Diagnostic::help(&err).unwrap().to_string();
     assert!(help.contains("export"), "{help}");
-    let user_pages = server
-        .api_hits()
-        .iter()
-        .filter(|h| h.path == "/api/v2/users")
-        .count();
+    let user_pages = server.api_hits().iter().filter(|h| h.path == "/api/v2/users").count();
     assert_eq!(user_pages, 1, "no point paging on");
 }
 
@@ -541,19 +446,9 @@ async fn api_error_keeps_message_error_code_and_helps() {
     .await;
     let client = server.client().await;
 
-    let err = client
-        .delete_user("auth0|63d17c4ba030f2d4279f2c54")
-        .await
-        .unwrap_err();
+    let err = client.delete_user("auth0|63d17c4ba030f2d4279f2c54").await.unwrap_err();
     match &err {
-        Auth0Error::Api {
-            method,
-            path,
-            status,
-            message,
-            error_code,
-            help,
-        } => {
+        Auth0Error::Api { method, path, status, message, error_code, help } => {
             assert_eq!(method, "DELETE");
             assert_eq!(path, "/api/v2/users/auth0|63d17c4ba030f2d4279f2c54");
             assert_eq!(*status, 404);
@@ -572,12 +467,7 @@ async fn api_error_keeps_message_error_code_and_helps() {
     );
 
     let err = client
-        .create_user(
-            DB,
-            "chuck@example.com",
-            &Profile::default(),
-            &Secret::new("pw-Secret-1!"),
-        )
+        .create_user(DB, "chuck@example.com", &Profile::default(), &Secret::new("pw-Secret-1!"))
         .await
         .unwrap_err();
     assert!(
@@ -609,22 +499,11 @@ async fn forbidden_help_names_the_missing_scope() {
     })
     .await;
     let client = server.client().await;
-    let err = client
-        .assign_roles("auth0|1", &["rol_1".into()])
-        .await
-        .unwrap_err();
+    let err = client.assign_roles("auth0|1", &["rol_1".into()]).await.unwrap_err();
     match &err {
-        Auth0Error::Api {
-            status: 403,
-            help,
-            error_code,
-            ..
-        } => {
+        Auth0Error::Api { status: 403, help, error_code, .. } => {
             assert!(help.contains("create:role_members"), "{help}");
-            assert!(
-                !help.contains("update:users"),
-                "granted scopes are not missing: {help}"
-            );
+            assert!(!help.contains("update:users"), "granted scopes are not missing: {help}");
             assert_eq!(error_code.as_deref(), Some("insufficient_scope"));
         }
         other => panic!("expected 403, got {other:?}"),
@@ -690,16 +569,9 @@ async fn retries_429_honouring_retry_after_then_succeeds() {
     })
     .await;
     // A 30 s backoff factor: only honouring Retry-After keeps this inside LIMIT.
-    let client = Auth0Client::connect(&server.settings(3, 30.0))
-        .await
-        .unwrap();
-    let found = bounded(client.users_by_email("chuck986@example.com"))
-        .await
-        .unwrap();
-    assert_eq!(
-        found,
-        vec![("auth0|64107988d3534be8b2dc383c".to_owned(), DB.to_owned())]
-    );
+    let client = Auth0Client::connect(&server.settings(3, 30.0)).await.unwrap();
+    let found = bounded(client.users_by_email("chuck986@example.com")).await.unwrap();
+    assert_eq!(found, vec![("auth0|64107988d3534be8b2dc383c".to_owned(), DB.to_owned())]);
     let hits = server.api_hits();
     assert_eq!(hits.len(), 3);
     assert_eq!(hits[0].path, "/api/v2/users-by-email");
@@ -714,50 +586,29 @@ async fn rate_limit_reset_is_honoured_without_retry_after() {
             return token_reply(TOKEN, 86400);
         }
         if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs();
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
             let mut r = reply(429, "");
             r.headers.push(("x-ratelimit-remaining", "0".into()));
-            r.headers
-                .push(("x-ratelimit-reset", now.saturating_sub(1).to_string()));
+            r.headers.push(("x-ratelimit-reset", now.saturating_sub(1).to_string()));
             return r;
         }
         reply(204, "")
     })
     .await;
-    let client = Auth0Client::connect(&server.settings(3, 30.0))
-        .await
-        .unwrap();
+    let client = Auth0Client::connect(&server.settings(3, 30.0)).await.unwrap();
     bounded(client.delete_user("auth0|1")).await.unwrap();
     assert_eq!(server.api_hits().len(), 2);
 }
 
 #[tokio::test]
 async fn gives_up_after_max_retries() {
-    let server = Server::start(|h| {
-        if h.is_token() {
-            token_reply(TOKEN, 86400)
-        } else {
-            reply(503, "Service Unavailable")
-        }
-    })
-    .await;
-    let client = Auth0Client::connect(&server.settings(2, 0.0))
-        .await
-        .unwrap();
-    let err = bounded(client.remove_roles("auth0|1", &["rol_1".into()]))
-        .await
-        .unwrap_err();
+    let server =
+        Server::start(|h| if h.is_token() { token_reply(TOKEN, 86400) } else { reply(503, "Service Unavailable") })
+            .await;
+    let client = Auth0Client::connect(&server.settings(2, 0.0)).await.unwrap();
+    let err = bounded(client.remove_roles("auth0|1", &["rol_1".into()])).await.unwrap_err();
     match &err {
-        Auth0Error::Api {
-            status: 503,
-            message,
-            help,
-            method,
-            ..
-        } => {
+        Auth0Error::Api { status: 503, message, help, method, .. } => {
             assert_eq!(message, "Service Unavailable");
             assert_eq!(method, "DELETE");
             assert!(help.contains("2 retries"), "{help}");
@@ -778,14 +629,8 @@ async fn create_user_is_not_retried_when_auth0_may_have_done_it() {
     })
     .await;
     let client = server.client().await;
-    let err = bounded(client.create_user(
-        DB,
-        "a@example.com",
-        &Profile::default(),
-        &password::generate(),
-    ))
-    .await
-    .unwrap_err();
+    let err =
+        bounded(client.create_user(DB, "a@example.com", &Profile::default(), &password::generate())).await.unwrap_err();
     assert_eq!(err.status(), Some(500));
     assert_eq!(server.api_hits().len(), 1);
 }
@@ -807,21 +652,12 @@ async fn create_user_sends_the_schema_body_and_is_retried_on_429() {
     .await;
     let client = server.client().await;
     let pw = password::generate();
-    let profile = Profile {
-        name: None,
-        given_name: Some("Chuck".into()),
-        family_name: Some("Sanchez".into()),
-    };
-    let id = bounded(client.create_user(DB, "chuck986@example.com", &profile, &pw))
-        .await
-        .unwrap();
+    let profile = Profile { name: None, given_name: Some("Chuck".into()), family_name: Some("Sanchez".into()) };
+    let id = bounded(client.create_user(DB, "chuck986@example.com", &profile, &pw)).await.unwrap();
     assert_eq!(id, "auth0|64107988d3534be8b2dc383c");
     let hits = server.api_hits();
     assert_eq!(hits.len(), 2);
-    assert_eq!(
-        (hits[1].method.as_str(), hits[1].path.as_str()),
-        ("POST", "/api/v2/users")
-    );
+    assert_eq!((hits[1].method.as_str(), hits[1].path.as_str()), ("POST", "/api/v2/users"));
     assert_eq!(
         hits[1].json(),
         json!({"connection": DB, "email": "chuck986@example.com", "password": pw.expose(),
@@ -848,9 +684,7 @@ async fn a_401_refreshes_the_token_once_then_succeeds() {
     })
     .await;
     let client = server.client().await;
-    bounded(client.assign_roles("auth0|1", &["rol_1".into(), "rol_2".into()]))
-        .await
-        .unwrap();
+    bounded(client.assign_roles("auth0|1", &["rol_1".into(), "rol_2".into()])).await.unwrap();
     assert_eq!(server.token_hits(), 2);
     let api = server.api_hits();
     assert_eq!(api.len(), 2);
@@ -867,10 +701,7 @@ async fn a_persistent_401_fails_after_one_refresh() {
         if h.is_token() {
             token_reply(TOKEN, 86400)
         } else {
-            reply_json(
-                401,
-                json!({"statusCode":401,"error":"Unauthorized","message":"Invalid token"}),
-            )
+            reply_json(401, json!({"statusCode":401,"error":"Unauthorized","message":"Invalid token"}))
         }
     })
     .await;
@@ -898,14 +729,7 @@ async fn token_is_refreshed_before_it_expires() {
     client.delete_user("auth0|2").await.unwrap();
     assert_eq!(server.token_hits(), 3);
 
-    let server = Server::start(|h| {
-        if h.is_token() {
-            token_reply(TOKEN, 86400)
-        } else {
-            reply(204, "")
-        }
-    })
-    .await;
+    let server = Server::start(|h| if h.is_token() { token_reply(TOKEN, 86400) } else { reply(204, "") }).await;
     let client = server.client().await;
     client.delete_user("auth0|1").await.unwrap();
     client.delete_user("auth0|2").await.unwrap();
@@ -929,10 +753,7 @@ async fn connection_by_name_from_the_recording() {
     .await;
     let client = server.client().await;
     assert_eq!(
-        client
-            .connection_by_name("Test-Auth0-Connection-1757344643")
-            .await
-            .unwrap(),
+        client.connection_by_name("Test-Auth0-Connection-1757344643").await.unwrap(),
         Some(Connection {
             id: "con_b0A9VnKMdlOxYQuG".into(),
             name: "Test-Auth0-Connection-1757344643".into(),
@@ -945,14 +766,7 @@ async fn connection_by_name_from_the_recording() {
 
 #[tokio::test]
 async fn empty_role_lists_make_no_call() {
-    let server = Server::start(|h| {
-        if h.is_token() {
-            token_reply(TOKEN, 86400)
-        } else {
-            reply(400, "")
-        }
-    })
-    .await;
+    let server = Server::start(|h| if h.is_token() { token_reply(TOKEN, 86400) } else { reply(400, "") }).await;
     let client = server.client().await;
     client.assign_roles("auth0|1", &[]).await.unwrap();
     client.remove_roles("auth0|1", &[]).await.unwrap();
@@ -962,18 +776,11 @@ async fn empty_role_lists_make_no_call() {
 #[tokio::test]
 async fn undecodable_success_body_is_a_decode_error() {
     let server = Server::start(|h| {
-        if h.is_token() {
-            token_reply(TOKEN, 86400)
-        } else {
-            reply(200, r#"[{"email":"no-id@example.com"}]"#)
-        }
+        if h.is_token() { token_reply(TOKEN, 86400) } else { reply(200, r#"[{"email":"no-id@example.com"}]"#) }
     })
     .await;
     let client = server.client().await;
-    let err = client
-        .users_by_email("no-id@example.com")
-        .await
-        .unwrap_err();
+    let err = client.users_by_email("no-id@example.com").await.unwrap_err();
     match err {
         Auth0Error::Decode { path, message, .. } => {
             assert_eq!(path, "/api/v2/users-by-email");
@@ -987,14 +794,7 @@ async fn undecodable_success_body_is_a_decode_error() {
 
 #[tokio::test]
 async fn debug_of_the_client_shows_no_secret_or_token() {
-    let server = Server::start(|h| {
-        if h.is_token() {
-            token_reply(TOKEN, 86400)
-        } else {
-            reply(204, "")
-        }
-    })
-    .await;
+    let server = Server::start(|h| if h.is_token() { token_reply(TOKEN, 86400) } else { reply(204, "") }).await;
     let client = server.client().await;
     let debug = format!("{client:?} {client:#?}");
     assert!(debug.contains("cid-123"), "{debug}");
@@ -1024,9 +824,7 @@ fn global_log() -> &'static Captured {
         let captured = Captured::default();
         let sink = captured.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "auth0_sync=trace,auth0_client=trace",
-            ))
+            .with_env_filter(tracing_subscriber::EnvFilter::new("auth0_sync=trace,auth0_client=trace"))
             .with_writer(move || sink.clone())
             .with_ansi(false)
             .finish();
@@ -1062,16 +860,8 @@ async fn retries_are_logged_without_secrets() {
     .unwrap();
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let mine: Vec<&str> = log.lines().filter(|l| l.contains("logtest")).collect();
-    assert!(
-        mine.iter()
-            .any(|l| l.contains("WARN") && l.contains("answered 503")),
-        "{log}"
-    );
-    assert!(
-        mine.iter()
-            .any(|l| l.contains("WARN") && l.contains("fetching a new one")),
-        "{log}"
-    );
+    assert!(mine.iter().any(|l| l.contains("WARN") && l.contains("answered 503")), "{log}");
+    assert!(mine.iter().any(|l| l.contains("WARN") && l.contains("fetching a new one")), "{log}");
     // Everything logged so far by any test: no secret anywhere.
     for secret in [CLIENT_SECRET, "token-one", pw.expose()] {
         assert!(!log.contains(secret), "log shows a secret: {log}");
@@ -1091,12 +881,7 @@ fn passwords_are_strong_and_unique() {
         assert!(s.chars().any(|c| c.is_ascii_uppercase()));
         assert!(s.chars().any(|c| c.is_ascii_digit()));
         assert!(s.chars().any(|c| !c.is_ascii_alphanumeric()));
-        assert!(
-            !s.as_bytes()
-                .windows(3)
-                .any(|w| w[0] == w[1] && w[1] == w[2]),
-            "three identical characters in a row"
-        );
+        assert!(!s.as_bytes().windows(3).any(|w| w[0] == w[1] && w[1] == w[2]), "three identical characters in a row");
         assert!(!s.contains(['"', '\\', ' ']));
         assert!(!format!("{pw:?} {pw}").contains(s));
         assert!(seen.insert(s.to_owned()), "a password repeated");
@@ -1183,13 +968,9 @@ async fn create_user_is_not_resent_after_the_connection_drops() {
     let (base, dropped) = hang_up_server().await;
     let client = Auth0Client::connect(&settings_for(&base, 3)).await.unwrap();
     let pw = password::generate();
-    let err = bounded(client.create_user(DB, "a@example.com", &Profile::default(), &pw))
-        .await
-        .unwrap_err();
+    let err = bounded(client.create_user(DB, "a@example.com", &Profile::default(), &pw)).await.unwrap_err();
     match &err {
-        Auth0Error::Unconfirmed {
-            method, path, url, ..
-        } => {
+        Auth0Error::Unconfirmed { method, path, url, .. } => {
             assert_eq!((method.as_str(), path.as_str()), ("POST", "/api/v2/users"));
             assert_eq!(url, &base);
         }
@@ -1207,10 +988,7 @@ async fn idempotent_calls_are_resent_after_the_connection_drops() {
     match &err {
         Auth0Error::Network { url, message } => {
             assert_eq!(url, &base);
-            assert!(
-                message.contains("DELETE /api/v2/users/auth0|1"),
-                "{message}"
-            );
+            assert!(message.contains("DELETE /api/v2/users/auth0|1"), "{message}");
         }
         other => panic!("expected a network error, got {other:?}"),
     }
@@ -1226,10 +1004,9 @@ async fn create_role_block_and_bulk_assign() {
             return token_reply(TOKEN, 86400);
         }
         match (h.method.as_str(), h.path.as_str()) {
-            ("POST", "/api/v2/roles") => reply(
-                200,
-                r#"{"id":"rol_9yRKwo2Bl0zckceV","name":"test-role14","description":"Test Role"}"#,
-            ),
+            ("POST", "/api/v2/roles") => {
+                reply(200, r#"{"id":"rol_9yRKwo2Bl0zckceV","name":"test-role14","description":"Test Role"}"#)
+            }
             ("POST", "/api/v2/roles/rol_9yRKwo2Bl0zckceV/users") => reply(200, "{}"),
             ("PATCH", "/api/v2/users/auth0%7C1") => reply(200, RECORDED_USER),
             _ => reply(404, RECORDED_404),
@@ -1237,34 +1014,16 @@ async fn create_role_block_and_bulk_assign() {
     })
     .await;
     let client = server.client().await;
-    assert_eq!(
-        client.create_role("test-role14").await.unwrap(),
-        "rol_9yRKwo2Bl0zckceV"
-    );
+    assert_eq!(client.create_role("test-role14").await.unwrap(), "rol_9yRKwo2Bl0zckceV");
     client.set_blocked("auth0|1", true).await.unwrap();
     client.set_blocked("auth0|1", false).await.unwrap();
-    client
-        .assign_users_to_role(
-            "rol_9yRKwo2Bl0zckceV",
-            &["auth0|1".into(), "auth0|2".into()],
-        )
-        .await
-        .unwrap();
-    client
-        .assign_users_to_role("rol_9yRKwo2Bl0zckceV", &[])
-        .await
-        .unwrap();
+    client.assign_users_to_role("rol_9yRKwo2Bl0zckceV", &["auth0|1".into(), "auth0|2".into()]).await.unwrap();
+    client.assign_users_to_role("rol_9yRKwo2Bl0zckceV", &[]).await.unwrap();
     let hits = server.api_hits();
     assert_eq!(hits.len(), 4);
     assert_eq!(hits[0].json(), json!({"name": "test-role14"}));
-    assert_eq!(
-        hits[1].json(),
-        json!({"blocked": true, "app_metadata": {"auth0_sync": {"blocked": true}}})
-    );
-    assert_eq!(
-        hits[2].json(),
-        json!({"blocked": false, "app_metadata": {"auth0_sync": null}})
-    );
+    assert_eq!(hits[1].json(), json!({"blocked": true, "app_metadata": {"auth0_sync": {"blocked": true}}}));
+    assert_eq!(hits[2].json(), json!({"blocked": false, "app_metadata": {"auth0_sync": null}}));
     assert_eq!(hits[3].json(), json!({"users": ["auth0|1", "auth0|2"]}));
 }
 
@@ -1273,9 +1032,6 @@ async fn roles_lists_every_page() {
     let server = Server::start(tenant).await;
     let client = server.client().await;
     let roles = client.roles().await.unwrap();
-    assert_eq!(
-        roles,
-        expected_snapshot().roles.into_values().collect::<Vec<_>>()
-    );
+    assert_eq!(roles, expected_snapshot().roles.into_values().collect::<Vec<_>>());
     assert_eq!(server.api_hits().len(), 2);
 }

@@ -12,9 +12,9 @@
 use super::Auth0Error;
 use super::retry::{Idempotency, RetryPolicy};
 use super::types::{
-    ConnectionItem, CreateRoleRequest, CreateUserRequest, ErrorBody, OffsetPage, Role,
-    RoleMembersPage, RoleUsersRequest, SetBlockedRequest, TokenErrorBody, TokenRequest,
-    TokenResponse, User, UserRolesRequest, from_slice_with_path,
+    ConnectionItem, CreateRoleRequest, CreateUserRequest, ErrorBody, OffsetPage, Role, RoleMembersPage,
+    RoleUsersRequest, SetBlockedRequest, TokenErrorBody, TokenRequest, TokenResponse, User, UserRolesRequest,
+    from_slice_with_path,
 };
 use crate::model::{Profile, TenantRole, TenantSnapshot, TenantUser};
 use crate::settings::{Auth0Settings, Secret};
@@ -127,10 +127,7 @@ impl Auth0Client {
                 origin,
                 client_id: settings.client_id.clone(),
                 client_secret: settings.client_secret.clone(),
-                policy: RetryPolicy {
-                    max_retries: settings.max_retries,
-                    backoff_factor: settings.backoff_factor,
-                },
+                policy: RetryPolicy { max_retries: settings.max_retries, backoff_factor: settings.backoff_factor },
                 token: tokio::sync::Mutex::new(None),
                 scopes: StdMutex::new(Vec::new()),
             }),
@@ -141,11 +138,7 @@ impl Auth0Client {
 
     /// Scopes granted to the token.
     pub fn scopes(&self) -> Vec<String> {
-        self.inner
-            .scopes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.inner.scopes.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Looks a connection up by name.
@@ -162,28 +155,16 @@ impl Auth0Client {
         let raw = self.call(&call).await?;
         let page: OffsetPage<ConnectionItem> = OffsetPage::from_json(&raw.body, "connections")
             .map_err(|message| decode_error(&Method::GET, &path, message))?;
-        Ok(page
-            .items
-            .into_iter()
-            .find(|c| c.name == name)
-            .map(|c| Connection {
-                id: c.id,
-                name: c.name,
-                strategy: c.strategy,
-            }))
+        Ok(page.items.into_iter().find(|c| c.name == name).map(|c| Connection {
+            id: c.id,
+            name: c.name,
+            strategy: c.strategy,
+        }))
     }
 
     /// Every role of the tenant.
     pub async fn roles(&self) -> Result<Vec<TenantRole>, Auth0Error> {
-        Ok(self
-            .list_roles()
-            .await?
-            .into_iter()
-            .map(|r| TenantRole {
-                id: r.id,
-                name: r.name,
-            })
-            .collect())
+        Ok(self.list_roles().await?.into_iter().map(|r| TenantRole { id: r.id, name: r.name }).collect())
     }
 
     /// All roles, and every user of `connection` with its role ids.
@@ -192,13 +173,7 @@ impl Auth0Client {
         let users = self.list_connection_users(connection).await?;
         let mut snapshot = TenantSnapshot::default();
         for role in roles {
-            snapshot.roles.insert(
-                role.id.clone(),
-                TenantRole {
-                    id: role.id,
-                    name: role.name,
-                },
-            );
+            snapshot.roles.insert(role.id.clone(), TenantRole { id: role.id, name: role.name });
         }
         for user in users {
             let connection = user.connection().unwrap_or_default().to_owned();
@@ -247,16 +222,10 @@ impl Auth0Client {
         password: &Secret,
     ) -> Result<String, Auth0Error> {
         let present = |v: &Option<String>| -> Option<String> {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
+            v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
         };
-        let (name, given_name, family_name) = (
-            present(&profile.name),
-            present(&profile.given_name),
-            present(&profile.family_name),
-        );
+        let (name, given_name, family_name) =
+            (present(&profile.name), present(&profile.given_name), present(&profile.family_name));
         let body = CreateUserRequest {
             connection,
             email,
@@ -316,24 +285,12 @@ impl Auth0Client {
 
     /// Assigns roles to a user (`POST /users/{id}/roles`); no call for an empty list.
     pub async fn assign_roles(&self, user_id: &str, role_ids: &[String]) -> Result<(), Auth0Error> {
-        self.user_roles(
-            Method::POST,
-            user_id,
-            role_ids,
-            &["update:users", "create:role_members"],
-        )
-        .await
+        self.user_roles(Method::POST, user_id, role_ids, &["update:users", "create:role_members"]).await
     }
 
     /// Removes roles from a user (`DELETE /users/{id}/roles`); no call for an empty list.
     pub async fn remove_roles(&self, user_id: &str, role_ids: &[String]) -> Result<(), Auth0Error> {
-        self.user_roles(
-            Method::DELETE,
-            user_id,
-            role_ids,
-            &["update:users", "delete:role_members"],
-        )
-        .await
+        self.user_roles(Method::DELETE, user_id, role_ids, &["update:users", "delete:role_members"]).await
     }
 
     /// Creates a role (`POST /roles`); returns its id. Not retried once it may have
@@ -365,10 +322,7 @@ impl Auth0Client {
             method: Method::PATCH,
             segments: &["users", user_id],
             query: Vec::new(),
-            body: Some(json_body(&SetBlockedRequest {
-                blocked,
-                app_metadata: mark,
-            })),
+            body: Some(json_body(&SetBlockedRequest { blocked, app_metadata: mark })),
             idempotency: Idempotency::Idempotent,
             needs: &["update:users", "update:users_app_metadata"],
         };
@@ -377,11 +331,7 @@ impl Auth0Client {
 
     /// Assigns one role to many users (`POST /roles/{id}/users`); no call for an empty
     /// list. The caller keeps batches moderate.
-    pub async fn assign_users_to_role(
-        &self,
-        role_id: &str,
-        user_ids: &[String],
-    ) -> Result<(), Auth0Error> {
+    pub async fn assign_users_to_role(&self, role_id: &str, user_ids: &[String]) -> Result<(), Auth0Error> {
         if user_ids.is_empty() {
             return Ok(());
         }
@@ -435,18 +385,13 @@ impl Auth0Client {
     /// Every user whose identities include `connection` (users search, v3).
     async fn list_connection_users(&self, connection: &str) -> Result<Vec<User>, Auth0Error> {
         let query = vec![
-            (
-                "q",
-                format!("identities.connection:\"{}\"", lucene_phrase(connection)),
-            ),
+            ("q", format!("identities.connection:\"{}\"", lucene_phrase(connection))),
             ("search_engine", "v3".to_owned()),
         ];
-        self.list_offset(&["users"], query, "users", &["read:users"], |total| {
-            Auth0Error::TooManyUsers {
-                connection: connection.to_owned(),
-                total,
-                limit: SEARCH_LIMIT,
-            }
+        self.list_offset(&["users"], query, "users", &["read:users"], |total| Auth0Error::TooManyUsers {
+            connection: connection.to_owned(),
+            total,
+            limit: SEARCH_LIMIT,
         })
         .await
     }
@@ -482,8 +427,8 @@ impl Auth0Client {
                 needs,
             };
             let raw = self.call(&call).await?;
-            let body: OffsetPage<T> = OffsetPage::from_json(&raw.body, key)
-                .map_err(|message| decode_error(&Method::GET, &path, message))?;
+            let body: OffsetPage<T> =
+                OffsetPage::from_json(&raw.body, key).map_err(|message| decode_error(&Method::GET, &path, message))?;
             if let Some(total) = body.total
                 && total > SEARCH_LIMIT
             {
@@ -576,9 +521,7 @@ impl Auth0Client {
         };
         let started = Instant::now();
         let raw = self
-            .send_retrying(&Method::POST, PATH, Idempotency::Idempotent, || {
-                inner.http.post(&url).json(&body)
-            })
+            .send_retrying(&Method::POST, PATH, Idempotency::Idempotent, || inner.http.post(&url).json(&body))
             .await?;
         if raw.status.is_success() {
             let token: TokenResponse = serde_json::from_slice(&raw.body).map_err(|e| {
@@ -594,20 +537,14 @@ impl Auth0Client {
                     ),
                 )
             })?;
-            let lifetime = token
-                .expires_in
-                .map(Duration::from_secs)
-                .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+            let lifetime = token.expires_in.map(Duration::from_secs).unwrap_or(DEFAULT_TOKEN_LIFETIME);
             let margin = TOKEN_REFRESH_MARGIN.min(lifetime / 10);
             let scopes = match token.scope.as_deref() {
                 Some(scope) => scope.split_whitespace().map(str::to_owned).collect(),
                 None => jwt_scopes(&token.access_token).unwrap_or_default(),
             };
             *inner.scopes.lock().unwrap_or_else(|e| e.into_inner()) = scopes;
-            tracing::debug!(
-                lifetime_s = lifetime.as_secs(),
-                "obtained a Management API token"
-            );
+            tracing::debug!(lifetime_s = lifetime.as_secs(), "obtained a Management API token");
             return Ok(Token {
                 access: Secret::new(token.access_token),
                 refresh_at: started + lifetime.saturating_sub(margin),
@@ -618,20 +555,10 @@ impl Auth0Client {
             return Err(self.api_error(&Method::POST, PATH, &raw, Idempotency::Idempotent, &[]));
         }
         let parsed: TokenErrorBody = serde_json::from_slice(&raw.body).unwrap_or_default();
-        let error = parsed
-            .error
-            .filter(|e| !e.is_empty())
-            .unwrap_or_else(|| status_text(status));
-        let description = parsed
-            .error_description
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| "no description given".to_owned());
-        Err(Auth0Error::Token {
-            status: status.as_u16(),
-            error,
-            description,
-            audience: inner.audience.clone(),
-        })
+        let error = parsed.error.filter(|e| !e.is_empty()).unwrap_or_else(|| status_text(status));
+        let description =
+            parsed.error_description.filter(|d| !d.is_empty()).unwrap_or_else(|| "no description given".to_owned());
+        Err(Auth0Error::Token { status: status.as_u16(), error, description, audience: inner.audience.clone() })
     }
 
     /// Sends a Management API request with a token; refreshes the token once on 401.
@@ -639,32 +566,21 @@ impl Auth0Client {
     async fn call(&self, call: &Call<'_>) -> Result<Raw, Auth0Error> {
         let path = display_path(call.segments);
         let encoded: Vec<String> = call.segments.iter().map(|s| encode_segment(s)).collect();
-        let url = Url::parse(&format!(
-            "{}/api/v2/{}",
-            self.inner.origin,
-            encoded.join("/")
-        ))
-        .map_err(|e| Auth0Error::Network {
-            url: self.inner.origin.clone(),
-            message: format!("cannot form a request URL: {e}"),
+        let url = Url::parse(&format!("{}/api/v2/{}", self.inner.origin, encoded.join("/"))).map_err(|e| {
+            Auth0Error::Network { url: self.inner.origin.clone(), message: format!("cannot form a request URL: {e}") }
         })?;
         let mut refreshed = false;
         loop {
             let token = self.access_token().await?;
             let raw = self
                 .send_retrying(&call.method, &path, call.idempotency, || {
-                    let mut request = self
-                        .inner
-                        .http
-                        .request(call.method.clone(), url.clone())
-                        .bearer_auth(token.expose());
+                    let mut request =
+                        self.inner.http.request(call.method.clone(), url.clone()).bearer_auth(token.expose());
                     if !call.query.is_empty() {
                         request = request.query(&call.query);
                     }
                     if let Some(body) = &call.body {
-                        request = request
-                            .header(CONTENT_TYPE, "application/json")
-                            .body(body.clone());
+                        request = request.header(CONTENT_TYPE, "application/json").body(body.clone());
                     }
                     request
                 })
@@ -703,11 +619,7 @@ impl Auth0Client {
                     let status = response.status();
                     let headers = response.headers().clone();
                     match response.bytes().await {
-                        Ok(body) => Ok(Raw {
-                            body: body.to_vec(),
-                            status,
-                            headers,
-                        }),
+                        Ok(body) => Ok(Raw { body: body.to_vec(), status, headers }),
                         Err(e) => Err((e, true)),
                     }
                 }
@@ -726,8 +638,7 @@ impl Auth0Client {
                     {
                         return Ok(raw);
                     }
-                    let wait =
-                        policy.wait_after(attempt, raw.status, &raw.headers, SystemTime::now());
+                    let wait = policy.wait_after(attempt, raw.status, &raw.headers, SystemTime::now());
                     tracing::warn!(
                         method = %method,
                         path = %path,
@@ -860,16 +771,11 @@ fn json_body<T: serde::Serialize>(body: &T) -> Vec<u8> {
 }
 
 fn decode_error(method: &Method, path: &str, message: String) -> Auth0Error {
-    Auth0Error::Decode {
-        method: method.to_string(),
-        path: path.to_owned(),
-        message,
-    }
+    Auth0Error::Decode { method: method.to_string(), path: path.to_owned(), message }
 }
 
 fn decode<T: DeserializeOwned>(call: &Call<'_>, raw: &Raw) -> Result<T, Auth0Error> {
-    from_slice_with_path(&raw.body)
-        .map_err(|message| decode_error(&call.method, &display_path(call.segments), message))
+    from_slice_with_path(&raw.body).map_err(|message| decode_error(&call.method, &display_path(call.segments), message))
 }
 
 /// `404 Not Found`-style text of a status.
@@ -927,11 +833,7 @@ fn jwt_scopes(token: &str) -> Option<Vec<String>> {
     let claims: serde_json::Value = serde_json::from_slice(&base64url_decode(payload)?).ok()?;
     match claims.get("scope")? {
         serde_json::Value::String(s) => Some(s.split_whitespace().map(str::to_owned).collect()),
-        serde_json::Value::Array(a) => Some(
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-        ),
+        serde_json::Value::Array(a) => Some(a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()),
         _ => None,
     }
 }
@@ -969,10 +871,7 @@ mod tests {
         // {"scope":"read:users read:roles"}
         let payload = "eyJzY29wZSI6InJlYWQ6dXNlcnMgcmVhZDpyb2xlcyJ9";
         let token = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.sig");
-        assert_eq!(
-            jwt_scopes(&token).unwrap(),
-            vec!["read:users".to_owned(), "read:roles".to_owned()]
-        );
+        assert_eq!(jwt_scopes(&token).unwrap(), vec!["read:users".to_owned(), "read:roles".to_owned()]);
         assert_eq!(jwt_scopes("opaque"), None);
     }
 
@@ -986,24 +885,11 @@ mod tests {
     #[test]
     fn lucene_phrase_escapes_quotes() {
         assert_eq!(lucene_phrase(r#"a"b\c"#), r#"a\"b\\c"#);
-        assert_eq!(
-            lucene_phrase("Username-Password-Authentication"),
-            "Username-Password-Authentication"
-        );
+        assert_eq!(lucene_phrase("Username-Password-Authentication"), "Username-Password-Authentication");
     }
 
     #[test]
     fn display_path_is_unencoded_and_has_no_query() {
-        assert_eq!(
-            display_path(&["users", "auth0|1", "roles"]),
-            "/api/v2/users/auth0|1/roles"
-        );
-    }
-}
-
-impl Auth0Client {
-    /// Every role of the tenant.
-    pub async fn roles(&self) -> Result<Vec<crate::model::TenantRole>, Auth0Error> {
-        unimplemented!("auth0 helper")
+        assert_eq!(display_path(&["users", "auth0|1", "roles"]), "/api/v2/users/auth0|1/roles");
     }
 }

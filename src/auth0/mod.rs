@@ -21,32 +21,18 @@ pub enum Auth0Error {
             "check AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET, and that the application is authorised for the Management API (audience {audience})"
         )
     )]
-    Token {
-        status: u16,
-        error: String,
-        description: String,
-        audience: String,
-    },
+    Token { status: u16, error: String, description: String, audience: String },
 
     /// A Management API call answered with an error.
     #[error("Auth0 answered {status} to {method} {path}: {message}{}", error_code.as_deref().map(|c| format!(" (errorCode {c})")).unwrap_or_default())]
     #[diagnostic(code(auth0_sync::auth0::api), help("{help}"))]
-    Api {
-        method: String,
-        path: String,
-        status: u16,
-        message: String,
-        error_code: Option<String>,
-        help: String,
-    },
+    Api { method: String, path: String, status: u16, message: String, error_code: Option<String>, help: String },
 
     /// The tenant could not be reached at all.
     #[error("could not reach Auth0 at {url}: {message}")]
     #[diagnostic(
         code(auth0_sync::auth0::network),
-        help(
-            "check AUTH0_URL, DNS and the network path to the tenant; the request was retried before giving up"
-        )
+        help("check AUTH0_URL, DNS and the network path to the tenant; the request was retried before giving up")
     )]
     Network { url: String, message: String },
 
@@ -56,11 +42,7 @@ pub enum Auth0Error {
         code(auth0_sync::auth0::decode),
         help("this is likely a bug in auth0-sync or an API change; run with -vv and report it")
     )]
-    Decode {
-        method: String,
-        path: String,
-        message: String,
-    },
+    Decode { method: String, path: String, message: String },
 
     /// The users search can page through only the first 1000 results of a query.
     #[error(
@@ -72,11 +54,7 @@ pub enum Auth0Error {
             "reading a connection of more than {limit} users needs Auth0's user export job, which auth0-sync does not do yet (a later feature); nothing was truncated and nothing was changed"
         )
     )]
-    TooManyUsers {
-        connection: String,
-        total: u64,
-        limit: u64,
-    },
+    TooManyUsers { connection: String, total: u64, limit: u64 },
 
     /// A request that must not be sent twice failed after it may have reached Auth0.
     #[error("the outcome of {method} {path} is unknown: {message}")]
@@ -86,12 +64,7 @@ pub enum Auth0Error {
             "the connection to {url} failed after the request was sent, so Auth0 may or may not have carried it out; it was not retried, to avoid doing it twice. Make a new plan: it shows what the tenant holds now"
         )
     )]
-    Unconfirmed {
-        method: String,
-        path: String,
-        url: String,
-        message: String,
-    },
+    Unconfirmed { method: String, path: String, url: String, message: String },
 }
 
 impl Auth0Error {

@@ -24,9 +24,7 @@ pub fn generate() -> Secret {
     let alphabet: Vec<u8> = [LOWER, UPPER, DIGITS, SPECIAL].concat();
     let mut rng = rand::rng();
     loop {
-        let candidate: Vec<u8> = (0..LENGTH)
-            .map(|_| alphabet[rng.random_range(0..alphabet.len())])
-            .collect();
+        let candidate: Vec<u8> = (0..LENGTH).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
         if acceptable(&candidate) {
             // Only ASCII from the alphabet above.
             let s = String::from_utf8(candidate).expect("ASCII alphabet");
@@ -38,11 +36,7 @@ pub fn generate() -> Secret {
 /// Every character class present and no run of three identical characters.
 fn acceptable(p: &[u8]) -> bool {
     let has = |class: &[u8]| p.iter().any(|c| class.contains(c));
-    has(LOWER)
-        && has(UPPER)
-        && has(DIGITS)
-        && has(SPECIAL)
-        && !p.windows(3).any(|w| w[0] == w[1] && w[1] == w[2])
+    has(LOWER) && has(UPPER) && has(DIGITS) && has(SPECIAL) && !p.windows(3).any(|w| w[0] == w[1] && w[1] == w[2])
 }
 
 #[cfg(test)]

@@ -63,13 +63,7 @@ impl RetryPolicy {
     /// How long to wait before retry number `attempt` (0-based) after an answer with
     /// `status` and `headers`; `now` is the wall clock (for `x-ratelimit-reset` and
     /// date-valued `Retry-After`).
-    pub fn wait_after(
-        &self,
-        attempt: u32,
-        status: StatusCode,
-        headers: &HeaderMap,
-        now: SystemTime,
-    ) -> Duration {
+    pub fn wait_after(&self, attempt: u32, status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Duration {
         if let Some(wait) = retry_after(headers, now) {
             return cap(wait);
         }
@@ -95,8 +89,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let raw = header_str(headers, "retry-after")?.trim();
     if let Ok(secs) = raw.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::from_secs_f64(secs.min(MAX_WAIT.as_secs_f64())));
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(MAX_WAIT.as_secs_f64())));
     }
     let at = chrono::DateTime::parse_from_rfc2822(raw).ok()?;
     let at = UNIX_EPOCH.checked_add(Duration::from_secs(at.timestamp().try_into().ok()?))?;
@@ -105,15 +98,10 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 
 /// Time left until `x-ratelimit-reset` (UNIX seconds); zero when it has passed.
 pub fn ratelimit_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let reset = header_str(headers, "x-ratelimit-reset")?
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|r| r.is_finite() && *r >= 0.0)?;
+    let reset =
+        header_str(headers, "x-ratelimit-reset")?.trim().parse::<f64>().ok().filter(|r| r.is_finite() && *r >= 0.0)?;
     let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-    Some(Duration::from_secs_f64(
-        (reset - now).clamp(0.0, MAX_WAIT.as_secs_f64()),
-    ))
+    Some(Duration::from_secs_f64((reset - now).clamp(0.0, MAX_WAIT.as_secs_f64())))
 }
 
 #[cfg(test)]
@@ -129,10 +117,7 @@ mod tests {
         h
     }
 
-    const POLICY: RetryPolicy = RetryPolicy {
-        max_retries: 3,
-        backoff_factor: 1.0,
-    };
+    const POLICY: RetryPolicy = RetryPolicy { max_retries: 3, backoff_factor: 1.0 };
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
@@ -155,10 +140,7 @@ mod tests {
 
     #[test]
     fn ratelimit_reset_plus_small_jitter() {
-        let h = headers(&[
-            ("x-ratelimit-reset", "1000003"),
-            ("x-ratelimit-remaining", "0"),
-        ]);
+        let h = headers(&[("x-ratelimit-reset", "1000003"), ("x-ratelimit-remaining", "0")]);
         for _ in 0..50 {
             let w = POLICY.wait_after(5, StatusCode::TOO_MANY_REQUESTS, &h, at(1_000_000));
             assert!(w >= Duration::from_secs(3), "{w:?}");
@@ -168,10 +150,7 @@ mod tests {
 
     #[test]
     fn reset_is_ignored_for_server_errors_with_budget_left() {
-        let h = headers(&[
-            ("x-ratelimit-reset", "1000030"),
-            ("x-ratelimit-remaining", "9"),
-        ]);
+        let h = headers(&[("x-ratelimit-reset", "1000030"), ("x-ratelimit-remaining", "9")]);
         let w = POLICY.wait_after(0, StatusCode::BAD_GATEWAY, &h, at(1_000_000));
         assert!(w <= Duration::from_secs(1), "{w:?}");
     }
@@ -185,17 +164,11 @@ mod tests {
                 assert!(w >= full / 2 && w <= full, "attempt {attempt}: {w:?}");
             }
         }
-        let slow = RetryPolicy {
-            max_retries: 1,
-            backoff_factor: 60.0,
-        };
+        let slow = RetryPolicy { max_retries: 1, backoff_factor: 60.0 };
         let w = slow.backoff(3);
         assert!(w >= MAX_WAIT / 2 && w <= MAX_WAIT, "{w:?}");
         let huge = headers(&[("retry-after", "3600")]);
-        assert_eq!(
-            POLICY.wait_after(0, StatusCode::TOO_MANY_REQUESTS, &huge, at(0)),
-            MAX_WAIT
-        );
+        assert_eq!(POLICY.wait_after(0, StatusCode::TOO_MANY_REQUESTS, &huge, at(0)), MAX_WAIT);
     }
 
     #[test]
@@ -209,14 +182,8 @@ mod tests {
             let s = StatusCode::from_u16(s).unwrap();
             assert!(!RetryPolicy::retryable_status(s, Idempotent), "{s}");
         }
-        assert!(RetryPolicy::retryable_status(
-            StatusCode::TOO_MANY_REQUESTS,
-            NotIdempotent
-        ));
-        assert!(RetryPolicy::retryable_status(
-            StatusCode::SERVICE_UNAVAILABLE,
-            NotIdempotent
-        ));
+        assert!(RetryPolicy::retryable_status(StatusCode::TOO_MANY_REQUESTS, NotIdempotent));
+        assert!(RetryPolicy::retryable_status(StatusCode::SERVICE_UNAVAILABLE, NotIdempotent));
         for s in [408, 500, 502, 504] {
             let s = StatusCode::from_u16(s).unwrap();
             assert!(!RetryPolicy::retryable_status(s, NotIdempotent), "{s}");

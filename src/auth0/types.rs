@@ -113,9 +113,7 @@ pub struct User {
 impl User {
     /// Name of the connection of the first identity (the one the user signs in with).
     pub fn connection(&self) -> Option<&str> {
-        self.identities
-            .first()
-            .and_then(|i| i.connection.as_deref())
+        self.identities.first().and_then(|i| i.connection.as_deref())
     }
 
     /// Whether auth0-sync blocked this user (`app_metadata.auth0_sync.blocked == true`),
@@ -180,26 +178,19 @@ impl<T: DeserializeOwned> OffsetPage<T> {
     /// Parses a list body whose items sit under `key` (`users`, `roles`, `connections`).
     /// The error names the JSON path that did not fit.
     pub fn from_json(body: &[u8], key: &str) -> Result<Self, String> {
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
         match value {
-            serde_json::Value::Array(_) => Ok(OffsetPage {
-                total: None,
-                items: from_value_with_path(value)?,
-            }),
+            serde_json::Value::Array(_) => Ok(OffsetPage { total: None, items: from_value_with_path(value)? }),
             serde_json::Value::Object(mut map) => {
                 let total = match map.get("total") {
                     None | Some(serde_json::Value::Null) => None,
                     Some(t) => Some(
                         t.as_f64()
                             .filter(|t| t.is_finite() && *t >= 0.0)
-                            .ok_or_else(|| format!("total is not a count: {t}"))?
-                            as u64,
+                            .ok_or_else(|| format!("total is not a count: {t}"))? as u64,
                     ),
                 };
-                let items = map
-                    .remove(key)
-                    .ok_or_else(|| format!("the body has no {key:?} list"))?;
+                let items = map.remove(key).ok_or_else(|| format!("the body has no {key:?} list"))?;
                 let items = from_value_with_path(items).map_err(|e| format!("{key}{e}"))?;
                 Ok(OffsetPage { total, items })
             }
@@ -222,11 +213,7 @@ pub fn from_slice_with_path<T: DeserializeOwned>(body: &[u8]) -> Result<T, Strin
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        if path == "." {
-            e.inner().to_string()
-        } else {
-            format!("{path}: {}", e.inner())
-        }
+        if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) }
     })
 }
 
@@ -302,15 +289,11 @@ mod tests {
         .unwrap();
         assert_eq!(p.total, Some(1));
         assert_eq!(p.items[0].name, "test-role14");
-        let p: OffsetPage<Role> =
-            OffsetPage::from_json(br#"[{"id":"rol_1","name":"a"}]"#, "roles").unwrap();
+        let p: OffsetPage<Role> = OffsetPage::from_json(br#"[{"id":"rol_1","name":"a"}]"#, "roles").unwrap();
         assert_eq!(p.total, None);
         assert_eq!(p.items.len(), 1);
-        let e = OffsetPage::<User>::from_json(
-            br#"{"total":2,"users":[{"user_id":"a"},{"email":"x@y"}]}"#,
-            "users",
-        )
-        .unwrap_err();
+        let e = OffsetPage::<User>::from_json(br#"{"total":2,"users":[{"user_id":"a"},{"email":"x@y"}]}"#, "users")
+            .unwrap_err();
         assert!(e.contains("users[1]") && e.contains("user_id"), "{e}");
     }
 
@@ -327,8 +310,7 @@ mod tests {
     #[test]
     fn secret_carriers_do_not_debug_secrets() {
         let t: TokenResponse =
-            serde_json::from_str(r#"{"access_token":"eyJhbGciOi-secret","expires_in":86400}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"access_token":"eyJhbGciOi-secret","expires_in":86400}"#).unwrap();
         assert!(!format!("{t:?}").contains("eyJ"));
         let r = TokenRequest {
             grant_type: "client_credentials",
