@@ -134,6 +134,8 @@ impl Server {
             client_secret: Secret::new(CLIENT_SECRET),
             max_retries,
             backoff_factor,
+            rate_limit: None,
+            rate_burst: None,
         }
     }
 
@@ -960,6 +962,8 @@ fn settings_for(base: &str, max_retries: u32) -> Auth0Settings {
         client_secret: Secret::new(CLIENT_SECRET),
         max_retries,
         backoff_factor: 0.0,
+        rate_limit: None,
+        rate_burst: None,
     }
 }
 
