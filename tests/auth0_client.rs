@@ -528,6 +528,8 @@ async fn unreachable_tenant_is_a_network_error_with_the_origin() {
         client_secret: Secret::new(CLIENT_SECRET),
         max_retries: 1,
         backoff_factor: 0.0,
+        rate_limit: None,
+        rate_burst: None,
     };
     let err = bounded(Auth0Client::connect(&settings)).await.unwrap_err();
     match &err {
