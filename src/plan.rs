@@ -193,6 +193,9 @@ pub struct Changeset {
     /// Roles to create before any user change (`--create-missing-roles`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub create_roles: Vec<String>,
+    /// Emails of connection users left alone because they match the ignore list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_users: Vec<String>,
     pub summary: Summary,
     pub changes: Vec<Change>,
     pub warnings: Vec<Warning>,
@@ -460,6 +463,9 @@ impl Plan {
                 Action::BlockUser => counted.block_user += 1,
                 Action::DeleteUser => counted.delete_user += 1,
             }
+        }
+        if cs.ignored_users.len() as u32 != cs.summary.ignored {
+            return Err("the ignored users do not match the summary".into());
         }
         if counted != cs.summary {
             return Err("the summary does not match the changes".into());

@@ -178,6 +178,7 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
     let mut by_action: BTreeMap<Action, Vec<Change>> = BTreeMap::new();
     let mut summary = Summary { connection_users, ..Summary::default() };
     let mut used_roles = BTreeSet::new();
+    let mut ignored_users = Vec::new();
     let change = |action, email: &str, user_id: Option<&str>, before, after| Change {
         id: 0,
         action,
@@ -246,6 +247,7 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
         }
         if policy.ignore.matches(email) {
             summary.ignored += users.len() as u32;
+            ignored_users.extend(users.iter().map(|_| email.clone()));
             continue;
         }
         for u in users {
@@ -292,7 +294,7 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
         .into_iter()
         .filter_map(|name| role_ids.get(name.as_str()).map(|id| (name, (*id).to_owned())))
         .collect();
-    let changeset = Changeset { roles, create_roles: unknown, summary, changes, warnings };
+    let changeset = Changeset { roles, create_roles: unknown, ignored_users, summary, changes, warnings };
     check_delete_cap(&changeset, connection_users, policy.delete_cap)?;
     Ok(changeset)
 }

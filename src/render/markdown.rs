@@ -33,6 +33,14 @@ pub fn plan_markdown(plan: &Plan, out: &mut impl Write, redact: bool) -> io::Res
         }
         writeln!(out, "\n</details>\n")?;
     }
+    if !cs.ignored_users.is_empty() {
+        let names: Vec<_> =
+            cs.ignored_users.iter().map(|e| format!("`{}`", md_escape(&crate::redact::email(e, redact)))).collect();
+        writeln!(out, "Ignored (kept although not in the source): {}\n", names.join(", "))?;
+    }
+    if !cs.create_roles.is_empty() {
+        writeln!(out, "Roles to create first: {}\n", cs.create_roles.join(", "))?;
+    }
     if !cs.warnings.is_empty() {
         writeln!(out, "**{} warning(s)** in the source:\n", cs.warnings.len())?;
         for w in &cs.warnings {

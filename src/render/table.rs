@@ -106,10 +106,23 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
             role_diff(c, out, opts)?;
         }
     }
+    if !cs.ignored_users.is_empty() {
+        let names: Vec<_> = cs.ignored_users.iter().map(|e| crate::redact::email(e, opts.redact)).collect();
+        writeln!(out, "\nIgnored (CLIENT_IGNORE_USERS, not in the source, kept): {}", names.join(", "))?;
+    }
+    if !cs.create_roles.is_empty() {
+        writeln!(out, "\nRoles to create first: {}", cs.create_roles.join(", "))?;
+    }
     if !cs.warnings.is_empty() {
         writeln!(out, "\nWarnings ({}):", cs.warnings.len())?;
         for w in &cs.warnings {
-            let at = w.row.map(|r| format!("row {r}: ")).unwrap_or_default();
+            let at = match (w.row, &w.email) {
+                (Some(r), Some(e)) if !w.message.contains(e.as_str()) => {
+                    format!("row {r} ({}): ", crate::redact::email(e, opts.redact))
+                }
+                (Some(r), _) => format!("row {r}: "),
+                _ => String::new(),
+            };
             let msg = crate::redact::text(&w.message, w.email.as_deref(), opts.redact);
             writeln!(out, "  {} {at}{msg}", paint("!", Color::Yellow, opts))?;
         }
