@@ -81,3 +81,46 @@ pub fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+/// Changes the tenant behind the tool's back, through the Management API, as a
+/// person in the Auth0 dashboard would.
+pub struct Admin {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Admin {
+    pub async fn new(env: &Env) -> Admin {
+        let app = demo_state().clients[0].clone();
+        let base = env.emulator.base_url();
+        let http = reqwest::Client::new();
+        let v: serde_json::Value = http
+            .post(format!("{base}/oauth/token"))
+            .json(&serde_json::json!({
+                "grant_type": "client_credentials",
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "audience": format!("{base}/api/v2/"),
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Admin { http, base, token: v["access_token"].as_str().unwrap().to_owned() }
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> reqwest::StatusCode {
+        let r = self
+            .http
+            .request(method, format!("{}/api/v2/{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        r.status()
+    }
+}
