@@ -8,6 +8,39 @@
 //! and `GET /users/{id}/roles` need both `read:users` and `read:roles`, unknown role ids
 //! are 404s, and `/users-by-email` matches exactly (the OAS says case-sensitive) while
 //! database emails are stored lowercased. Checkpoint cursors are opaque.
+//!
+//! At scale (rate limits, jobs, faults) the stricter readings are:
+//! - The token bucket (`rate_limit`, off by default) is one budget for the Management
+//!   API *and* `/oauth/token` (Auth0 budgets its Authentication API apart).
+//!   `x-ratelimit-reset` is the UNIX second, rounded up, when the next token is there.
+//! - Faults (`faults`) hit `/api/v2/*` and `/oauth/token` alike: the i-th such request
+//!   meets the i-th draw of a `StdRng` seeded with `seed` (deterministic for sequential
+//!   requests, in arrival order for concurrent ones). A faulted request is not performed
+//!   and takes no bucket token; about half of the injected 429s carry `Retry-After: 1`.
+//! - Jobs answer `pending`, then `processing`, for the first `job_pending_polls` polls
+//!   (default 1), or until `job_max_pending` (2 s) has passed, and complete on the next
+//!   poll; an export is taken, and an import applied, only then. Jobs are not saved.
+//! - `connection_id` of jobs must match Auth0's `^con_[A-Za-z0-9]{16}$`; an unknown one
+//!   is a 400. Export bodies must be JSON (the OAS also allows a form).
+//! - Exports: at most 30 `fields`; without `fields` a fixed default set (see
+//!   `jobs.rs`); `export_as` renames the key in JSON lines as in CSV columns; a field
+//!   with no value is left out of the JSON line (empty CSV cell); CSV cannot name
+//!   `app_metadata`, `user_metadata` or `identities` whole; CSV strings are escaped the
+//!   OWASP way Auth0 documents (`"'value"`). The `location` is signed
+//!   (`X-Amz-Signature`) and needs no bearer token; a wrong signature or an expired
+//!   URL (after `export_url_lifetime`, 60 s) is a 403 with an S3-style XML body.
+//! - Imports: the whole multipart payload is limited to 512000 bytes (413); the file
+//!   must be a non-empty JSON array when posted (400; Auth0 may fail the job later
+//!   instead); a third import while two are pending is a 429 whose message is ours
+//!   (the references do not record Auth0's wording). Per user: only the bulk-import
+//!   schema's properties (a plain `password` is an error), a valid email, a
+//!   bcrypt-shaped `password_hash`, `username` exactly when the connection requires
+//!   it; an existing email in the connection is `DUPLICATED_USER` unless `upsert`,
+//!   which replaces the given fields (metadata objects whole). Password hashes are
+//!   never kept nor echoed by `/jobs/{id}/errors`, which answers the job itself while
+//!   it runs and 204 when a completed job has no errors.
+//! - `GET /__emulator/stats` (no auth) neither counts itself nor waits `latency_ms`;
+//!   every other request, export downloads included, does both.
 
 pub mod args;
 mod auth;
