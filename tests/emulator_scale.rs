@@ -553,3 +553,50 @@ async fn latency_is_applied_to_each_request() {
     assert_eq!(s, StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(40));
 }
+
+#[tokio::test]
+async fn the_token_endpoint_draws_from_the_same_bucket() {
+    let options = EmulatorOptions { rate_limit: Some(RateLimit { burst: 1, per_second: 0.01 }), ..Default::default() };
+    let emu = start(state(0, 0), options).await;
+    let http = Client::new();
+    let ask = || {
+        http.post(format!("{}/oauth/token", emu.base_url())).json(&json!({
+            "grant_type": "client_credentials", "client_id": "sync", "client_secret": "s3cret",
+            "audience": format!("{}/api/v2/", emu.base_url()),
+        }))
+    };
+    let r = ask().send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = ask().send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    let reset: u64 = r.headers()["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+    // 0.01 tokens a second: the next one is tens of seconds away.
+    assert!(reset >= unix_now() + 10, "reset {reset}");
+    assert_eq!(r.json::<Value>().await.unwrap()["errorCode"], "too_many_requests");
+}
+
+#[tokio::test]
+async fn serve_until_with_writes_the_counts_file_on_stop() {
+    use auth0_sync::emulator::serve_until_with;
+    let dir = tempfile::tempdir().unwrap();
+    let state_path = dir.path().join("tenant.json");
+    state(1, 0).save(&state_path).unwrap();
+    let counts = dir.path().join("counts.json");
+    let options = EmulatorOptions { counts_file: Some(counts.clone()), ..Default::default() };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut out = Vec::new();
+    let (served, ()) = tokio::join!(
+        serve_until_with(&state_path, "127.0.0.1:0".parse().unwrap(), options, &mut out, async {
+            let _ = rx.await;
+        }),
+        async {
+            // Stop at once: nothing was served, so every count is empty.
+            let _ = tx.send(());
+        }
+    );
+    served.expect("serves and stops");
+    let written: Value = serde_json::from_slice(&std::fs::read(&counts).unwrap()).unwrap();
+    assert_eq!(written, json!({"routes": {}, "status": {}, "total": 0}));
+    assert!(String::from_utf8(out).unwrap().starts_with("listening on http://127.0.0.1:"));
+}
