@@ -441,7 +441,9 @@ async fn token_bucket_allows_the_burst_then_the_refill() {
     assert!(allowed >= 5, "allowed {allowed}");
     assert!(allowed as f64 <= 5.0 + elapsed * 2.0 + 1.0, "allowed {allowed} in {elapsed}s");
     assert_eq!(allowed + refused, 30);
-    assert_eq!(&remaining_seen[..5], &[4, 3, 2, 1, 0][..]);
+    // The burst drains one by one (a refill may slow the count down, never speed it up).
+    assert_eq!(remaining_seen[0], 4);
+    assert!(remaining_seen.windows(2).take(4).all(|w| w[1] <= w[0]), "{remaining_seen:?}");
     let status = t.emu.status_counts();
     assert_eq!(status.get("429"), Some(&refused));
 }
