@@ -861,3 +861,52 @@ pub(crate) async fn download_export(
         _ => s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_dotted_and_indexed_paths() {
+        let v = json!({"user_id": "auth0|1", "identities": [{"connection": "DB"}], "app_metadata": {"a": {"b": 2}}});
+        assert_eq!(resolve(&v, "user_id"), Some(&json!("auth0|1")));
+        assert_eq!(resolve(&v, "identities[0].connection"), Some(&json!("DB")));
+        assert_eq!(resolve(&v, "app_metadata.a.b"), Some(&json!(2)));
+        assert_eq!(resolve(&v, "identities[1].connection"), None);
+        assert_eq!(resolve(&v, "identities[x]"), None);
+        assert_eq!(resolve(&v, "missing"), None);
+    }
+
+    #[test]
+    fn csv_cells_are_escaped_like_auth0() {
+        assert_eq!(csv_cell(&json!("a\"b")), "\"'a\"\"b\"");
+        assert_eq!(csv_cell(&json!(1)), "1");
+        assert_eq!(csv_cell(&json!(true)), "true");
+        assert_eq!(csv_cell(&Value::Null), "");
+    }
+
+    #[test]
+    fn bcrypt_shape() {
+        assert!(is_bcrypt(&format!("$2b$10${}", "a".repeat(53))));
+        assert!(is_bcrypt(&format!("$2a$12${}", "./A9".repeat(13) + "z")));
+        assert!(!is_bcrypt("plain-password"));
+        assert!(!is_bcrypt(&format!("$2b$10${}", "a".repeat(52))));
+        assert!(!is_bcrypt(&format!("$2c$10${}", "a".repeat(53))));
+    }
+
+    #[test]
+    fn multipart_parts_and_malformed_bodies() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("multipart/form-data; boundary=XyZ"));
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"connection_id\"\r\n\r\ncon_x\r\n--XyZ\r\nContent-Disposition: form-data; name=\"users\"; filename=\"u.json\"\r\nContent-Type: application/json\r\n\r\n[1,\r\n2]\r\n--XyZ--\r\n";
+        let parts = multipart(&h, body).expect("parses");
+        assert_eq!(parts.len(), 2);
+        assert_eq!((parts[0].name.as_str(), parts[0].data.as_slice()), ("connection_id", &b"con_x"[..]));
+        assert_eq!((parts[1].name.as_str(), parts[1].data.as_slice()), ("users", &b"[1,\r\n2]"[..]));
+        assert!(multipart(&h, b"--XyZ\r\nno headers end").is_err());
+        assert!(multipart(&h, b"garbage").is_err());
+        let mut json_ct = HeaderMap::new();
+        json_ct.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert!(multipart(&json_ct, body).is_err());
+    }
+}
