@@ -249,6 +249,11 @@ async fn export_requests_are_checked_like_auth0() {
     let r =
         t.http.post(t.url("/api/v2/jobs/users-exports")).bearer_auth(&reader).json(&json!({})).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // Without `format` the export is CSV.
+    let job: Value = r.json().await.unwrap();
+    assert_eq!(job["format"], "csv");
+    let (_, done) = t.poll(job["id"].as_str().unwrap()).await;
+    assert!(done["location"].as_str().unwrap().contains(".csv.gz?"), "{done}");
     let r = t.import(&json!([{"email": "a@example.com"}]), false).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let r = t

@@ -29,7 +29,8 @@ pub(crate) const IMPORT_MAX_BYTES: usize = 512_000;
 pub(crate) const MAX_CONCURRENT_IMPORTS: usize = 2;
 /// Fields an export may name.
 pub(crate) const MAX_EXPORT_FIELDS: usize = 30;
-/// Exported when the request names no fields.
+/// Exported when the request names no fields (`identities[0].connection` instead of
+/// `identities` in CSV).
 const DEFAULT_EXPORT_FIELDS: &[&str] = &[
     "user_id",
     "email",
@@ -574,7 +575,8 @@ pub(crate) async fn create_export(
     let body = read_body(body)?;
     let b = Body::parse(&headers, &body, &["connection_id", "format", "limit", "fields"], &[])?;
     let connection_id = b.string("connection_id", 0, usize::MAX, false)?.flatten();
-    let format = b.string("format", 0, usize::MAX, false)?.flatten().unwrap_or_else(|| "json".to_owned());
+    // Stricter: without `format` the file is CSV, so a client wanting NDJSON must say so.
+    let format = b.string("format", 0, usize::MAX, false)?.flatten().unwrap_or_else(|| "csv".to_owned());
     if format != "json" && format != "csv" {
         return Err(bad_body(&format!("'No enum match for: \"{format}\"' on property format.")));
     }
@@ -588,7 +590,14 @@ pub(crate) async fn create_export(
         Some(v) => return Err(Body::wrong_type("limit", "integer", v)),
     };
     let (fields, fields_json) = match raw.get("fields") {
-        None => (DEFAULT_EXPORT_FIELDS.iter().map(|f| (f.to_string(), f.to_string())).collect(), None),
+        None => (
+            DEFAULT_EXPORT_FIELDS
+                .iter()
+                .map(|f| if format == "csv" && *f == "identities" { "identities[0].connection" } else { f })
+                .map(|f| (f.to_string(), f.to_string()))
+                .collect(),
+            None,
+        ),
         Some(Value::Array(items)) => {
             if items.len() > MAX_EXPORT_FIELDS {
                 return Err(bad_body(&format!(

@@ -22,8 +22,8 @@
 //!   poll; an export is taken, and an import applied, only then. Jobs are not saved.
 //! - `connection_id` of jobs must match Auth0's `^con_[A-Za-z0-9]{16}$`; an unknown one
 //!   is a 400. Export bodies must be JSON (the OAS also allows a form).
-//! - Exports: at most 30 `fields`; without `fields` a fixed default set (see
-//!   `jobs.rs`); `export_as` renames the key in JSON lines as in CSV columns; a field
+//! - Exports: without `format` the file is CSV (say `json` to get NDJSON); at most 30
+//!   `fields`; without `fields` a fixed default set (see `jobs.rs`); `export_as` renames the key in JSON lines as in CSV columns; a field
 //!   with no value is left out of the JSON line (empty CSV cell); CSV cannot name
 //!   `app_metadata`, `user_metadata` or `identities` whole; CSV strings are escaped the
 //!   OWASP way Auth0 documents (`"'value"`). The `location` is signed
