@@ -607,3 +607,13 @@ async fn serve_until_with_writes_the_counts_file_on_stop() {
     assert_eq!(written, json!({"routes": {}, "status": {}, "total": 0}));
     assert!(String::from_utf8(out).unwrap().starts_with("listening on http://127.0.0.1:"));
 }
+
+#[tokio::test]
+async fn faults_can_be_switched_at_run_time() {
+    let t = T::new(state(1, 0), EmulatorOptions::default()).await;
+    t.emu.set_faults(Some(Faults { rate_429: 0.0, rate_503: 1.0, seed: 1 }));
+    assert_eq!(t.get("/api/v2/users").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    t.emu.set_faults(None);
+    assert_eq!(t.get("/api/v2/users").await.0, StatusCode::OK);
+    assert_eq!(t.emu.status_counts().get("503"), Some(&1));
+}

@@ -473,6 +473,14 @@ impl Emulator {
         b.last = Instant::now();
     }
 
+    /// Turns fault injection on (`Some`, restarting the sequence from its seed) or off
+    /// (`None`) from now on.
+    pub fn set_faults(&self, faults: Option<Faults>) {
+        self.shared.options.lock().unwrap_or_else(|e| e.into_inner()).faults = faults;
+        *self.shared.faults.lock().unwrap_or_else(|e| e.into_inner()) =
+            faults.map(|f| (f, StdRng::seed_from_u64(f.seed)));
+    }
+
     /// Stops serving, saves the state to `state_path` (if any), writes the request
     /// counts to the options' `counts_file` (if any) and returns the state.
     pub async fn shutdown(mut self) -> Result<TenantState, Error> {
