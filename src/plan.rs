@@ -401,6 +401,9 @@ impl Plan {
         counted.update_roles = 0;
         counted.block_user = 0;
         counted.delete_user = 0;
+        counted.roles_assigned = 0;
+        counted.roles_removed = 0;
+        counted.create_role = cs.create_roles.len() as u32;
         let mut last_action = Action::CreateUser;
         for (i, c) in cs.changes.iter().enumerate() {
             let n = i as u32 + 1;
@@ -426,11 +429,30 @@ impl Plan {
                     if user_id { "set" } else { "absent" },
                 ));
             }
-            for r in c.assign().into_iter().chain(c.remove()) {
+            let blocked = |st: &Option<UserState>| st.as_ref().is_some_and(|st| st.blocked);
+            let same_roles = c.before.as_ref().map(|b| &b.roles) == c.after.as_ref().map(|a| &a.roles);
+            let state_ok = match c.action {
+                Action::CreateUser => !blocked(&c.after),
+                Action::UpdateRoles => !blocked(&c.before) && !blocked(&c.after),
+                Action::BlockUser => !blocked(&c.before) && blocked(&c.after) && same_roles,
+                Action::UnblockUser => blocked(&c.before) && !blocked(&c.after) && same_roles,
+                Action::DeleteUser => true,
+            };
+            if !state_ok {
+                return Err(format!(
+                    "change {n} ({}) has before/after states that do not fit the action",
+                    c.action.as_str()
+                ));
+            }
+            let mentioned = c.before.iter().chain(c.after.iter()).flat_map(|st| st.roles.iter());
+            for r in mentioned {
+                let r = r.as_str();
                 if !cs.roles.contains_key(r) && !cs.create_roles.iter().any(|x| x == r) {
                     return Err(format!("change {n} uses role {r:?}, which is not in the plan's role table"));
                 }
             }
+            counted.roles_assigned += c.assign().len() as u32;
+            counted.roles_removed += c.remove().len() as u32;
             match c.action {
                 Action::CreateUser => counted.create_user += 1,
                 Action::UnblockUser => counted.unblock_user += 1,
@@ -441,6 +463,23 @@ impl Plan {
         }
         if counted != cs.summary {
             return Err("the summary does not match the changes".into());
+        }
+        let removals = counted.delete_user + counted.block_user;
+        let policy_ok = match self.policy.on_missing {
+            OnMissing::Delete => counted.block_user == 0,
+            OnMissing::Block => counted.delete_user == 0,
+            OnMissing::Ignore => removals == 0,
+        };
+        if !policy_ok {
+            return Err(format!(
+                "the changes do not follow the recorded on_missing policy {:?}",
+                self.policy.on_missing
+            ));
+        }
+        if let Some(max) = self.policy.max_deletes
+            && removals > max
+        {
+            return Err(format!("the plan removes {removals} users, more than its recorded cap of {max}"));
         }
         Ok(())
     }

@@ -206,7 +206,9 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
                     let all = names(&u.role_ids, tenant);
                     let have: BTreeSet<String> = all.iter().filter(|r| policy.manages(r)).cloned().collect();
                     let mut changed = false;
-                    if u.blocked && u.blocked_by_sync && policy.on_missing == OnMissing::Block {
+                    // A user auth0-sync blocked is unblocked when it is back, whatever the
+                    // current on-missing mode; blocks made by people are left alone.
+                    if u.blocked && u.blocked_by_sync {
                         changed = true;
                         let st = |blocked| Some(UserState { roles: have.clone(), blocked, ..Default::default() });
                         by_action.entry(Action::UnblockUser).or_default().push(change(

@@ -67,6 +67,12 @@ pub struct SettingsArgs {
     /// Base of the exponential backoff between retries, in seconds.
     #[arg(long = "backoff-factor", env = "AUTH0_BACKOFF_FACTOR", global = true)]
     pub auth0_backoff_factor: Option<String>,
+    /// Client-side request budget, requests per second (default: follow the tenant's x-ratelimit headers).
+    #[arg(long = "rate-limit", env = "AUTH0_RATE_LIMIT", global = true, value_name = "REQ_PER_S")]
+    pub auth0_rate_limit: Option<String>,
+    /// Burst of the client-side budget (with AUTH0_RATE_LIMIT).
+    #[arg(long = "rate-burst", env = "AUTH0_RATE_BURST", global = true, value_name = "N")]
+    pub auth0_rate_burst: Option<String>,
     /// SQL Server host.
     #[arg(long = "mssql-server", env = "MSSQL_SERVER", global = true)]
     pub mssql_server: Option<String>,
@@ -110,6 +116,8 @@ impl fmt::Debug for SettingsArgs {
             .field("auth0_managed_roles", &self.auth0_managed_roles)
             .field("auth0_max_retries", &self.auth0_max_retries)
             .field("auth0_backoff_factor", &self.auth0_backoff_factor)
+            .field("auth0_rate_limit", &self.auth0_rate_limit)
+            .field("auth0_rate_burst", &self.auth0_rate_burst)
             .field("mssql_server", &self.mssql_server)
             .field("mssql_port", &self.mssql_port)
             .field("mssql_database", &self.mssql_database)
@@ -134,6 +142,10 @@ pub struct Auth0Settings {
     pub client_secret: Secret,
     pub max_retries: u32,
     pub backoff_factor: f64,
+    /// Fixed client-side budget in requests/s; `None` = adapt to the tenant's headers.
+    pub rate_limit: Option<f64>,
+    /// Burst of that budget (defaults to the rate, at least 1).
+    pub rate_burst: Option<u32>,
 }
 
 /// TLS mode for SQL Server.
@@ -220,7 +232,39 @@ impl SettingsArgs {
                 )
             })?,
         };
-        Ok(Auth0Settings { base_url, tenant, client_id, client_secret, max_retries, backoff_factor })
+        let rate_limit = match non_empty(&self.auth0_rate_limit) {
+            None => None,
+            Some(v) => Some(v.parse::<f64>().ok().filter(|f| f.is_finite() && *f > 0.0 && *f <= 10_000.0).ok_or_else(|| {
+                invalid("AUTH0_RATE_LIMIT", format!("{v:?} is not a positive number of requests per second"), "set AUTH0_RATE_LIMIT to your tenant's Management API rate, e.g. 16 (Enterprise) or 2 (Free), or leave it unset to follow the tenant's headers")
+            })?),
+        };
+        let rate_burst = match non_empty(&self.auth0_rate_burst) {
+            None => None,
+            Some(v) => Some(v.parse::<u32>().ok().filter(|n| *n >= 1 && *n <= 10_000).ok_or_else(|| {
+                invalid(
+                    "AUTH0_RATE_BURST",
+                    format!("{v:?} is not a whole number from 1 to 10000"),
+                    "set AUTH0_RATE_BURST to your tenant's burst, e.g. 50 (Enterprise) or 2 (Free)",
+                )
+            })?),
+        };
+        if rate_burst.is_some() && rate_limit.is_none() {
+            return Err(invalid(
+                "AUTH0_RATE_BURST",
+                "it is set without AUTH0_RATE_LIMIT",
+                "set both AUTH0_RATE_LIMIT and AUTH0_RATE_BURST, or neither",
+            ));
+        }
+        Ok(Auth0Settings {
+            base_url,
+            tenant,
+            client_id,
+            client_secret,
+            max_retries,
+            backoff_factor,
+            rate_limit,
+            rate_burst,
+        })
     }
 
     pub fn connection(&self) -> Result<String, Error> {

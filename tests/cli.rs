@@ -168,7 +168,7 @@ async fn settings_come_from_an_env_file() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_roles_are_listed() {
     let mut state = common::demo_state();
-    state.roles.retain(|r| r.name != "billing" && r.name != "editor");
+    common::remove_roles(&mut state, &["billing", "editor"]);
     let env = Env::with(state, include_bytes!("../examples/demo/hr.sqlite")).await;
     let mut c = env.cmd();
     c.arg("plan");

@@ -4,7 +4,6 @@
 
 mod common;
 #[path = "support/mock_sql.rs"]
-#[allow(dead_code)]
 mod mock_sql;
 
 use common::{Env, run, text};

@@ -4,8 +4,8 @@
 
 use auth0_sync::error::PlanFileError;
 use auth0_sync::model::{DesiredState, Profile, TenantRole, TenantSnapshot, TenantUser};
-use auth0_sync::plan::{Action, FORMAT_VERSION, Plan, PolicyRecord, SourceInfo, sha256_tagged};
-use auth0_sync::planner::{self, IgnoreList, Policy};
+use auth0_sync::plan::{Action, FORMAT_VERSION, OnMissing, Plan, SourceInfo, UserState, sha256_tagged};
+use auth0_sync::planner::{self, DeleteCap, IgnoreList, Policy};
 use auth0_sync::source::{DesiredStateBuilder, RawRow};
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
@@ -64,45 +64,65 @@ fn tenant_user(id: &str, email: &str, connection: &str, role_ids: &[&str]) -> Te
         email: Some(email.to_owned()),
         connection: connection.to_owned(),
         blocked: false,
+        blocked_by_sync: false,
         role_ids: role_ids.iter().map(|r| (*r).to_owned()).collect(),
     }
 }
 
+/// A user blocked by auth0-sync (`by_sync`) or by a person.
+fn blocked_user(id: &str, email: &str, role_ids: &[&str], by_sync: bool) -> TenantUser {
+    TenantUser { blocked: true, blocked_by_sync: by_sync, ..tenant_user(id, email, CONNECTION, role_ids) }
+}
+
+const ADMIN: &str = "rol_admin0000000001";
+const EDITOR: &str = "rol_editor000000002";
+const VIEWER: &str = "rol_viewer000000003";
+const SUPPORT: &str = "rol_support00000004";
+
 fn tenant() -> TenantSnapshot {
     let mut t = TenantSnapshot::default();
-    for (id, name) in
-        [("rol_admin0000000001", "admin"), ("rol_editor000000002", "editor"), ("rol_viewer000000003", "viewer")]
-    {
+    for (id, name) in [(ADMIN, "admin"), (EDITOR, "editor"), (VIEWER, "viewer"), (SUPPORT, "support")] {
         t.roles.insert(id.to_owned(), TenantRole { id: id.to_owned(), name: name.to_owned() });
     }
     for u in [
-        // Roles change: editor → admin + viewer.
-        tenant_user("auth0|bob", "Bob@Example.com", CONNECTION, &["rol_editor000000002"]),
+        // Roles change: editor → admin + viewer (support is not managed in the block fixture).
+        tenant_user("auth0|bob", "Bob@Example.com", CONNECTION, &[EDITOR, SUPPORT]),
         // Already matches.
-        tenant_user("auth0|dave", "dave@example.com", CONNECTION, &["rol_viewer000000003"]),
-        // Not in the source: deleted.
-        tenant_user("auth0|carol", "carol@example.com", CONNECTION, &["rol_admin0000000001", "rol_viewer000000003"]),
+        tenant_user("auth0|dave", "dave@example.com", CONNECTION, &[VIEWER]),
+        // Not in the source: deleted, or blocked.
+        tenant_user("auth0|carol", "carol@example.com", CONNECTION, &[ADMIN, VIEWER]),
         // Not in the source but ignored.
         tenant_user("auth0|erin", "erin@contractors.example.com", CONNECTION, &[]),
         // Another connection: never touched.
-        tenant_user("google-oauth2|frank", "frank@example.com", "google-oauth2", &["rol_admin0000000001"]),
+        tenant_user("google-oauth2|frank", "frank@example.com", "google-oauth2", &[ADMIN]),
+        // Blocked by auth0-sync and back in the source: unblocked (on_missing block), roles change too.
+        blocked_user("auth0|grace", "grace@example.com", &[VIEWER], true),
+        // Blocked by a person and in the source: never unblocked by the tool; roles match.
+        blocked_user("auth0|henry", "henry@example.com", &[VIEWER], false),
+        // Not in the source and already blocked: deleted (before.blocked), or kept.
+        blocked_user("auth0|ivan", "ivan@example.com", &[EDITOR], true),
+        // A role id the snapshot does not know is left out of every change.
+        tenant_user("auth0|judy", "judy@example.com", CONNECTION, &[VIEWER, "rol_gone00000000005"]),
     ] {
         t.users.insert(u.user_id.clone(), u);
     }
     t
 }
 
-/// The source: a create with a profile, an update, an unchanged user, and rows
-/// that only produce warnings.
-fn desired() -> DesiredState {
+/// The source: a create with a profile, updates, unchanged users, a user back from a
+/// block, and rows that only produce warnings. `auditor` is not in the tenant and
+/// `billing` is outside the managed roles of the block fixture.
+fn desired(with_new_roles: bool) -> DesiredState {
     let mut b = DesiredStateBuilder::new();
+    let alice: &[&str] =
+        if with_new_roles { &["editor", "viewer", "auditor", "billing"] } else { &["editor", "viewer"] };
     b.push(RawRow {
         profile: Profile {
             name: Some("Alice Liddell".into()),
             given_name: Some("Alice".into()),
             family_name: Some("Liddell".into()),
         },
-        ..row(" Alice@Example.com ", &["editor", "viewer"])
+        ..row(" Alice@Example.com ", alice)
     });
     b.push(row("bob@example.com", &["admin"]));
     b.push(row("BOB@example.com", &["viewer"]));
@@ -113,6 +133,9 @@ fn desired() -> DesiredState {
         profile: Profile { name: Some("Alice L.".into()), ..Profile::default() },
         ..row("alice@example.com", &[])
     });
+    b.push(row("grace@example.com", if with_new_roles { &["viewer", "auditor"] } else { &["viewer"] }));
+    b.push(row("henry@example.com", &["viewer"]));
+    b.push(row("judy@example.com", &["viewer"]));
     b.finish()
 }
 
@@ -120,10 +143,23 @@ fn ignore() -> IgnoreList {
     IgnoreList::new(["*@contractors.example.com"]).unwrap()
 }
 
-fn make_plan(desired: &DesiredState, tenant: &TenantSnapshot) -> Plan {
-    let ignore = ignore();
-    let policy = Policy { connection: CONNECTION.to_owned(), ignore: ignore.clone() };
-    let changeset = planner::plan(desired, tenant, &policy).expect("planning succeeds");
+fn policy() -> Policy {
+    Policy { connection: CONNECTION.to_owned(), ignore: ignore(), ..Default::default() }
+}
+
+/// on_missing block, managed roles, missing roles created.
+fn block_policy() -> Policy {
+    Policy {
+        managed_roles: Some(["admin", "auditor", "editor", "viewer"].map(str::to_owned).into()),
+        on_missing: OnMissing::Block,
+        create_missing_roles: true,
+        ..policy()
+    }
+}
+
+fn make_plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -> Plan {
+    let changeset = planner::plan(desired, tenant, policy).expect("planning succeeds");
+    let record = policy.record(changeset.summary.connection_users);
     Plan::new(
         Utc.with_ymd_and_hms(2026, 11, 28, 13, 30, 0).unwrap(),
         "acme.eu.auth0.com".to_owned(),
@@ -135,13 +171,25 @@ fn make_plan(desired: &DesiredState, tenant: &TenantSnapshot) -> Plan {
             rows: desired.rows,
             users: desired.users.len() as u64,
         },
-        PolicyRecord { ignore_users: ignore.patterns().to_vec() },
+        record,
         changeset,
     )
 }
 
+/// on_missing delete (the default): creates, role updates, deletes.
 fn full_plan() -> Plan {
-    make_plan(&desired(), &tenant())
+    make_plan(&desired(false), &tenant(), &policy())
+}
+
+/// on_missing block with managed roles and roles to create: every action but delete.
+fn block_plan() -> Plan {
+    make_plan(&desired(true), &tenant(), &block_policy())
+}
+
+/// on_missing ignore, no deletion cap.
+fn ignore_plan() -> Plan {
+    let policy = Policy { on_missing: OnMissing::Ignore, delete_cap: DeleteCap::Unlimited, ..policy() };
+    make_plan(&desired(false), &tenant(), &policy)
 }
 
 /// A plan with no changes: the tenant already holds exactly the desired users.
@@ -150,7 +198,7 @@ fn empty_plan() -> Plan {
     b.push(row("dave@example.com", &["viewer"]));
     let mut t = tenant();
     t.users.retain(|id, _| id == "auth0|dave");
-    make_plan(&b.finish(), &t)
+    make_plan(&b.finish(), &t, &policy())
 }
 
 /// The plan as written to disk, parsed back into a JSON value.
@@ -168,15 +216,65 @@ fn change_index(v: &Value, action: &str) -> usize {
         .unwrap_or_else(|| panic!("the fixture plan has no {action} change"))
 }
 
-/// Recomputes the checksum of an edited plan the way `Plan` does, so that
+/// Canonical JSON as `Plan` seals it: object keys sorted at every level (whatever
+/// map type serde_json was built with), no whitespace.
+fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).unwrap());
+                out.push(':');
+                canonical(&o[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&serde_json::to_string(scalar).unwrap()),
+    }
+}
+
+/// Recomputes the checksum of an edited plan file the way `Plan::parse` checks it
+/// (over the JSON as written, so fields serde would drop count too), so that
 /// `Plan::parse` gets past the checksum and judges the content.
 fn reseal(v: &mut Value) {
     let mut body = v.clone();
     body.as_object_mut().unwrap().remove("checksum");
-    let sum = sha256_tagged(&serde_json::to_vec(&body).unwrap());
-    v["checksum"] = json!(sum);
+    let mut text = String::new();
+    canonical(&body, &mut text);
+    v["checksum"] = json!(sha256_tagged(text.as_bytes()));
 }
 
+/// Edits a typed plan, reseals it with `Plan::compute_checksum` (what someone with
+/// this crate would do), and returns the text as written.
+fn edited(mut plan: Plan, edit: impl FnOnce(&mut Plan)) -> String {
+    edit(&mut plan);
+    plan.checksum = plan.compute_checksum();
+    plan.to_json_pretty()
+}
+
+/// Every plan fixture, by name.
+fn fixtures() -> Vec<(&'static str, Plan)> {
+    vec![("full", full_plan()), ("block", block_plan()), ("ignore", ignore_plan()), ("empty", empty_plan())]
+}
+
+/// `PlanFileError` carries the file for its diagnostics, hence its size (the
+/// library allows `clippy::result_large_err` for the same reason).
+#[allow(clippy::result_large_err)]
 fn parse(text: &str) -> Result<Plan, PlanFileError> {
     Plan::parse("plan.json", text)
 }
@@ -243,21 +341,29 @@ fn every_field_has_a_description() {
 #[test]
 fn schema_properties_match_what_serde_writes() {
     let s = schema();
-    let v = written(&full_plan());
+    let full = written(&full_plan());
+    let block = written(&block_plan());
     let keys = |o: &Value| -> BTreeSet<String> { o.as_object().unwrap().keys().cloned().collect() };
     let props = |def: &Value| keys(&resolve(&s, def)["properties"]);
 
-    assert_eq!(keys(&v), props(&s), "top-level fields");
-    assert_eq!(keys(&v["source"]), props(&s["$defs"]["source"]), "source");
-    assert_eq!(keys(&v["policy"]), props(&s["$defs"]["policy"]), "policy");
-    assert_eq!(keys(&v["summary"]), props(&s["$defs"]["summary"]), "summary");
-    let change = &v["changes"][change_index(&v, "update_roles")];
+    // The block plan carries every optional field: create_roles, managed_roles, blocked.
+    assert_eq!(keys(&block), props(&s), "top-level fields");
+    assert_eq!(
+        keys(&full),
+        &props(&s) - &BTreeSet::from(["create_roles".to_owned()]),
+        "top-level fields, no roles to create"
+    );
+    assert_eq!(keys(&block["source"]), props(&s["$defs"]["source"]), "source");
+    assert_eq!(keys(&block["policy"]), props(&s["$defs"]["policy"]), "policy");
+    assert_eq!(keys(&block["summary"]), props(&s["$defs"]["summary"]), "summary");
+    let change = &block["changes"][change_index(&block, "update_roles")];
     assert_eq!(keys(change), props(&s["$defs"]["change"]), "change");
     assert_eq!(keys(&change["user"]), props(&s["$defs"]["userRef"]), "user");
-    let create = &v["changes"][change_index(&v, "create_user")];
-    assert_eq!(keys(&create["after"]), props(&s["$defs"]["userState"]), "after");
+    let create = &block["changes"][change_index(&block, "create_user")];
+    let unblock = &block["changes"][change_index(&block, "unblock_user")];
+    assert_eq!(&keys(&create["after"]) | &keys(&unblock["before"]), props(&s["$defs"]["userState"]), "user state");
     assert_eq!(keys(&create["after"]["profile"]), props(&s["$defs"]["profile"]), "profile");
-    let warning = v["warnings"]
+    let warning = full["warnings"]
         .as_array()
         .unwrap()
         .iter()
@@ -265,14 +371,33 @@ fn schema_properties_match_what_serde_writes() {
         .expect("a warning with a row and an email");
     assert_eq!(keys(warning), props(&s["$defs"]["warning"]), "warning");
 
-    let actions: BTreeSet<String> = s["$defs"]["change"]["properties"]["action"]["enum"]
+    let actions: Vec<String> = s["$defs"]["change"]["properties"]["action"]["enum"]
         .as_array()
         .unwrap()
         .iter()
         .map(|a| a.as_str().unwrap().to_owned())
         .collect();
-    let rust: BTreeSet<String> = Action::ALL.iter().map(|a| a.as_str().to_owned()).collect();
-    assert_eq!(actions, rust, "action enum");
+    let rust: Vec<String> = Action::ALL.iter().map(|a| a.as_str().to_owned()).collect();
+    assert_eq!(actions, rust, "action enum, in plan order");
+    let on_missing: Vec<&str> = s["$defs"]["policy"]["properties"]["on_missing"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let rust: Vec<Value> = [OnMissing::Delete, OnMissing::Block, OnMissing::Ignore]
+        .iter()
+        .map(|m| serde_json::to_value(m).unwrap())
+        .collect();
+    assert_eq!(json!(on_missing), json!(rust), "on_missing enum");
+    // Every action has its own if/then branch.
+    let branches: Vec<&str> = s["$defs"]["change"]["allOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["if"]["properties"]["action"]["const"].as_str().unwrap())
+        .collect();
+    assert_eq!(json!(branches), json!(actions), "one if/then per action");
     assert_eq!(s["properties"]["format_version"]["const"], json!(FORMAT_VERSION));
 }
 
@@ -293,21 +418,122 @@ fn full_plan_matches_the_schema() {
     assert!(create["user"].get("user_id").is_none());
     let update = &v["changes"][change_index(&v, "update_roles")];
     assert_eq!(update["user"]["user_id"], "auth0|bob");
-    assert_eq!(update["before"]["roles"], json!(["editor"]));
+    assert_eq!(update["before"]["roles"], json!(["editor", "support"]));
     assert_eq!(update["after"]["roles"], json!(["admin", "viewer"]));
     assert!(update["after"].get("profile").is_none());
     let delete = &v["changes"][change_index(&v, "delete_user")];
     assert_eq!(delete["user"]["user_id"], "auth0|carol");
     assert_eq!(delete["after"], Value::Null);
+    // A user already blocked is deleted with `blocked` in its before state.
+    let ivan = &v["changes"][delete_index_plus_one(&v)];
+    assert_eq!(ivan["user"]["user_id"], "auth0|ivan");
+    assert_eq!(ivan["before"], json!({ "roles": ["editor"], "blocked": true }));
+    assert_eq!(v["roles"], json!({ "admin": ADMIN, "editor": EDITOR, "support": SUPPORT, "viewer": VIEWER }));
+    assert_eq!(
+        v["policy"],
+        json!({ "ignore_users": ["*@contractors.example.com"], "on_missing": "delete", "max_deletes": 10 })
+    );
     let kinds: BTreeSet<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, BTreeSet::from(["conflicting_duplicate", "invalid_email", "missing_email"]));
     assert_eq!(v["summary"]["create_user"], 1);
     assert_eq!(v["summary"]["update_roles"], 1);
-    assert_eq!(v["summary"]["delete_user"], 1);
-    assert_eq!(v["summary"]["unchanged"], 1);
+    assert_eq!(v["summary"]["delete_user"], 2);
+    // dave, judy, and the user a person blocked; the one auth0-sync blocked is unblocked
+    // whatever the on-missing mode.
+    assert_eq!(v["summary"]["unchanged"], 3);
+    assert_eq!(v["summary"]["unblock_user"], 1);
     assert_eq!(v["summary"]["ignored"], 1);
+    assert_eq!(v["summary"]["connection_users"], 8);
+    assert!(v.get("create_roles").is_none());
 
     assert_valid(&v);
+}
+
+fn delete_index_plus_one(v: &Value) -> usize {
+    change_index(v, "delete_user") + 1
+}
+
+fn actions_of(v: &Value) -> Vec<(String, String)> {
+    v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["action"].as_str().unwrap().to_owned(), c["user"]["email"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn block_plan_matches_the_schema() {
+    let plan = block_plan();
+    let v = written(&plan);
+
+    let expected = [
+        ("create_user", "alice@example.com"),
+        ("unblock_user", "grace@example.com"),
+        ("update_roles", "bob@example.com"),
+        ("update_roles", "grace@example.com"),
+        ("block_user", "carol@example.com"),
+    ];
+    assert_eq!(actions_of(&v), expected.map(|(a, e)| (a.to_owned(), e.to_owned())));
+    let create = &v["changes"][0];
+    assert_eq!(create["after"]["roles"], json!(["auditor", "editor", "viewer"]), "billing is not managed");
+    let unblock = &v["changes"][1];
+    assert_eq!(unblock["user"]["user_id"], "auth0|grace");
+    assert_eq!(unblock["before"], json!({ "roles": ["viewer"], "blocked": true }));
+    assert_eq!(unblock["after"], json!({ "roles": ["viewer"] }));
+    assert_eq!(v["changes"][2]["before"]["roles"], json!(["editor"]), "support is not managed");
+    assert_eq!(v["changes"][3]["after"]["roles"], json!(["auditor", "viewer"]));
+    let block = &v["changes"][4];
+    assert_eq!(block["user"]["user_id"], "auth0|carol");
+    assert_eq!(block["before"], json!({ "roles": ["admin", "viewer"] }));
+    assert_eq!(block["after"], json!({ "roles": ["admin", "viewer"], "blocked": true }));
+
+    assert_eq!(v["create_roles"], json!(["auditor"]));
+    assert_eq!(v["roles"], json!({ "admin": ADMIN, "editor": EDITOR, "viewer": VIEWER }));
+    assert_eq!(
+        v["policy"],
+        json!({
+            "ignore_users": ["*@contractors.example.com"],
+            "managed_roles": ["admin", "auditor", "editor", "viewer"],
+            "on_missing": "block",
+            "max_deletes": 10,
+        })
+    );
+    let s = &v["summary"];
+    assert_eq!(
+        [&s["create_user"], &s["unblock_user"], &s["update_roles"], &s["block_user"], &s["delete_user"]],
+        [1, 1, 2, 1, 0]
+    );
+    assert_eq!(
+        [&s["create_role"], &s["kept"], &s["ignored"], &s["unchanged"]],
+        [1, 1, 1, 3],
+        "ivan kept; dave, henry, judy unchanged"
+    );
+    assert!(v["warnings"].as_array().unwrap().iter().any(|w| w["kind"] == "unmanaged_role"));
+
+    assert_valid(&v);
+}
+
+#[test]
+fn ignore_plan_matches_the_schema() {
+    let v = written(&ignore_plan());
+    assert_eq!(v["policy"]["on_missing"], "ignore");
+    assert_eq!(v["policy"]["max_deletes"], Value::Null, "no cap is written as null");
+    assert_eq!(v["summary"]["kept"], 2, "carol and ivan");
+    assert!(v["changes"].as_array().unwrap().iter().all(|c| c["action"] != "delete_user"));
+    assert_valid(&v);
+}
+
+/// Whatever the planner emits for the fixtures passes the schema and `Plan::parse`.
+#[test]
+fn every_fixture_plan_matches_the_schema_and_parses() {
+    for (name, plan) in fixtures() {
+        let errs = errors(&written(&plan));
+        assert!(errs.is_empty(), "the {name} plan does not match the schema: {errs:?}");
+        assert_eq!(plan.consistency(), Ok(()), "the {name} plan is inconsistent");
+        let back = parse(&plan.to_json_pretty()).unwrap_or_else(|e| panic!("parse refused the {name} plan: {e:?}"));
+        assert_eq!(back, plan);
+    }
 }
 
 #[test]
@@ -325,7 +551,7 @@ fn empty_plan_matches_the_schema() {
 fn plan_without_warnings_or_profile_matches_the_schema() {
     let mut b = DesiredStateBuilder::new();
     b.push(row("new@example.com", &[]));
-    let v = written(&make_plan(&b.finish(), &TenantSnapshot::default()));
+    let v = written(&make_plan(&b.finish(), &TenantSnapshot::default(), &policy()));
     let create = &v["changes"][change_index(&v, "create_user")];
     assert_eq!(create["after"], json!({ "roles": [] }));
     assert_valid(&v);
@@ -386,8 +612,9 @@ fn rejects_extra_nested_fields() {
     rejects("an extra field in a change", |v| v["changes"][0]["force"] = json!(true));
     rejects("an extra field in a user state", |v| {
         let i = change_index(v, "update_roles");
-        v["changes"][i]["after"]["blocked"] = json!(true);
+        v["changes"][i]["after"]["suspended"] = json!(true);
     });
+    rejects("an extra field in the policy", |v| v["policy"]["allow_empty_source"] = json!(true));
     rejects("an extra field in the summary", |v| v["summary"]["skipped"] = json!(0));
 }
 
@@ -450,7 +677,7 @@ fn rejects_bad_values() {
 
 #[test]
 fn parse_round_trips_a_written_plan() {
-    for plan in [full_plan(), empty_plan()] {
+    for (_, plan) in fixtures() {
         let text = plan.to_json_pretty();
         let back = parse(&text).unwrap_or_else(|e| panic!("parse refused a written plan: {e:?}"));
         assert_eq!(back, plan);
@@ -523,6 +750,8 @@ fn parse_refuses_what_the_schema_rejects_even_when_resealed() {
             }),
         ),
         ("extra top-level field", Box::new(|v| v["approved_by"] = json!("mallory"))),
+        ("a change id 0", Box::new(|v| v["changes"][0]["id"] = json!(0))),
+        ("a summary without kept", Box::new(|v| _ = v["summary"].as_object_mut().unwrap().remove("kept"))),
         ("extra field in a change", Box::new(|v| v["changes"][0]["force"] = json!(true))),
         (
             "duplicate role names",
@@ -547,4 +776,299 @@ fn parse_refuses_what_the_schema_rejects_even_when_resealed() {
         let text = serde_json::to_string_pretty(&v).unwrap();
         assert!(parse(&text).is_err(), "Plan::parse accepted a resealed plan with {why}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Block, unblock, roles to create, policy: what the schema refuses
+
+/// Like [`rejects`], on the written block plan.
+fn block_rejects(why: &str, edit: impl FnOnce(&mut Value)) {
+    let mut v = written(&block_plan());
+    assert_valid(&v);
+    edit(&mut v);
+    assert_invalid(&v, why);
+}
+
+#[test]
+fn rejects_block_and_unblock_of_the_wrong_shape() {
+    for action in ["block_user", "unblock_user"] {
+        block_rejects(&format!("a {action} with a null before"), |v| {
+            let i = change_index(v, action);
+            v["changes"][i]["before"] = Value::Null;
+        });
+        block_rejects(&format!("a {action} with a null after"), |v| {
+            let i = change_index(v, action);
+            v["changes"][i]["after"] = Value::Null;
+        });
+        block_rejects(&format!("a {action} without a user_id"), |v| {
+            let i = change_index(v, action);
+            v["changes"][i]["user"].as_object_mut().unwrap().remove("user_id");
+        });
+    }
+    block_rejects("a block_user whose after is not blocked", |v| {
+        let i = change_index(v, "block_user");
+        v["changes"][i]["after"].as_object_mut().unwrap().remove("blocked");
+    });
+    block_rejects("a block_user of a user already blocked", |v| {
+        let i = change_index(v, "block_user");
+        v["changes"][i]["before"]["blocked"] = json!(true);
+    });
+    block_rejects("an unblock_user of a user not blocked", |v| {
+        let i = change_index(v, "unblock_user");
+        v["changes"][i]["before"].as_object_mut().unwrap().remove("blocked");
+    });
+    block_rejects("an unblock_user that leaves the user blocked", |v| {
+        let i = change_index(v, "unblock_user");
+        v["changes"][i]["after"]["blocked"] = json!(true);
+    });
+    block_rejects("a create_user of a blocked user", |v| {
+        let i = change_index(v, "create_user");
+        v["changes"][i]["after"]["blocked"] = json!(true);
+    });
+    block_rejects("an update_roles that blocks", |v| {
+        let i = change_index(v, "update_roles");
+        v["changes"][i]["after"]["blocked"] = json!(true);
+    });
+    block_rejects("blocked written as false (serde skips it)", |v| {
+        let i = change_index(v, "block_user");
+        v["changes"][i]["before"]["blocked"] = json!(false);
+    });
+}
+
+#[test]
+fn rejects_bad_policy_and_role_fields() {
+    block_rejects("an unknown on_missing", |v| v["policy"]["on_missing"] = json!("archive"));
+    block_rejects("no on_missing", |v| {
+        v["policy"].as_object_mut().unwrap().remove("on_missing");
+    });
+    block_rejects("no max_deletes (serde writes null)", |v| {
+        v["policy"].as_object_mut().unwrap().remove("max_deletes");
+    });
+    block_rejects("a negative max_deletes", |v| v["policy"]["max_deletes"] = json!(-1));
+    block_rejects("a max_deletes as text", |v| v["policy"]["max_deletes"] = json!("10%"));
+    block_rejects("duplicate managed roles", |v| v["policy"]["managed_roles"] = json!(["admin", "admin"]));
+    block_rejects("managed_roles null (serde skips None)", |v| v["policy"]["managed_roles"] = Value::Null);
+    block_rejects("an empty create_roles (serde skips it)", |v| v["create_roles"] = json!([]));
+    block_rejects("duplicate create_roles", |v| v["create_roles"] = json!(["auditor", "auditor"]));
+    for count in ["unblock_user", "block_user", "create_role", "kept", "connection_users"] {
+        block_rejects(&format!("a summary without {count}"), |v| {
+            v["summary"].as_object_mut().unwrap().remove(count);
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Plan::parse refuses a resealed plan that contradicts itself
+
+/// `Plan::parse` refuses `text` as inconsistent, and says `expect` in the problem.
+fn assert_inconsistent(why: &str, text: &str, expect: &str) {
+    match parse(text) {
+        Err(PlanFileError::Inconsistent { problem, .. }) => {
+            assert!(problem.contains(expect), "{why}: expected a problem mentioning {expect:?}, got {problem:?}")
+        }
+        other => panic!("{why}: expected an Inconsistent refusal, got {other:?}"),
+    }
+}
+
+fn index_of(plan: &Plan, action: Action) -> usize {
+    plan.changeset.changes.iter().position(|c| c.action == action).expect("the fixture has the action")
+}
+
+type PlanEdit = Box<dyn Fn(&mut Plan)>;
+type Fixture = fn() -> Plan;
+
+/// Changes of the wrong shape for their action: the schema and `Plan::parse` both refuse.
+#[test]
+fn parse_refuses_changes_of_the_wrong_shape_even_when_resealed() {
+    let state = || Some(UserState { roles: ["viewer".to_owned()].into(), ..Default::default() });
+    let set = |action, f: fn(&mut auth0_sync::plan::Change, Option<UserState>)| -> PlanEdit {
+        Box::new(move |p: &mut Plan| {
+            let i = index_of(p, action);
+            f(&mut p.changeset.changes[i], state());
+        })
+    };
+    let cases: Vec<(&str, Fixture, PlanEdit)> = vec![
+        ("create_user with a before", full_plan, set(Action::CreateUser, |c, s| c.before = s)),
+        ("create_user without an after", full_plan, set(Action::CreateUser, |c, _| c.after = None)),
+        (
+            "create_user with a user_id",
+            full_plan,
+            set(Action::CreateUser, |c, _| c.user.user_id = Some("auth0|alice".into())),
+        ),
+        ("update_roles without a before", full_plan, set(Action::UpdateRoles, |c, _| c.before = None)),
+        ("update_roles without an after", full_plan, set(Action::UpdateRoles, |c, _| c.after = None)),
+        ("update_roles without a user_id", full_plan, set(Action::UpdateRoles, |c, _| c.user.user_id = None)),
+        ("delete_user without a before", full_plan, set(Action::DeleteUser, |c, _| c.before = None)),
+        ("delete_user with an after", full_plan, set(Action::DeleteUser, |c, s| c.after = s)),
+        ("delete_user without a user_id", full_plan, set(Action::DeleteUser, |c, _| c.user.user_id = None)),
+        ("block_user without a before", block_plan, set(Action::BlockUser, |c, _| c.before = None)),
+        ("block_user without an after", block_plan, set(Action::BlockUser, |c, _| c.after = None)),
+        ("block_user without a user_id", block_plan, set(Action::BlockUser, |c, _| c.user.user_id = None)),
+        ("unblock_user without a before", block_plan, set(Action::UnblockUser, |c, _| c.before = None)),
+        ("unblock_user without an after", block_plan, set(Action::UnblockUser, |c, _| c.after = None)),
+        ("unblock_user without a user_id", block_plan, set(Action::UnblockUser, |c, _| c.user.user_id = None)),
+    ];
+    for (why, fixture, edit) in cases {
+        let text = edited(fixture(), edit);
+        assert_invalid(&serde_json::from_str(&text).unwrap(), why);
+        assert_inconsistent(why, &text, "wrong shape");
+    }
+}
+
+/// Ids that do not run 1..n, actions out of order, roles missing from the role
+/// table, summary counts that do not match the changes: JSON Schema cannot see
+/// these (the plans below pass it), `Plan::parse` refuses them.
+#[test]
+fn parse_refuses_a_plan_that_contradicts_itself_even_when_resealed() {
+    let cases: Vec<(&str, Fixture, &str, PlanEdit)> = vec![
+        (
+            "ids starting at 2",
+            full_plan,
+            "ids must run",
+            Box::new(|p| p.changeset.changes.iter_mut().for_each(|c| c.id += 1)),
+        ),
+        ("a duplicate id", full_plan, "ids must run", Box::new(|p| p.changeset.changes[1].id = 1)),
+        (
+            "ids with a gap",
+            full_plan,
+            "ids must run",
+            Box::new(|p| {
+                let last = p.changeset.changes.last_mut().unwrap();
+                last.id += 1;
+            }),
+        ),
+        (
+            "a delete before a create",
+            full_plan,
+            "out of order",
+            Box::new(|p| {
+                let n = p.changeset.changes.len();
+                p.changeset.changes.swap(0, n - 1);
+                for (i, c) in p.changeset.changes.iter_mut().enumerate() {
+                    c.id = i as u32 + 1;
+                }
+            }),
+        ),
+        (
+            "a block before an unblock",
+            block_plan,
+            "out of order",
+            Box::new(|p| {
+                let (u, b) = (index_of(p, Action::UnblockUser), index_of(p, Action::BlockUser));
+                p.changeset.changes.swap(u, b);
+                p.changeset.changes[u].id = u as u32 + 1;
+                p.changeset.changes[b].id = b as u32 + 1;
+            }),
+        ),
+        (
+            "an assigned role outside the role table",
+            full_plan,
+            "not in the plan's role table",
+            Box::new(|p| {
+                let i = index_of(p, Action::UpdateRoles);
+                p.changeset.changes[i].after.as_mut().unwrap().roles.insert("superadmin".into());
+            }),
+        ),
+        (
+            "a removed role dropped from the role table",
+            full_plan,
+            "not in the plan's role table",
+            Box::new(|p| {
+                p.changeset.roles.remove("editor");
+            }),
+        ),
+        (
+            "a role to create dropped from create_roles",
+            block_plan,
+            "not in the plan's role table",
+            Box::new(|p| {
+                p.changeset.create_roles.clear();
+                p.changeset.summary.create_role = 0;
+            }),
+        ),
+        ("one create_user too many", full_plan, "summary", Box::new(|p| p.changeset.summary.create_user += 1)),
+        ("one delete_user too few", full_plan, "summary", Box::new(|p| p.changeset.summary.delete_user -= 1)),
+        ("one block_user too many", block_plan, "summary", Box::new(|p| p.changeset.summary.block_user += 1)),
+        ("an unblock_user uncounted", block_plan, "summary", Box::new(|p| p.changeset.summary.unblock_user = 0)),
+        (
+            "a delete counted as an update",
+            full_plan,
+            "summary",
+            Box::new(|p| {
+                p.changeset.summary.delete_user -= 1;
+                p.changeset.summary.update_roles += 1;
+            }),
+        ),
+    ];
+    for (why, fixture, expect, edit) in cases {
+        let text = edited(fixture(), edit);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert!(errors(&v).is_empty(), "{why}: the schema was expected to accept this (it cannot see it)");
+        assert_inconsistent(why, &text, expect);
+    }
+}
+
+/// The test's resealing agrees with `Plan::compute_checksum`, so the refusals above
+/// are about content, not about a checksum computed differently.
+#[test]
+fn reseal_matches_compute_checksum() {
+    for (name, plan) in fixtures() {
+        let mut v = written(&plan);
+        v["checksum"] = json!("");
+        reseal(&mut v);
+        assert_eq!(v["checksum"], json!(plan.checksum), "{name}");
+        let mut typed = plan.clone();
+        typed.checksum = String::new();
+        assert_eq!(typed.compute_checksum(), plan.checksum, "{name}");
+    }
+}
+
+/// Self-contradictions `Plan::consistency` does not catch yet (reported, not fixed
+/// here): run with `--ignored` to see which still get through.
+#[test]
+fn parse_refuses_other_contradictions_even_when_resealed() {
+    let cases: Vec<(&str, Fixture, PlanEdit)> = vec![
+        ("roles_assigned off by 5", full_plan, Box::new(|p| p.changeset.summary.roles_assigned += 5)),
+        ("roles_removed off by 5", full_plan, Box::new(|p| p.changeset.summary.roles_removed += 5)),
+        ("create_role not the length of create_roles", block_plan, Box::new(|p| p.changeset.summary.create_role = 7)),
+        (
+            "a block_user that assigns a role",
+            block_plan,
+            Box::new(|p| {
+                let i = index_of(p, Action::BlockUser);
+                p.changeset.changes[i].before.as_mut().unwrap().roles.remove("admin");
+            }),
+        ),
+        (
+            "a block_user whose after is not blocked",
+            block_plan,
+            Box::new(|p| {
+                let i = index_of(p, Action::BlockUser);
+                p.changeset.changes[i].after.as_mut().unwrap().blocked = false;
+            }),
+        ),
+        (
+            "an unblock_user of a user not blocked",
+            block_plan,
+            Box::new(|p| {
+                let i = index_of(p, Action::UnblockUser);
+                p.changeset.changes[i].before.as_mut().unwrap().blocked = false;
+            }),
+        ),
+        (
+            "a delete_user whose before names a role outside the role table",
+            full_plan,
+            Box::new(|p| {
+                let i = index_of(p, Action::DeleteUser);
+                p.changeset.changes[i].before.as_mut().unwrap().roles.insert("superadmin".into());
+            }),
+        ),
+    ];
+    let mut accepted = Vec::new();
+    for (why, fixture, edit) in cases {
+        if parse(&edited(fixture(), edit)).is_ok() {
+            accepted.push(why);
+        }
+    }
+    assert!(accepted.is_empty(), "Plan::parse accepted resealed plans with: {accepted:?}");
 }

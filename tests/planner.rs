@@ -262,8 +262,20 @@ fn on_missing_block_blocks_and_unblocks_only_what_it_blocked() {
     assert_eq!(got, [ch(Action::UnblockUser, "back@x.io", ""), ch(Action::BlockUser, "gone@x.io", "")]);
     let cs = plan(&d, &t, &p).unwrap();
     assert_eq!(cs.summary.kept, 1, "an already blocked missing user is kept as is");
+    // Whatever the mode, a user auth0-sync blocked is unblocked when it is back; the
+    // missing ones are then left alone (ignore) or deleted (delete).
     p.on_missing = OnMissing::Ignore;
-    assert!(changes(&d, &t, &p).is_empty());
+    assert_eq!(changes(&d, &t, &p), [ch(Action::UnblockUser, "back@x.io", "")]);
+    p.on_missing = OnMissing::Delete;
+    let got = changes(&d, &t, &p);
+    assert_eq!(
+        got,
+        [
+            ch(Action::UnblockUser, "back@x.io", ""),
+            ch(Action::DeleteUser, "gone@x.io", ""),
+            ch(Action::DeleteUser, "stillgone@x.io", "")
+        ]
+    );
 }
 
 #[test]

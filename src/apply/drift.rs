@@ -22,9 +22,11 @@ pub enum Verdict {
 }
 
 fn roles_of(u: &TenantUser, t: &TenantSnapshot, managed: &Option<BTreeSet<String>>) -> BTreeSet<String> {
+    // Like the planner: role ids the tenant does not list cannot be named, so they
+    // are not part of any recorded state.
     u.role_ids
         .iter()
-        .map(|id| t.roles.get(id).map_or_else(|| id.clone(), |r| r.name.clone()))
+        .filter_map(|id| t.roles.get(id).map(|r| r.name.clone()))
         .filter(|r| managed.as_ref().is_none_or(|m| m.contains(r)))
         .collect()
 }

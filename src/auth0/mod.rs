@@ -3,10 +3,10 @@
 
 pub mod client;
 pub mod password;
-mod pending;
+pub mod retry;
 pub mod types;
 
-pub use client::Auth0Client;
+pub use client::{Auth0Client, Connection};
 
 use miette::Diagnostic;
 use thiserror::Error;
@@ -43,6 +43,28 @@ pub enum Auth0Error {
         help("this is likely a bug in auth0-sync or an API change; run with -vv and report it")
     )]
     Decode { method: String, path: String, message: String },
+
+    /// The users search can page through only the first 1000 results of a query.
+    #[error(
+        "connection {connection:?} has {total} users, more than the {limit} that Auth0's user search can page through"
+    )]
+    #[diagnostic(
+        code(auth0_sync::auth0::too_many_users),
+        help(
+            "reading a connection of more than {limit} users needs Auth0's user export job, which auth0-sync does not do yet (a later feature); nothing was truncated and nothing was changed"
+        )
+    )]
+    TooManyUsers { connection: String, total: u64, limit: u64 },
+
+    /// A request that must not be sent twice failed after it may have reached Auth0.
+    #[error("the outcome of {method} {path} is unknown: {message}")]
+    #[diagnostic(
+        code(auth0_sync::auth0::unconfirmed),
+        help(
+            "the connection to {url} failed after the request was sent, so Auth0 may or may not have carried it out; it was not retried, to avoid doing it twice. Make a new plan: it shows what the tenant holds now"
+        )
+    )]
+    Unconfirmed { method: String, path: String, url: String, message: String },
 }
 
 impl Auth0Error {

@@ -14,6 +14,16 @@ pub fn demo_state() -> TenantState {
     serde_json::from_str(include_str!("../../examples/demo/tenant.json")).unwrap()
 }
 
+/// Removes roles from a state, and from every user holding them.
+pub fn remove_roles(state: &mut TenantState, names: &[&str]) {
+    let ids: Vec<String> =
+        state.roles.iter().filter(|r| names.contains(&r.name.as_str())).map(|r| r.id.clone()).collect();
+    state.roles.retain(|r| !ids.contains(&r.id));
+    for u in &mut state.users {
+        u.roles.retain(|r| !ids.contains(r));
+    }
+}
+
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub emulator: Emulator,
