@@ -68,7 +68,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Check => crate::check::run(args, &mut std::io::stdout().lock()).await,
         Command::Emulator { state, listen } => {
-            crate::emulator::run(state, listen).await?;
+            crate::emulator::run(crate::emulator::EmulatorArgs::new(state, listen)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => crate::demo::run().await,

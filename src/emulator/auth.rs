@@ -69,6 +69,10 @@ pub(crate) fn required_scopes(method: &Method, path: &str) -> Option<Need> {
         ("GET", "/api/v2/roles/{id}/users") => AllOf(&["read:users", "read:roles"]),
         ("POST", "/api/v2/roles/{id}/users") => AnyOf(&["update:roles", "create:role_members"]),
         ("GET", "/api/v2/connections") => AnyOf(&["read:connections"]),
+        ("POST", "/api/v2/jobs/users-exports") => AnyOf(&["read:users"]),
+        ("POST", "/api/v2/jobs/users-imports") => AnyOf(&["create:users"]),
+        ("GET", "/api/v2/jobs/{id}") => AnyOf(&["create:users", "read:users"]),
+        ("GET", "/api/v2/jobs/{id}/errors") => AnyOf(&["create:users", "read:users"]),
         _ => return None,
     })
 }

@@ -8,16 +8,49 @@
 //! and `GET /users/{id}/roles` need both `read:users` and `read:roles`, unknown role ids
 //! are 404s, and `/users-by-email` matches exactly (the OAS says case-sensitive) while
 //! database emails are stored lowercased. Checkpoint cursors are opaque.
+//!
+//! At scale (rate limits, jobs, faults) the stricter readings are:
+//! - The token bucket (`rate_limit`, off by default) is one budget for the Management
+//!   API *and* `/oauth/token` (Auth0 budgets its Authentication API apart).
+//!   `x-ratelimit-reset` is the UNIX second, rounded up, when the next token is there.
+//! - Faults (`faults`) hit `/api/v2/*` and `/oauth/token` alike: the i-th such request
+//!   meets the i-th draw of a `StdRng` seeded with `seed` (deterministic for sequential
+//!   requests, in arrival order for concurrent ones). A faulted request is not performed
+//!   and takes no bucket token; about half of the injected 429s carry `Retry-After: 1`.
+//! - Jobs answer `pending`, then `processing`, for the first `job_pending_polls` polls
+//!   (default 1), or until `job_max_pending` (2 s) has passed, and complete on the next
+//!   poll; an export is taken, and an import applied, only then. Jobs are not saved.
+//! - `connection_id` of jobs must match Auth0's `^con_[A-Za-z0-9]{16}$`; an unknown one
+//!   is a 400. Export bodies must be JSON (the OAS also allows a form).
+//! - Exports: without `format` the file is CSV (say `json` to get NDJSON); at most 30
+//!   `fields`; without `fields` a fixed default set (see `jobs.rs`); `export_as` renames the key in JSON lines as in CSV columns; a field
+//!   with no value is left out of the JSON line (empty CSV cell); CSV cannot name
+//!   `app_metadata`, `user_metadata` or `identities` whole; CSV strings are escaped the
+//!   OWASP way Auth0 documents (`"'value"`). The `location` is signed
+//!   (`X-Amz-Signature`) and needs no bearer token; a wrong signature or an expired
+//!   URL (after `export_url_lifetime`, 60 s) is a 403 with an S3-style XML body.
+//! - Imports: the whole multipart payload is limited to 512000 bytes (413); the file
+//!   must be a non-empty JSON array when posted (400; Auth0 may fail the job later
+//!   instead); a third import while two are pending is a 429 whose message is ours
+//!   (the references do not record Auth0's wording). Per user: only the bulk-import
+//!   schema's properties (a plain `password` is an error), a valid email, a
+//!   bcrypt-shaped `password_hash`, `username` exactly when the connection requires
+//!   it; an existing email in the connection is `DUPLICATED_USER` unless `upsert`,
+//!   which replaces the given fields (metadata objects whole). Password hashes are
+//!   never kept nor echoed by `/jobs/{id}/errors`, which answers the job itself while
+//!   it runs and 204 when a completed job has no errors.
+//! - `GET /__emulator/stats` (no auth) neither counts itself nor waits `latency_ms`;
+//!   every other request, export downloads included, does both.
 
-// The crate-wide `Error` (owned by another module) is large; boxing it is not ours to do.
-#![allow(clippy::result_large_err)]
-
+pub mod args;
 mod auth;
 mod http;
+mod jobs;
 mod query;
 mod routes;
 pub mod state;
 
+pub use args::EmulatorArgs;
 pub use state::TenantState;
 
 use crate::error::Error;
@@ -27,6 +60,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 use state::{ClientApp, StateConnection, StateRole, StateUser};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -51,6 +86,17 @@ impl RateLimit {
     pub const ENTERPRISE: RateLimit = RateLimit { burst: 50, per_second: 16.0 };
 }
 
+/// Fault injection: a seeded sequence answers a share of the Management API and token
+/// requests with 429 or 503 without performing them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Faults {
+    /// Share (0..=1) of requests answered 429.
+    pub rate_429: f64,
+    /// Share (0..=1) of requests answered 503.
+    pub rate_503: f64,
+    pub seed: u64,
+}
+
 /// Knobs of an emulator run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmulatorOptions {
@@ -58,11 +104,32 @@ pub struct EmulatorOptions {
     pub token_lifetime: Duration,
     /// `None`: never answer 429 (headers still report a nominal Enterprise budget).
     pub rate_limit: Option<RateLimit>,
+    /// Sleep this long before answering each request.
+    pub latency_ms: u64,
+    /// `None`: no injected faults.
+    pub faults: Option<Faults>,
+    /// Where [`Emulator::shutdown`] writes the request counts (JSON of `/__emulator/stats`).
+    pub counts_file: Option<PathBuf>,
+    /// Polls of `GET /api/v2/jobs/{id}` a job answers as not completed before it completes.
+    pub job_pending_polls: u32,
+    /// A job also completes once this old, polled or not.
+    pub job_max_pending: Duration,
+    /// How long an export's `location` can be downloaded (Auth0: 60 s).
+    pub export_url_lifetime: Duration,
 }
 
 impl Default for EmulatorOptions {
     fn default() -> Self {
-        EmulatorOptions { token_lifetime: Duration::from_secs(86400), rate_limit: None }
+        EmulatorOptions {
+            token_lifetime: Duration::from_secs(86400),
+            rate_limit: None,
+            latency_ms: 0,
+            faults: None,
+            counts_file: None,
+            job_pending_polls: 1,
+            job_max_pending: Duration::from_secs(2),
+            export_url_lifetime: Duration::from_secs(60),
+        }
     }
 }
 
@@ -107,8 +174,33 @@ pub(crate) struct Shared {
     pub tokens: Mutex<auth::TokenStore>,
     pub base_url: String,
     options: Mutex<EmulatorOptions>,
-    counts: Mutex<BTreeMap<String, u64>>,
+    counts: Mutex<Counts>,
     bucket: Mutex<Bucket>,
+    faults: Mutex<Option<(Faults, StdRng)>>,
+    pub jobs: Mutex<jobs::Jobs>,
+}
+
+/// Requests per route template and answers per status.
+#[derive(Debug, Default)]
+struct Counts {
+    routes: BTreeMap<String, u64>,
+    status: BTreeMap<String, u64>,
+}
+
+impl Counts {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "routes": self.routes,
+            "status": self.status,
+            "total": self.routes.values().sum::<u64>(),
+        })
+    }
+}
+
+/// What the fault sequence decided for one request.
+enum Fault {
+    TooMany { retry_after: bool },
+    Unavailable,
 }
 
 impl Shared {
@@ -116,14 +208,34 @@ impl Shared {
         self.options.lock().unwrap_or_else(|e| e.into_inner()).token_lifetime
     }
 
+    pub fn options(&self) -> EmulatorOptions {
+        self.options.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Draws the next value of the seeded fault sequence (one draw per eligible request,
+    /// in arrival order).
+    fn fault(&self) -> Option<Fault> {
+        let mut guard = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let (f, rng) = guard.as_mut()?;
+        let x: f64 = rng.random();
+        let retry_after: bool = rng.random();
+        if x < f.rate_429 {
+            Some(Fault::TooMany { retry_after })
+        } else if x < f.rate_429 + f.rate_503 {
+            Some(Fault::Unavailable)
+        } else {
+            None
+        }
+    }
+
     /// Takes one request from the bucket (when `consume`); returns whether it was
     /// allowed and the three `x-ratelimit-*` values.
     fn rate(&self, consume: bool) -> (bool, u32, u32, u64) {
         let limit = self.options.lock().unwrap_or_else(|e| e.into_inner()).rate_limit;
-        let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
         let Some(rl) = limit else {
             let n = RateLimit::ENTERPRISE.burst;
-            return (true, n, n, now_unix + 1);
+            return (true, n, n, now_unix.ceil() as u64);
         };
         let burst = f64::from(rl.burst.max(1));
         let rate = rl.per_second.max(0.001);
@@ -135,8 +247,9 @@ impl Shared {
         if consume && allowed {
             b.tokens -= 1.0;
         }
-        let wait = if allowed { (burst - b.tokens) / rate } else { (1.0 - b.tokens) / rate };
-        (allowed, rl.burst, b.tokens.floor() as u32, now_unix + wait.ceil() as u64)
+        // When the next token is available (now, when one is left).
+        let wait = ((1.0 - b.tokens) / rate).max(0.0);
+        (allowed, rl.burst, b.tokens.floor() as u32, (now_unix + wait).ceil() as u64)
     }
 }
 
@@ -145,36 +258,100 @@ pub(crate) fn now_iso() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-/// Counts requests per route template, rate-limits and authorises `/api/v2`, and adds
-/// the `x-ratelimit-*` headers to every answer.
+/// Path of the statistics endpoint (no auth, not counted, no latency).
+const STATS_PATH: &str = "/__emulator/stats";
+
+/// Counts requests per route template and answers per status, applies the latency,
+/// injects faults, rate-limits the Management API and the token endpoint, authorises
+/// `/api/v2`, and adds the `x-ratelimit-*` headers to every answer.
 async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    if req.uri().path() == STATS_PATH {
+        return finish(&s, next.run(req).await, false);
+    }
     let method = req.method().clone();
     let template = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
     let key = format!("{method} {}", template.as_deref().unwrap_or("<unmatched>"));
-    *s.counts.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1;
-    let is_api = req.uri().path().starts_with("/api/v2");
-    let (allowed, limit, remaining, reset) = s.rate(is_api);
-    let mut resp = if !allowed {
-        http::ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Global limit has been reached", Some("too_many_requests"))
-            .into_response()
-    } else if is_api {
-        let need = template.as_deref().and_then(|t| auth::required_scopes(&method, t));
-        match auth::authorize(&s, req.headers(), need) {
-            Ok(()) => next.run(req).await,
-            Err(e) => e.into_response(),
+    *s.counts.lock().unwrap_or_else(|e| e.into_inner()).routes.entry(key).or_default() += 1;
+    let latency = s.options.lock().unwrap_or_else(|e| e.into_inner()).latency_ms;
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    jobs::advance(&s);
+    let path = req.uri().path();
+    let is_api = path.starts_with("/api/v2");
+    let budgeted = is_api || path == "/oauth/token";
+    // Faults first: the i-th budgeted request meets the i-th value of the sequence,
+    // whatever the bucket says. A faulted request is not performed.
+    let fault = if budgeted { s.fault() } else { None };
+    let resp = match fault {
+        Some(Fault::Unavailable) => http::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is temporarily unavailable. Please try again later.",
+            None,
+        )
+        .into_response(),
+        Some(Fault::TooMany { retry_after }) => {
+            let mut r = too_many();
+            let (_, limit, _, reset) = s.rate(false);
+            let h = r.headers_mut();
+            h.insert("x-ratelimit-limit", HeaderValue::from(limit));
+            h.insert("x-ratelimit-remaining", HeaderValue::from(0u32));
+            h.insert("x-ratelimit-reset", HeaderValue::from(reset.max(unix_now() + 1)));
+            if retry_after {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+            }
+            return finish(&s, r, true);
         }
-    } else {
-        next.run(req).await
+        None => {
+            let (allowed, ..) = if budgeted { s.rate(true) } else { (true, 0, 0, 0) };
+            if !allowed {
+                too_many()
+            } else if is_api {
+                let need = template.as_deref().and_then(|t| auth::required_scopes(&method, t));
+                match auth::authorize(&s, req.headers(), need) {
+                    Ok(()) => next.run(req).await,
+                    Err(e) => e.into_response(),
+                }
+            } else {
+                next.run(req).await
+            }
+        }
     };
+    finish(&s, resp, true)
+}
+
+fn too_many() -> Response {
+    http::ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Global limit has been reached", Some("too_many_requests"))
+        .into_response()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Charset, `x-ratelimit-*` headers (unless already set) and the status count.
+fn finish(s: &Shared, mut resp: Response, count: bool) -> Response {
+    if count {
+        let status = resp.status().as_u16().to_string();
+        *s.counts.lock().unwrap_or_else(|e| e.into_inner()).status.entry(status).or_default() += 1;
+    }
+    let (_, limit, remaining, reset) = s.rate(false);
     let h = resp.headers_mut();
     // Auth0 labels its JSON with a charset.
     if h.get(header::CONTENT_TYPE).is_some_and(|v| v == "application/json") {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     }
-    h.insert("x-ratelimit-limit", HeaderValue::from(limit));
-    h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
-    h.insert("x-ratelimit-reset", HeaderValue::from(reset));
+    if !h.contains_key("x-ratelimit-limit") {
+        h.insert("x-ratelimit-limit", HeaderValue::from(limit));
+        h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+        h.insert("x-ratelimit-reset", HeaderValue::from(reset));
+    }
     resp
+}
+
+/// `GET /__emulator/stats`: `{routes: {"GET /api/v2/users": n}, status: {"200": n}, total}`.
+async fn stats(State(s): State<Arc<Shared>>) -> Response {
+    axum::Json(s.counts.lock().unwrap_or_else(|e| e.into_inner()).json()).into_response()
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -189,6 +366,12 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v2/roles/{id}", get(get_role).delete(delete_role))
         .route("/api/v2/roles/{id}/users", get(list_role_users).post(assign_role_users))
         .route("/api/v2/connections", get(list_connections))
+        .route("/api/v2/jobs/users-exports", post(jobs::create_export))
+        .route("/api/v2/jobs/users-imports", post(jobs::create_import))
+        .route("/api/v2/jobs/{id}", get(jobs::get_job))
+        .route("/api/v2/jobs/{id}/errors", get(jobs::get_job_errors))
+        .route("/__emulator/exports/{file}", get(jobs::download_export))
+        .route(STATS_PATH, get(stats))
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::not_found)
         .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
@@ -229,9 +412,11 @@ impl Emulator {
             tenant: Mutex::new(Tenant::from_state(state)),
             tokens: Mutex::new(auth::TokenStore::default()),
             base_url: format!("http://{addr}"),
+            faults: Mutex::new(options.faults.map(|f| (f, StdRng::seed_from_u64(f.seed)))),
             options: Mutex::new(options),
-            counts: Mutex::new(BTreeMap::new()),
+            counts: Mutex::new(Counts::default()),
             bucket: Mutex::new(Bucket { tokens: burst, last: Instant::now() }),
+            jobs: Mutex::new(jobs::Jobs::default()),
         });
         let app = router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -262,7 +447,17 @@ impl Emulator {
     /// Requests served so far, per route template, e.g. `GET /api/v2/users` or
     /// `DELETE /api/v2/users/{id}` (`<unmatched>` for unknown paths).
     pub fn request_counts(&self) -> BTreeMap<String, u64> {
-        self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()).routes.clone()
+    }
+
+    /// Answers given so far, per HTTP status (`"200"`, `"429"`, ...).
+    pub fn status_counts(&self) -> BTreeMap<String, u64> {
+        self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()).status.clone()
+    }
+
+    /// What `GET /__emulator/stats` answers: `{routes, status, total}`.
+    pub fn stats(&self) -> serde_json::Value {
+        self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()).json()
     }
 
     /// Changes the lifetime of tokens issued from now on (tests of expiry).
@@ -278,7 +473,16 @@ impl Emulator {
         b.last = Instant::now();
     }
 
-    /// Stops serving, saves the state to `state_path` (if any) and returns it.
+    /// Turns fault injection on (`Some`, restarting the sequence from its seed) or off
+    /// (`None`) from now on.
+    pub fn set_faults(&self, faults: Option<Faults>) {
+        self.shared.options.lock().unwrap_or_else(|e| e.into_inner()).faults = faults;
+        *self.shared.faults.lock().unwrap_or_else(|e| e.into_inner()) =
+            faults.map(|f| (f, StdRng::seed_from_u64(f.seed)));
+    }
+
+    /// Stops serving, saves the state to `state_path` (if any), writes the request
+    /// counts to the options' `counts_file` (if any) and returns the state.
     pub async fn shutdown(mut self) -> Result<TenantState, Error> {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
@@ -294,9 +498,13 @@ impl Emulator {
                 Err(_) => task.abort(),
             }
         }
+        jobs::advance(&self.shared);
         let state = self.state().await;
         if let Some(path) = &self.state_path {
             state.save(path)?;
+        }
+        if let Some(path) = self.shared.options().counts_file {
+            write_counts(&path, &self.stats())?;
         }
         Ok(state)
     }
@@ -315,9 +523,21 @@ pub fn listening_line(emulator: &Emulator) -> String {
     format!("listening on {}", emulator.base_url())
 }
 
-/// The body of [`run`], with its output and its stop signal injected (tests drive
-/// it in-process): loads `state_path`, serves on `listen`, writes the listening line
-/// to `out`, waits for `stop`, saves `state_path` and returns the final state.
+/// Writes `stats` as pretty JSON to `path` (temporary file, then rename).
+fn write_counts(path: &Path, stats: &serde_json::Value) -> Result<(), Error> {
+    let fail = |e: &dyn std::fmt::Display| Error::Emulator(format!("cannot write counts file {}: {e}", path.display()));
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(&e))?;
+    serde_json::to_writer_pretty(&mut tmp, stats).map_err(|e| fail(&e))?;
+    tmp.write_all(b"\n").map_err(|e| fail(&e))?;
+    tmp.persist(path).map_err(|e| fail(&e.error))?;
+    Ok(())
+}
+
+/// The body of [`run`] with default options; see [`serve_until_with`].
 pub async fn serve_until<W, F>(
     state_path: &Path,
     listen: SocketAddr,
@@ -328,8 +548,26 @@ where
     W: Write + ?Sized,
     F: Future<Output = ()>,
 {
+    serve_until_with(state_path, listen, EmulatorOptions::default(), out, stop).await
+}
+
+/// The body of [`run`], with its output and its stop signal injected (tests drive
+/// it in-process): loads `state_path`, serves on `listen`, writes the listening line
+/// to `out`, waits for `stop`, saves `state_path` (and the counts file of `options`)
+/// and returns the final state.
+pub async fn serve_until_with<W, F>(
+    state_path: &Path,
+    listen: SocketAddr,
+    options: EmulatorOptions,
+    out: &mut W,
+    stop: F,
+) -> Result<TenantState, Error>
+where
+    W: Write + ?Sized,
+    F: Future<Output = ()>,
+{
     let state = TenantState::load(state_path)?;
-    let emulator = Emulator::start(listen, state, Some(state_path.to_path_buf())).await?;
+    let emulator = Emulator::start_with(listen, state, Some(state_path.to_path_buf()), options).await?;
     let line = listening_line(&emulator);
     writeln!(out, "{line}")
         .and_then(|()| out.flush())
@@ -361,10 +599,12 @@ async fn termination() {
     }
 }
 
-/// `auth0-sync emulator`: loads FILE, serves on LISTEN, prints
-/// `listening on http://ADDR` as its first stdout line, saves FILE on SIGINT/SIGTERM.
-pub async fn run(state_path: PathBuf, listen: SocketAddr) -> Result<(), Error> {
+/// `auth0-sync emulator`: loads `--state`, serves on `--listen` with the options the
+/// arguments ask for, prints `listening on http://ADDR` as its first stdout line, and
+/// on SIGINT/SIGTERM saves the state file and writes `--counts-file`.
+pub async fn run(args: EmulatorArgs) -> Result<(), Error> {
     let mut stdout = std::io::stdout();
-    serve_until(&state_path, listen, &mut stdout, termination()).await?;
+    let options = args.options();
+    serve_until_with(&args.state, args.listen, options, &mut stdout, termination()).await?;
     Ok(())
 }

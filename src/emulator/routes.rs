@@ -23,7 +23,7 @@ pub(crate) const MAX_ROLES_PER_USER: usize = 50;
 /// At most this many roles per tenant.
 pub(crate) const MAX_ROLES_PER_TENANT: usize = 1000;
 
-fn valid_email(e: &str) -> bool {
+pub(crate) fn valid_email(e: &str) -> bool {
     let Some((local, domain)) = e.rsplit_once('@') else {
         return false;
     };
@@ -83,7 +83,7 @@ fn check_password(conn: &StateConnection, pw: &str) -> Result<(), ApiError> {
 
 // ---------------------------------------------------------------- shapes
 
-fn picture_for(seed: &str) -> String {
+pub(crate) fn picture_for(seed: &str) -> String {
     use sha2::Digest;
     let h = hex::encode(sha2::Sha256::digest(seed.as_bytes()));
     let initials: String = seed.chars().filter(|c| c.is_alphanumeric()).take(2).collect();
@@ -215,7 +215,7 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Tenant> {
     s.tenant.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn random_id(len: usize) -> String {
+pub(crate) fn random_id(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     (0..len).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect()
 }

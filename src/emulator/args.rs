@@ -1,0 +1,172 @@
+//! Command-line arguments of `auth0-sync emulator` (flattened into the CLI by the
+//! caller) and their translation into [`EmulatorOptions`].
+
+use super::{EmulatorOptions, Faults, RateLimit};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Run a local Auth0 tenant emulator.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct EmulatorArgs {
+    /// Tenant state file (JSON); loaded at start, saved on SIGINT/SIGTERM.
+    #[arg(long, value_name = "FILE")]
+    pub state: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Token bucket refill rate (requests per second); needs --burst. Off by default.
+    #[arg(long, value_name = "F", requires = "burst", value_parser = positive_f64)]
+    pub rate: Option<f64>,
+    /// Token bucket size (requests at once); needs --rate.
+    #[arg(long, value_name = "N", requires = "rate", value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst: Option<u32>,
+    /// Sleep this many milliseconds before answering each request.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share (0..=1) of requests answered 429 by fault injection.
+    #[arg(long = "fault-429", value_name = "SHARE", default_value_t = 0.0, value_parser = share)]
+    pub fault_429: f64,
+    /// Share (0..=1) of requests answered 503 by fault injection.
+    #[arg(long = "fault-503", value_name = "SHARE", default_value_t = 0.0, value_parser = share)]
+    pub fault_503: f64,
+    /// Seed of the fault injection sequence.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// On exit, write the request counts (as served by `GET /__emulator/stats`) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub counts_file: Option<PathBuf>,
+    /// Lifetime of issued tokens, in seconds (Auth0: 86400).
+    #[arg(long, value_name = "SECS", default_value_t = 86400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_lifetime: u64,
+    /// Polls of `GET /api/v2/jobs/{id}` a job answers as not yet completed.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub job_polls: u32,
+}
+
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!("{s:?} is not a positive number")),
+    }
+}
+
+fn share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("{s:?} is not a share between 0 and 1")),
+    }
+}
+
+impl EmulatorArgs {
+    /// `--state FILE --listen ADDR` with every other knob at its default (off).
+    pub fn new(state: PathBuf, listen: SocketAddr) -> Self {
+        EmulatorArgs {
+            state,
+            listen,
+            rate: None,
+            burst: None,
+            latency_ms: 0,
+            fault_429: 0.0,
+            fault_503: 0.0,
+            seed: 0,
+            counts_file: None,
+            token_lifetime: 86400,
+            job_polls: 1,
+        }
+    }
+
+    /// The run options these arguments ask for (defaults for the rest).
+    pub fn options(&self) -> EmulatorOptions {
+        let rate_limit = match (self.rate, self.burst) {
+            (Some(per_second), Some(burst)) => Some(RateLimit { burst, per_second }),
+            _ => None,
+        };
+        let faults = (self.fault_429 > 0.0 || self.fault_503 > 0.0).then_some(Faults {
+            rate_429: self.fault_429,
+            rate_503: self.fault_503,
+            seed: self.seed,
+        });
+        EmulatorOptions {
+            token_lifetime: Duration::from_secs(self.token_lifetime),
+            rate_limit,
+            latency_ms: self.latency_ms,
+            faults,
+            counts_file: self.counts_file.clone(),
+            job_pending_polls: self.job_polls,
+            ..EmulatorOptions::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: EmulatorArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<EmulatorArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("emulator").chain(argv.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn defaults_are_off() {
+        let a = parse(&["--state", "t.json"]).expect("parses");
+        assert_eq!(a.listen, "127.0.0.1:0".parse().unwrap());
+        let o = a.options();
+        assert_eq!(o.rate_limit, None);
+        assert_eq!(o.faults, None);
+        assert_eq!(o.latency_ms, 0);
+        assert_eq!(o.token_lifetime, Duration::from_secs(86400));
+        assert_eq!(o.counts_file, None);
+    }
+
+    #[test]
+    fn every_knob_maps_to_an_option() {
+        let a = parse(&[
+            "--state",
+            "t.json",
+            "--listen",
+            "127.0.0.1:4000",
+            "--rate",
+            "16",
+            "--burst",
+            "50",
+            "--latency-ms",
+            "5",
+            "--fault-429",
+            "0.1",
+            "--fault-503",
+            "0.05",
+            "--seed",
+            "7",
+            "--counts-file",
+            "c.json",
+            "--token-lifetime",
+            "60",
+        ])
+        .expect("parses");
+        let o = a.options();
+        assert_eq!(o.rate_limit, Some(RateLimit { burst: 50, per_second: 16.0 }));
+        assert_eq!(o.faults, Some(Faults { rate_429: 0.1, rate_503: 0.05, seed: 7 }));
+        assert_eq!(o.latency_ms, 5);
+        assert_eq!(o.counts_file, Some(PathBuf::from("c.json")));
+        assert_eq!(o.token_lifetime, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn rate_and_burst_go_together_and_shares_are_bounded() {
+        assert!(parse(&["--state", "t", "--rate", "2"]).is_err());
+        assert!(parse(&["--state", "t", "--burst", "2"]).is_err());
+        assert!(parse(&["--state", "t", "--rate", "0", "--burst", "2"]).is_err());
+        assert!(parse(&["--state", "t", "--rate", "1", "--burst", "0"]).is_err());
+        assert!(parse(&["--state", "t", "--fault-429", "1.5"]).is_err());
+        assert!(parse(&[]).is_err(), "--state is required");
+    }
+}
