@@ -5,7 +5,6 @@ use crate::plan::OnMissing;
 use crate::planner::DeleteCap;
 use crate::settings::SettingsArgs;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -147,14 +146,7 @@ pub enum Command {
     /// Check that the source and the tenant are reachable and consistent.
     Check,
     /// Run a local Auth0 tenant emulator.
-    Emulator {
-        /// Tenant state file (JSON); loaded at start, saved on SIGINT/SIGTERM.
-        #[arg(long, value_name = "FILE")]
-        state: PathBuf,
-        /// Address to listen on; port 0 picks a free port.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: SocketAddr,
-    },
+    Emulator(crate::emulator::EmulatorArgs),
     /// Run plan → apply → plan on shipped demo data against an in-process emulator.
     Demo,
 }

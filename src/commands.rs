@@ -67,8 +67,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             finish_apply(&report, &plan_path)
         }
         Command::Check => crate::check::run(args, &mut std::io::stdout().lock()).await,
-        Command::Emulator { state, listen } => {
-            crate::emulator::run(crate::emulator::EmulatorArgs::new(state, listen)).await?;
+        Command::Emulator(args) => {
+            crate::emulator::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => crate::demo::run().await,

@@ -173,7 +173,7 @@ async fn missing_roles_are_created_when_asked() {
     let state = env.emulator.state().await;
     let billing = state.roles.iter().find(|r| r.name == "billing").expect("role created");
     let ivan = state.users.iter().find(|u| u.email.as_deref() == Some("ivan@acme.example")).unwrap();
-    assert_eq!(ivan.roles, [billing.id.clone()]);
+    assert_eq!(ivan.roles, std::slice::from_ref(&billing.id));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -226,3 +226,31 @@ fn demo_command_runs_and_converges() {
     let after: Vec<Vec<u8>> = repo_files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert_eq!(before, after, "demo changed the repo's files");
 }
+
+#[test]
+fn emulator_binary_prints_its_address_and_saves_on_sigterm() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("tenant.json");
+    std::fs::copy("examples/demo/tenant.json", &state).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("auth0-sync"))
+        .args(["emulator", "--listen", "127.0.0.1:0", "--state"])
+        .arg(&state)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let url = first.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {first:?}")).to_owned();
+    assert!(url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"), "{url}");
+    // It answers on that address like Auth0 does: 401 without a token.
+    let status = reqwest::blocking::get(format!("{url}/api/v2/users")).map(|r| r.status().as_u16());
+    let _ = std::fs::write(&state, "{}"); // overwritten by the save on SIGTERM
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(status.ok(), Some(401));
+    let saved: auth0_sync::emulator::TenantState =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(saved.users.len(), 8, "state was not saved back");
+}
