@@ -37,10 +37,18 @@ impl Env {
     }
 
     pub async fn with(state: TenantState, db_bytes: &[u8]) -> Env {
+        Self::with_options(state, db_bytes, auth0_sync::emulator::EmulatorOptions::default()).await
+    }
+
+    pub async fn with_options(
+        state: TenantState,
+        db_bytes: &[u8],
+        options: auth0_sync::emulator::EmulatorOptions,
+    ) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("hr.sqlite");
         std::fs::write(&db, db_bytes).unwrap();
-        let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), state, None).await.unwrap();
+        let emulator = Emulator::start_with("127.0.0.1:0".parse().unwrap(), state, None, options).await.unwrap();
         Env { dir, emulator, db }
     }
 
@@ -48,22 +56,37 @@ impl Env {
         self.dir.path().join(name)
     }
 
-    /// The binary, in the temp dir, with a clean environment plus the demo settings.
-    pub fn cmd(&self) -> Command {
+    /// The demo settings for this environment.
+    pub fn vars(&self) -> Vec<(String, String)> {
         let state = demo_state();
         let app = &state.clients[0];
+        [
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            ("NO_COLOR", "1".into()),
+            ("USERS_DB_URL", format!("sqlite:{}", self.db.display())),
+            ("USERS_DB_QUERY", QUERY.into()),
+            ("AUTH0_URL", self.emulator.base_url()),
+            ("AUTH0_CLIENT_ID", app.client_id.clone()),
+            ("AUTH0_CLIENT_SECRET", app.client_secret.clone()),
+            ("AUTH0_CONNECTION", CONNECTION.into()),
+            ("CLIENT_IGNORE_USERS", "ci-bot@acme.example,*@auditors.acme.example".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// The binary as a plain `std::process::Command`, set up like [`Env::cmd`].
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("auth0-sync"));
+        c.env_clear().current_dir(self.dir.path()).envs(self.vars());
+        c
+    }
+
+    /// The binary, in the temp dir, with a clean environment plus the demo settings.
+    pub fn cmd(&self) -> Command {
         let mut c = Command::cargo_bin("auth0-sync").unwrap();
-        c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("NO_COLOR", "1")
-            .current_dir(self.dir.path())
-            .env("USERS_DB_URL", format!("sqlite:{}", self.db.display()))
-            .env("USERS_DB_QUERY", QUERY)
-            .env("AUTH0_URL", self.emulator.base_url())
-            .env("AUTH0_CLIENT_ID", &app.client_id)
-            .env("AUTH0_CLIENT_SECRET", &app.client_secret)
-            .env("AUTH0_CONNECTION", CONNECTION)
-            .env("CLIENT_IGNORE_USERS", "ci-bot@acme.example,*@auditors.acme.example");
+        c.env_clear().current_dir(self.dir.path()).envs(self.vars());
         c
     }
 }
