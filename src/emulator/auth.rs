@@ -232,6 +232,7 @@ pub(crate) async fn token_endpoint(
     };
     let lifetime = shared.token_lifetime();
     let token = shared.tokens.lock().unwrap_or_else(|e| e.into_inner()).issue(scopes.clone(), lifetime);
+    shared.witness(&token);
     (
         StatusCode::OK,
         Json(json!({

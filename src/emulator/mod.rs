@@ -116,6 +116,9 @@ pub struct EmulatorOptions {
     pub job_max_pending: Duration,
     /// How long an export's `location` can be downloaded (Auth0: 60 s).
     pub export_url_lifetime: Duration,
+    /// Tests only: remember received passwords and issued tokens in memory
+    /// ([`Emulator::secrets_seen`]) so a test can assert none leaks.
+    pub witness_secrets: bool,
 }
 
 impl Default for EmulatorOptions {
@@ -129,6 +132,7 @@ impl Default for EmulatorOptions {
             job_pending_polls: 1,
             job_max_pending: Duration::from_secs(2),
             export_url_lifetime: Duration::from_secs(60),
+            witness_secrets: false,
         }
     }
 }
@@ -178,6 +182,19 @@ pub(crate) struct Shared {
     bucket: Mutex<Bucket>,
     faults: Mutex<Option<(Faults, StdRng)>>,
     pub jobs: Mutex<jobs::Jobs>,
+    /// Test witness: passwords received and tokens issued, kept in memory only when
+    /// [`EmulatorOptions::witness_secrets`] is on, so tests can prove the tool never
+    /// prints them. Never saved.
+    pub witness: Mutex<Option<Vec<String>>>,
+}
+
+impl Shared {
+    /// Remembers a secret value when the witness is on.
+    pub fn witness(&self, secret: &str) {
+        if let Some(w) = self.witness.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            w.push(secret.to_owned());
+        }
+    }
 }
 
 /// Requests per route template and answers per status.
@@ -408,6 +425,7 @@ impl Emulator {
             .map_err(|e| Error::Emulator(format!("cannot listen on {listen}: {e}")))?;
         let addr = listener.local_addr().map_err(|e| Error::Emulator(format!("cannot listen on {listen}: {e}")))?;
         let burst = options.rate_limit.map_or(0.0, |r| f64::from(r.burst));
+        let options_witness = options.witness_secrets;
         let shared = Arc::new(Shared {
             tenant: Mutex::new(Tenant::from_state(state)),
             tokens: Mutex::new(auth::TokenStore::default()),
@@ -417,6 +435,7 @@ impl Emulator {
             counts: Mutex::new(Counts::default()),
             bucket: Mutex::new(Bucket { tokens: burst, last: Instant::now() }),
             jobs: Mutex::new(jobs::Jobs::default()),
+            witness: Mutex::new(options_witness.then(Vec::new)),
         });
         let app = router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -446,6 +465,11 @@ impl Emulator {
 
     /// Requests served so far, per route template, e.g. `GET /api/v2/users` or
     /// `DELETE /api/v2/users/{id}` (`<unmatched>` for unknown paths).
+    /// Passwords received and tokens issued, when `witness_secrets` is on.
+    pub fn secrets_seen(&self) -> Vec<String> {
+        self.shared.witness.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default()
+    }
+
     pub fn request_counts(&self) -> BTreeMap<String, u64> {
         self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()).routes.clone()
     }

@@ -430,6 +430,7 @@ pub(crate) async fn create_user(
         _ => {}
     }
     check_password(&conn, &password)?;
+    s.witness(&password);
     drop(password);
 
     let same_conn = |u: &&StateUser| u.connection == conn.name;

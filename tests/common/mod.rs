@@ -28,6 +28,8 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub emulator: Emulator,
     pub db: PathBuf,
+    /// The application whose credentials the tool uses (the state's first client).
+    pub app: auth0_sync::emulator::state::ClientApp,
 }
 
 impl Env {
@@ -48,8 +50,9 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("hr.sqlite");
         std::fs::write(&db, db_bytes).unwrap();
+        let app = state.clients[0].clone();
         let emulator = Emulator::start_with("127.0.0.1:0".parse().unwrap(), state, None, options).await.unwrap();
-        Env { dir, emulator, db }
+        Env { dir, emulator, db, app }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -58,8 +61,7 @@ impl Env {
 
     /// The demo settings for this environment.
     pub fn vars(&self) -> Vec<(String, String)> {
-        let state = demo_state();
-        let app = &state.clients[0];
+        let app = &self.app;
         [
             ("PATH", std::env::var("PATH").unwrap_or_default()),
             ("NO_COLOR", "1".into()),
