@@ -17,7 +17,7 @@ async fn no_secret_in_output_logs_plans_or_journals() {
     let opts = EmulatorOptions { witness_secrets: true, ..Default::default() };
     let env = Env::with_options(state, include_bytes!("../examples/demo/hr.sqlite"), opts).await;
     let mut seen = String::new();
-    let mut go = |args: &[&str], extra: &[(&str, &str)]| {
+    let go = |args: &[&str], extra: &[(&str, &str)]| {
         let mut c = env.cmd();
         c.args(args);
         for (k, v) in extra {
