@@ -1,0 +1,287 @@
+//! Benchmark: plan and apply against the emulator at a tenant's rate limit, reporting
+//! calls per route, wall time, the lower bound (calls ÷ rate) and their ratio, 429s met
+//! and failed changes; and the planner's CPU time and peak memory at 1M × 1M users.
+//!
+//! ```sh
+//! cargo run --release --example bench -- sync 10000          # 10k users, 16 req/s, burst 50, 20 ms
+//! cargo run --release --example bench -- sync 100000 --plan-only
+//! cargo run --release --example bench -- planner 1000000     # pure planner, no I/O
+//! ```
+//!
+//! Generated data: N source users; the tenant holds the same users with 5% missing on
+//! each side and 10% with changed roles, 10 roles, plus 2% users of another connection.
+//! Not a test: timings are noisy; it prints ratios and call counts from one run.
+
+use auth0_sync::apply::{ApplyOptions, Cancel};
+use auth0_sync::auth0::Auth0Client;
+use auth0_sync::commands::{PlanOptions, make_plan};
+use auth0_sync::emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
+use auth0_sync::emulator::{Emulator, EmulatorOptions, RateLimit, TenantState};
+use auth0_sync::model::{DesiredState, DesiredUser, TenantRole, TenantSnapshot, TenantUser};
+use auth0_sync::planner::{DeleteCap, Policy};
+use auth0_sync::settings::SettingsArgs;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+const DB: &str = "Username-Password-Authentication";
+const ROLES: usize = 10;
+
+fn role_name(i: usize) -> String {
+    format!("role-{i:02}")
+}
+
+/// Roles of source user `i`: one or two of the ten.
+fn roles_of(i: usize) -> Vec<usize> {
+    if i.is_multiple_of(3) { vec![i % ROLES, (i / 7) % ROLES] } else { vec![i % ROLES] }
+}
+
+/// In the tenant, 10% of users hold a different role set.
+fn tenant_roles_of(i: usize) -> Vec<usize> {
+    if i % 10 == 3 { vec![(i + 1) % ROLES] } else { roles_of(i) }
+}
+
+fn email(i: usize) -> String {
+    format!("user{i:07}@bench.example")
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn planner_bench(n: usize) {
+    let rss0 = peak_rss_mib();
+    let mut desired = DesiredState::default();
+    for i in 0..n {
+        if i % 20 == 0 {
+            continue; // 5% missing from the source
+        }
+        let e = email(i);
+        let roles = roles_of(i).into_iter().map(role_name).collect();
+        desired.users.insert(e.clone(), DesiredUser { email: e, roles, ..Default::default() });
+    }
+    desired.rows = n as u64;
+    let mut tenant = TenantSnapshot::default();
+    for r in 0..ROLES {
+        tenant.roles.insert(format!("rol_{r:016}"), TenantRole { id: format!("rol_{r:016}"), name: role_name(r) });
+    }
+    for i in 0..n {
+        if i % 20 == 1 {
+            continue; // 5% missing from the tenant
+        }
+        let id = format!("auth0|{i:024}");
+        let role_ids: BTreeSet<String> = tenant_roles_of(i).into_iter().map(|r| format!("rol_{r:016}")).collect();
+        tenant.users.insert(
+            id.clone(),
+            TenantUser {
+                user_id: id,
+                email: Some(email(i)),
+                connection: DB.into(),
+                blocked: false,
+                blocked_by_sync: false,
+                role_ids,
+            },
+        );
+    }
+    let built = peak_rss_mib();
+    let policy = Policy { connection: DB.into(), delete_cap: DeleteCap::Unlimited, ..Default::default() };
+    let t = Instant::now();
+    let cs = auth0_sync::planner::plan(&desired, &tenant, &policy).expect("plan");
+    let elapsed = t.elapsed();
+    let peak = peak_rss_mib();
+    println!(
+        "| planner | {n} × {n} users | {} changes | {:.2} s | peak RSS {:.0} MiB (inputs {:.0} MiB, planning +{:.0} MiB) |",
+        cs.changes.len(),
+        elapsed.as_secs_f64(),
+        peak,
+        built - rss0,
+        peak - built
+    );
+}
+
+fn tenant_state(n: usize) -> TenantState {
+    let mut s = TenantState {
+        clients: vec![ClientApp {
+            client_id: "bench".into(),
+            client_secret: "bench-secret".into(),
+            scopes: [
+                "read:users",
+                "create:users",
+                "update:users",
+                "delete:users",
+                "read:roles",
+                "create:roles",
+                "read:role_members",
+                "create:role_members",
+                "delete:role_members",
+                "read:connections",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }],
+        connections: vec![
+            StateConnection { id: "con_BenchDatabase001".into(), name: DB.into(), ..Default::default() },
+            StateConnection {
+                id: "con_BenchGoogle00001".into(),
+                name: "google-oauth2".into(),
+                strategy: "google-oauth2".into(),
+                ..Default::default()
+            },
+        ],
+        roles: (0..ROLES)
+            .map(|r| StateRole { id: format!("rol_Bench{r:011}"), name: role_name(r), description: String::new() })
+            .collect(),
+        users: Vec::new(),
+    };
+    for i in 0..n {
+        if i % 20 == 1 {
+            continue;
+        }
+        s.users.push(StateUser {
+            user_id: format!("auth0|{i:024x}"),
+            email: Some(email(i)),
+            email_verified: true,
+            connection: DB.into(),
+            roles: tenant_roles_of(i)
+                .into_iter()
+                .map(|r| format!("rol_Bench{r:011}"))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        });
+    }
+    for i in 0..n / 50 {
+        s.users.push(StateUser {
+            user_id: format!("google-oauth2|{i:021}"),
+            email: Some(format!("social{i}@bench.example")),
+            connection: "google-oauth2".into(),
+            ..Default::default()
+        });
+    }
+    s
+}
+
+fn source_db(n: usize, path: &std::path::Path) {
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("CREATE TABLE staff(email TEXT, role TEXT);").unwrap();
+    let tx = conn.transaction().unwrap();
+    {
+        let mut st = tx.prepare("INSERT INTO staff VALUES (?1, ?2)").unwrap();
+        for i in 0..n {
+            if i % 20 == 0 {
+                continue;
+            }
+            for r in roles_of(i).into_iter().collect::<BTreeSet<_>>() {
+                st.execute((email(i), role_name(r))).unwrap();
+            }
+        }
+    }
+    tx.commit().unwrap();
+}
+
+fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after.iter().map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0))).filter(|(_, v)| *v > 0).collect()
+}
+
+fn report(
+    label: &str,
+    calls: &BTreeMap<String, u64>,
+    status: &BTreeMap<String, u64>,
+    secs: f64,
+    rate: f64,
+    extra: &str,
+) {
+    let total: u64 = calls.values().sum();
+    let bound = total as f64 / rate;
+    println!(
+        "| {label} | {total} calls | {secs:.1} s | lower bound {bound:.1} s | ratio {:.2} | 429s: {} | {extra} |",
+        if bound > 0.0 { secs / bound } else { 0.0 },
+        status.get("429").copied().unwrap_or(0)
+    );
+    for (route, n) in calls {
+        println!("|   | {route}: {n} | | | | | |");
+    }
+}
+
+async fn sync_bench(n: usize, plan_only: bool, rate: f64, burst: u32, latency_ms: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hr.sqlite");
+    source_db(n, &db);
+    let opts =
+        EmulatorOptions { rate_limit: Some(RateLimit { burst, per_second: rate }), latency_ms, ..Default::default() };
+    let emulator = Emulator::start_with("127.0.0.1:0".parse().unwrap(), tenant_state(n), None, opts).await.unwrap();
+    let args = SettingsArgs {
+        users_db_query: Some("SELECT email, role FROM staff".into()),
+        users_db_url: Some(format!("sqlite:{}", db.display())),
+        auth0_url: Some(emulator.base_url()),
+        auth0_client_id: Some("bench".into()),
+        auth0_client_secret: Some("bench-secret".into()),
+        auth0_connection: Some(DB.into()),
+        ..Default::default()
+    };
+    println!("\n{n} source users, tenant at {rate} req/s burst {burst}, {latency_ms} ms latency\n");
+    println!("| phase | calls | wall | lower bound | ratio | 429s | notes |\n|---|---|---|---|---|---|---|");
+    let (c0, s0) = (emulator.request_counts(), emulator.status_counts());
+    let t = Instant::now();
+    let plan =
+        make_plan(&args, &PlanOptions { delete_cap: DeleteCap::Unlimited, ..Default::default() }).await.expect("plan");
+    let secs = t.elapsed().as_secs_f64();
+    let s = &plan.changeset.summary;
+    report(
+        "plan",
+        &diff(&emulator.request_counts(), &c0),
+        &diff(&emulator.status_counts(), &s0),
+        secs,
+        rate,
+        &format!("{} creates, {} role updates, {} deletes", s.create_user, s.update_roles, s.delete_user),
+    );
+    if !plan_only {
+        let path = dir.path().join("plan.json");
+        plan.write_new(&path, false).unwrap();
+        let auth0 = args.auth0().unwrap();
+        let client = Auth0Client::connect(&auth0).await.unwrap();
+        let (c0, s0) = (emulator.request_counts(), emulator.status_counts());
+        let t = Instant::now();
+        let opts = ApplyOptions { delete_cap: DeleteCap::Unlimited, concurrency: 8, ..Default::default() };
+        let report_ = auth0_sync::apply::apply(&client, &path, &plan, &opts, &Cancel::default()).await.expect("apply");
+        let secs = t.elapsed().as_secs_f64();
+        report(
+            "apply",
+            &diff(&emulator.request_counts(), &c0),
+            &diff(&emulator.status_counts(), &s0),
+            secs,
+            rate,
+            &format!("{} failed changes", report_.failed()),
+        );
+    }
+    emulator.shutdown().await.unwrap();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let value =
+        |f: &str| args.iter().position(|a| a == f).and_then(|i| args.get(i + 1)).and_then(|v| v.parse::<f64>().ok());
+    match args.first().map(String::as_str) {
+        Some("planner") => planner_bench(num(1, 1_000_000)),
+        Some("sync") => {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(sync_bench(
+                num(1, 10_000),
+                flag("--plan-only"),
+                value("--rate").unwrap_or(16.0),
+                value("--burst").unwrap_or(50.0) as u32,
+                value("--latency-ms").unwrap_or(20.0) as u64,
+            ));
+        }
+        _ => {
+            eprintln!("usage: bench planner [N] | bench sync [N] [--plan-only] [--rate R] [--burst B] [--latency-ms L]")
+        }
+    }
+}
