@@ -5,6 +5,7 @@ use crate::error::Error;
 use crate::model::{DesiredState, TenantSnapshot, TenantUser, Warning};
 use crate::plan::{Action, Change, Changeset, OnMissing, PolicyRecord, Summary, UserRef, UserState};
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Emails (exact, case-insensitive) and glob patterns (`*@contractors.example.com`)
@@ -125,10 +126,10 @@ pub fn check_delete_cap(changeset: &Changeset, connection_users: u32, cap: Delet
     }
 }
 
-/// Role names of role ids; ids the snapshot does not know are left out (they cannot
-/// be named, so they are never assigned or removed).
-fn names(ids: &BTreeSet<String>, tenant: &TenantSnapshot) -> BTreeSet<String> {
-    ids.iter().filter_map(|id| tenant.roles.get(id).map(|r| r.name.clone())).collect()
+/// Trimmed, lower-cased email, borrowed when it already is.
+fn normal_email(e: &str) -> Cow<'_, str> {
+    let t = e.trim();
+    if t.chars().any(char::is_uppercase) { Cow::Owned(t.to_lowercase()) } else { Cow::Borrowed(t) }
 }
 
 /// Computes the changes that make the connection's users match `desired`.
@@ -143,7 +144,8 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
     }
     let role_ids = tenant.role_ids_by_name();
     let mut warnings = desired.warnings.clone();
-    let unmanaged: BTreeSet<&str> = desired.role_names().into_iter().filter(|r| !policy.manages(r)).collect();
+    let source_roles = desired.role_names();
+    let unmanaged: BTreeSet<&str> = source_roles.iter().copied().filter(|r| !policy.manages(r)).collect();
     for r in &unmanaged {
         warnings.push(Warning {
             kind: "unmanaged_role".into(),
@@ -154,9 +156,9 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
             ),
         });
     }
-    let unknown: Vec<String> = desired
-        .role_names()
-        .into_iter()
+    let unknown: Vec<String> = source_roles
+        .iter()
+        .copied()
         .filter(|r| policy.manages(r) && !role_ids.contains_key(r))
         .map(str::to_owned)
         .collect();
@@ -164,20 +166,22 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
         return Err(Error::UnknownRoles { roles: unknown });
     }
 
-    // The connection's users by normalised email. Users without an email cannot be
-    // matched to a row; they are left alone.
-    let mut existing: BTreeMap<String, Vec<&TenantUser>> = BTreeMap::new();
+    // The connection's users sorted by normalised email (no allocation for emails that
+    // are already normal), merge-joined with the desired users (sorted by the BTreeMap).
+    // Users without an email cannot be matched to a row; they are left alone.
+    let mut existing: Vec<(Cow<'_, str>, &TenantUser)> = Vec::new();
     let mut connection_users = 0u32;
     for u in tenant.users.values().filter(|u| u.connection == policy.connection) {
         connection_users += 1;
         if let Some(e) = &u.email {
-            existing.entry(e.trim().to_lowercase()).or_default().push(u);
+            existing.push((normal_email(e), u));
         }
     }
+    existing.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.user_id.cmp(&b.1.user_id)));
 
     let mut by_action: BTreeMap<Action, Vec<Change>> = BTreeMap::new();
     let mut summary = Summary { connection_users, ..Summary::default() };
-    let mut used_roles = BTreeSet::new();
+    let mut used_roles: BTreeSet<String> = BTreeSet::new();
     let mut ignored_users = Vec::new();
     let change = |action, email: &str, user_id: Option<&str>, before, after| Change {
         id: 0,
@@ -186,93 +190,106 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
         before,
         after,
     };
+    let owned = |v: &[&str]| -> BTreeSet<String> { v.iter().map(|r| (*r).to_owned()).collect() };
+    // Managed role names of a tenant user, sorted (ids the snapshot does not list are
+    // left out: they cannot be named, so they are never assigned or removed).
+    let have_of = |u: &TenantUser| -> Vec<&str> {
+        let mut v: Vec<&str> = u
+            .role_ids
+            .iter()
+            .filter_map(|id| tenant.roles.get(id).map(|r| r.name.as_str()))
+            .filter(|r| policy.manages(r))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
 
+    let mut missing: Vec<(&str, &TenantUser)> = Vec::new();
+    let mut ex = existing.iter().peekable();
     for (email, want) in &desired.users {
-        let want_roles: BTreeSet<String> = want.roles.iter().filter(|r| policy.manages(r)).cloned().collect();
-        match existing.get(email.as_str()) {
-            None => {
-                used_roles.extend(want_roles.iter().cloned());
-                summary.roles_assigned += want_roles.len() as u32;
-                let after = UserState { roles: want_roles, profile: want.profile.clone(), blocked: false };
-                by_action.entry(Action::CreateUser).or_default().push(change(
-                    Action::CreateUser,
+        // Tenant users sorted before this email are not in the source.
+        while let Some((e, u)) = ex.next_if(|(e, _)| e.as_ref() < email.as_str()) {
+            missing.push((e.as_ref(), *u));
+        }
+        let want_roles: Vec<&str> = want.roles.iter().map(String::as_str).filter(|r| policy.manages(r)).collect();
+        let mut matched = false;
+        while let Some((_, u)) = ex.next_if(|(e, _)| e.as_ref() == email.as_str()) {
+            matched = true;
+            let have = have_of(u);
+            let mut changed = false;
+            // A user auth0-sync blocked is unblocked when it is back, whatever the
+            // current on-missing mode; blocks made by people are left alone.
+            if u.blocked && u.blocked_by_sync {
+                changed = true;
+                let st = |blocked| Some(UserState { roles: owned(&have), blocked, ..Default::default() });
+                by_action.entry(Action::UnblockUser).or_default().push(change(
+                    Action::UnblockUser,
                     email,
-                    None,
-                    None,
-                    Some(after),
+                    Some(&u.user_id),
+                    st(true),
+                    st(false),
                 ));
             }
-            Some(users) => {
-                for u in users {
-                    let all = names(&u.role_ids, tenant);
-                    let have: BTreeSet<String> = all.iter().filter(|r| policy.manages(r)).cloned().collect();
-                    let mut changed = false;
-                    // A user auth0-sync blocked is unblocked when it is back, whatever the
-                    // current on-missing mode; blocks made by people are left alone.
-                    if u.blocked && u.blocked_by_sync {
-                        changed = true;
-                        let st = |blocked| Some(UserState { roles: have.clone(), blocked, ..Default::default() });
-                        by_action.entry(Action::UnblockUser).or_default().push(change(
-                            Action::UnblockUser,
-                            email,
-                            Some(&u.user_id),
-                            st(true),
-                            st(false),
-                        ));
-                    }
-                    if have != want_roles {
-                        changed = true;
-                        summary.roles_assigned += want_roles.difference(&have).count() as u32;
-                        summary.roles_removed += have.difference(&want_roles).count() as u32;
-                        used_roles.extend(have.symmetric_difference(&want_roles).cloned());
-                        by_action.entry(Action::UpdateRoles).or_default().push(change(
-                            Action::UpdateRoles,
-                            email,
-                            Some(&u.user_id),
-                            Some(UserState { roles: have, ..Default::default() }),
-                            Some(UserState { roles: want_roles.clone(), ..Default::default() }),
-                        ));
-                    }
-                    if !changed {
-                        summary.unchanged += 1;
-                    }
-                }
+            if have != want_roles {
+                changed = true;
+                let assigned = want_roles.iter().filter(|r| have.binary_search(r).is_err()).count();
+                let removed = have.iter().filter(|r| want_roles.binary_search(r).is_err()).count();
+                summary.roles_assigned += assigned as u32;
+                summary.roles_removed += removed as u32;
+                by_action.entry(Action::UpdateRoles).or_default().push(change(
+                    Action::UpdateRoles,
+                    email,
+                    Some(&u.user_id),
+                    Some(UserState { roles: owned(&have), ..Default::default() }),
+                    Some(UserState { roles: owned(&want_roles), ..Default::default() }),
+                ));
+            }
+            if !changed {
+                summary.unchanged += 1;
             }
         }
+        if !matched {
+            summary.roles_assigned += want_roles.len() as u32;
+            let after = UserState { roles: owned(&want_roles), profile: want.profile.clone(), blocked: false };
+            by_action.entry(Action::CreateUser).or_default().push(change(
+                Action::CreateUser,
+                email,
+                None,
+                None,
+                Some(after),
+            ));
+        }
     }
+    missing.extend(ex.map(|(e, u)| (e.as_ref(), *u)));
 
-    for (email, users) in &existing {
-        if desired.users.contains_key(email) {
-            continue;
-        }
+    for (email, u) in missing {
         if policy.ignore.matches(email) {
-            summary.ignored += users.len() as u32;
-            ignored_users.extend(users.iter().map(|_| email.clone()));
+            summary.ignored += 1;
+            ignored_users.push(email.to_owned());
             continue;
         }
-        for u in users {
-            let have: BTreeSet<String> = names(&u.role_ids, tenant).into_iter().filter(|r| policy.manages(r)).collect();
-            let before = Some(UserState { roles: have.clone(), blocked: u.blocked, ..Default::default() });
-            match policy.on_missing {
-                OnMissing::Delete => by_action.entry(Action::DeleteUser).or_default().push(change(
-                    Action::DeleteUser,
+        let have = owned(&have_of(u));
+        let before = Some(UserState { roles: have.clone(), blocked: u.blocked, ..Default::default() });
+        match policy.on_missing {
+            OnMissing::Delete => by_action.entry(Action::DeleteUser).or_default().push(change(
+                Action::DeleteUser,
+                email,
+                Some(&u.user_id),
+                before,
+                None,
+            )),
+            OnMissing::Block if !u.blocked => {
+                let after = Some(UserState { roles: have, blocked: true, ..Default::default() });
+                by_action.entry(Action::BlockUser).or_default().push(change(
+                    Action::BlockUser,
                     email,
                     Some(&u.user_id),
                     before,
-                    None,
-                )),
-                OnMissing::Block if !u.blocked => {
-                    let after = Some(UserState { roles: have, blocked: true, ..Default::default() });
-                    by_action.entry(Action::BlockUser).or_default().push(change(
-                        Action::BlockUser,
-                        email,
-                        Some(&u.user_id),
-                        before,
-                        after,
-                    ));
-                }
-                OnMissing::Block | OnMissing::Ignore => summary.kept += 1,
+                    after,
+                ));
             }
+            OnMissing::Block | OnMissing::Ignore => summary.kept += 1,
         }
     }
 
