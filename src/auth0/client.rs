@@ -27,6 +27,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant, SystemTime};
 
+/// How long an export job may take before the snapshot gives up.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Page size of offset-paged lists and of role member pages (Auth0's maximum).
 pub const PER_PAGE: u64 = 100;
 /// Auth0 pages through at most this many results of one `/users` query.
@@ -388,12 +390,131 @@ impl Auth0Client {
             ("q", format!("identities.connection:\"{}\"", lucene_phrase(connection))),
             ("search_engine", "v3".to_owned()),
         ];
-        self.list_offset(&["users"], query, "users", &["read:users"], |total| Auth0Error::TooManyUsers {
-            connection: connection.to_owned(),
-            total,
-            limit: SEARCH_LIMIT,
-        })
-        .await
+        let paged = self
+            .list_offset(&["users"], query, "users", &["read:users"], |total| Auth0Error::TooManyUsers {
+                connection: connection.to_owned(),
+                total,
+                limit: SEARCH_LIMIT,
+            })
+            .await;
+        match paged {
+            // Past the paging cap: the documented way is a users-export job.
+            Err(Auth0Error::TooManyUsers { total, .. }) => {
+                tracing::info!(connection, total, "more users than paging reaches; reading them through an export job");
+                self.export_connection_users(connection).await
+            }
+            other => other,
+        }
+    }
+
+    /// Reads every user of `connection` through `POST /jobs/users-exports`: starts the
+    /// job, polls it, downloads the gzip'd NDJSON from its pre-signed `location` (no
+    /// token is sent there) and parses it line by line.
+    pub async fn export_connection_users(&self, connection: &str) -> Result<Vec<User>, Auth0Error> {
+        let con = self.connection_by_name(connection).await?.ok_or_else(|| Auth0Error::Decode {
+            method: "GET".into(),
+            path: "/api/v2/connections".into(),
+            message: format!("connection {connection:?} not found for the export job"),
+        })?;
+        let body = serde_json::json!({
+            "connection_id": con.id,
+            "format": "json",
+            "fields": [
+                {"name": "user_id"},
+                {"name": "email"},
+                {"name": "blocked"},
+                {"name": "app_metadata"},
+                {"name": "identities[0].connection", "export_as": "connection"},
+            ],
+        });
+        let call = Call {
+            method: Method::POST,
+            segments: &["jobs", "users-exports"],
+            query: Vec::new(),
+            body: Some(serde_json::to_vec(&body).expect("json")),
+            idempotency: Idempotency::Idempotent,
+            needs: &["read:users"],
+        };
+        let raw = self.call(&call).await?;
+        let job: serde_json::Value = serde_json::from_slice(&raw.body)
+            .map_err(|e| decode_error(&Method::POST, "/api/v2/jobs/users-exports", e.to_string()))?;
+        let id = job["id"].as_str().unwrap_or_default().to_owned();
+        let location = self.wait_for_job(&id).await?;
+        let gz = self.download(&location).await?;
+        parse_export(&gz, connection)
+    }
+
+    /// Polls `GET /jobs/{id}` until the job completes (returns its `location`) or fails.
+    async fn wait_for_job(&self, id: &str) -> Result<String, Auth0Error> {
+        let path = format!("/api/v2/jobs/{id}");
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(200);
+        loop {
+            let call = Call {
+                method: Method::GET,
+                segments: &["jobs", id],
+                query: Vec::new(),
+                body: None,
+                idempotency: Idempotency::Idempotent,
+                needs: &["read:users"],
+            };
+            let raw = self.call(&call).await?;
+            let job: serde_json::Value =
+                serde_json::from_slice(&raw.body).map_err(|e| decode_error(&Method::GET, &path, e.to_string()))?;
+            match job["status"].as_str() {
+                Some("completed") => {
+                    return job["location"].as_str().map(str::to_owned).ok_or_else(|| {
+                        decode_error(&Method::GET, &path, "completed export job without a location".into())
+                    });
+                }
+                Some("failed") => {
+                    return Err(Auth0Error::Decode {
+                        method: "GET".into(),
+                        path,
+                        message: format!("the export job {id} failed: {}", job["summary"]),
+                    });
+                }
+                _ if started.elapsed() > EXPORT_TIMEOUT => {
+                    return Err(Auth0Error::Decode {
+                        method: "GET".into(),
+                        path,
+                        message: format!("the export job {id} did not complete within {} s", EXPORT_TIMEOUT.as_secs()),
+                    });
+                }
+                _ => {
+                    tracing::debug!(job = id, status = %job["status"], "waiting for the export job");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// GET of a pre-signed URL: no Authorization header.
+    async fn download(&self, location: &str) -> Result<Vec<u8>, Auth0Error> {
+        let origin_only = |u: &str| Url::parse(u).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+        let resp =
+            self.inner.http.get(location).send().await.map_err(|e| Auth0Error::Network {
+                url: origin_only(location),
+                message: e.without_url().to_string(),
+            })?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(Auth0Error::Api {
+                method: "GET".into(),
+                path: "(export download)".into(),
+                status: status.as_u16(),
+                message: "the export file could not be downloaded (its link lives 60 s)".into(),
+                error_code: None,
+                help: "run plan again; if it keeps failing, check that the machine can reach the export location"
+                    .into(),
+            });
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Auth0Error::Network { url: origin_only(location), message: e.without_url().to_string() })?;
+        Ok(bytes.to_vec())
     }
 
     /// Pages `GET /api/v2/{segments}?page=P&per_page=100&include_totals=true` to the end.
@@ -860,6 +981,51 @@ fn base64url_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// One line of a users export (fields as requested in `export_connection_users`).
+#[derive(serde::Deserialize)]
+struct ExportLine {
+    user_id: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    blocked: Option<bool>,
+    #[serde(default)]
+    app_metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    connection: Option<String>,
+}
+
+/// Gunzips and parses an NDJSON export line by line.
+fn parse_export(gz: &[u8], connection: &str) -> Result<Vec<User>, Auth0Error> {
+    use std::io::BufRead;
+    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(gz));
+    let mut users = Vec::new();
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| decode_error(&Method::GET, "(export file)", format!("not gzip'd text: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row: ExportLine = serde_json::from_str(&line)
+            .map_err(|e| decode_error(&Method::GET, "(export file)", format!("line {}: {e}", n + 1)))?;
+        users.push(User {
+            user_id: row.user_id,
+            email: row.email,
+            email_verified: None,
+            blocked: row.blocked,
+            name: None,
+            given_name: None,
+            family_name: None,
+            identities: vec![crate::auth0::types::Identity {
+                connection: Some(row.connection.unwrap_or_else(|| connection.to_owned())),
+                provider: None,
+                is_social: None,
+            }],
+            app_metadata: row.app_metadata,
+        });
+    }
+    Ok(users)
 }
 
 #[cfg(test)]

@@ -1,0 +1,133 @@
+//! Scale paths against the emulator: more users than paging reaches (export job),
+//! injected 429s/503s survived with no failed change, a token expiring mid-run.
+
+mod common;
+
+use auth0_sync::auth0::Auth0Client;
+use auth0_sync::emulator::state::StateUser;
+use auth0_sync::emulator::{Emulator, EmulatorOptions, Faults, TenantState};
+use common::{Env, run, text};
+use std::collections::BTreeMap;
+
+/// The demo tenant plus `extra` generated users of the database connection.
+fn big_state(extra: usize) -> TenantState {
+    let mut s = common::demo_state();
+    for i in 0..extra {
+        s.users.push(StateUser {
+            user_id: format!("auth0|{i:024x}"),
+            email: Some(format!("gen{i:05}@acme.example")),
+            connection: common::CONNECTION.into(),
+            roles: vec![["rol_DemoViewer000001", "rol_DemoEditor000001"][i % 2].into()],
+            ..Default::default()
+        });
+    }
+    s
+}
+
+/// user_id → (email, role ids) of the connection's users, as the state has them.
+fn expected(state: &TenantState) -> BTreeMap<String, (Option<String>, Vec<String>)> {
+    state
+        .users
+        .iter()
+        .filter(|u| u.connection == common::CONNECTION)
+        .map(|u| {
+            let mut r = u.roles.clone();
+            r.sort();
+            (u.user_id.clone(), (u.email.clone(), r))
+        })
+        .collect()
+}
+
+async fn snapshot_of(emulator: &Emulator) -> BTreeMap<String, (Option<String>, Vec<String>)> {
+    let app = common::demo_state().clients[0].clone();
+    let args = auth0_sync::settings::SettingsArgs {
+        auth0_url: Some(emulator.base_url()),
+        auth0_client_id: Some(app.client_id),
+        auth0_client_secret: Some(app.client_secret),
+        ..Default::default()
+    };
+    let client = Auth0Client::connect(&args.auth0().unwrap()).await.unwrap();
+    let snap = client.snapshot(common::CONNECTION).await.unwrap();
+    snap.users
+        .into_values()
+        .filter(|u| u.connection == common::CONNECTION)
+        .map(|u| (u.user_id, (u.email, u.role_ids.into_iter().collect())))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paging_and_export_paths_give_the_same_snapshot() {
+    for extra in [900usize, 1300] {
+        let state = big_state(extra);
+        let want = expected(&state);
+        let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), state, None).await.unwrap();
+        let got = snapshot_of(&emulator).await;
+        assert_eq!(got.len(), want.len(), "{extra} extra users");
+        assert_eq!(got, want, "{extra} extra users");
+        let counts = emulator.request_counts();
+        let exports = counts.get("POST /api/v2/jobs/users-exports").copied().unwrap_or(0);
+        assert_eq!(exports, u64::from(extra > 1000), "export job used iff past the paging cap: {counts:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_apply_plan_past_the_paging_cap() {
+    let env = Env::with(big_state(1200), include_bytes!("../examples/demo/hr.sqlite")).await;
+    // The 1200 generated users are not in the HR table: allow their deletion.
+    let plan = env.path("p.json");
+    let mut c = env.cmd();
+    c.args(["plan", "--allow-mass-delete", "--out"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("1202 to delete"), "{}", text(&out.stdout));
+    let mut c = env.cmd();
+    c.args(["apply", "--allow-mass-delete", "--concurrency", "8"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut c = env.cmd();
+    c.args(["plan", "--detailed-exitcode", "--out"]).arg(env.path("p2.json"));
+    assert_eq!(run(c).await.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_429s_and_503s_are_survived_with_no_failed_change() {
+    let opts =
+        EmulatorOptions { faults: Some(Faults { rate_429: 0.12, rate_503: 0.08, seed: 7 }), ..Default::default() };
+    let env = Env::with_options(common::demo_state(), include_bytes!("../examples/demo/hr.sqlite"), opts).await;
+    let plan = env.path("p.json");
+    let mut c = env.cmd();
+    c.env("AUTH0_MAX_RETRIES", "8").env("AUTH0_BACKOFF_FACTOR", "0.05").args(["plan", "--out"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut c = env.cmd();
+    c.env("AUTH0_MAX_RETRIES", "8").env("AUTH0_BACKOFF_FACTOR", "0.05").args(["apply", "--format", "json"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["outcomes"].as_array().unwrap().iter().all(|o| o["status"] == "done"), "{report:#}");
+    let status = env.emulator.status_counts();
+    let faults = status.get("429").copied().unwrap_or(0) + status.get("503").copied().unwrap_or(0);
+    assert!(faults >= 3, "the run should have met injected faults: {status:?}");
+    env.emulator.set_faults(None);
+    let mut c = env.cmd();
+    c.args(["plan", "--detailed-exitcode", "--out"]).arg(env.path("p2.json"));
+    assert_eq!(run(c).await.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expiring_token_is_refreshed_mid_run() {
+    let opts =
+        EmulatorOptions { token_lifetime: std::time::Duration::from_secs(1), latency_ms: 150, ..Default::default() };
+    let env = Env::with_options(common::demo_state(), include_bytes!("../examples/demo/hr.sqlite"), opts).await;
+    let plan = env.path("p.json");
+    let mut c = env.cmd();
+    c.args(["plan", "--out"]).arg(&plan);
+    assert!(run(c).await.status.success());
+    let before = env.emulator.request_counts().get("POST /oauth/token").copied().unwrap_or(0);
+    let mut c = env.cmd();
+    c.args(["apply", "--concurrency", "1"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tokens = env.emulator.request_counts().get("POST /oauth/token").copied().unwrap_or(0) - before;
+    assert!(tokens >= 2, "apply ran longer than a token lives, so it needed a new one ({tokens} token requests)");
+}
