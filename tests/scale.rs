@@ -131,3 +131,42 @@ async fn an_expiring_token_is_refreshed_mid_run() {
     let tokens = env.emulator.request_counts().get("POST /oauth/token").copied().unwrap_or(0) - before;
     assert!(tokens >= 2, "apply ran longer than a token lives, so it needed a new one ({tokens} token requests)");
 }
+
+async fn run_at_tenant_rate(client_rate: Option<(&str, &str)>) -> (bool, BTreeMap<String, u64>, u64) {
+    use auth0_sync::emulator::RateLimit;
+    let opts = EmulatorOptions { rate_limit: Some(RateLimit { burst: 6, per_second: 6.0 }), ..Default::default() };
+    let env = Env::with_options(common::demo_state(), include_bytes!("../examples/demo/hr.sqlite"), opts).await;
+    let plan = env.path("p.json");
+    let mut ok = true;
+    for args in
+        [vec!["plan", "--out", plan.to_str().unwrap()], vec!["apply", "--concurrency", "8", plan.to_str().unwrap()]]
+    {
+        let mut c = env.cmd();
+        c.env("AUTH0_BACKOFF_FACTOR", "0.05").args(args);
+        if let Some((rate, burst)) = client_rate {
+            c.env("AUTH0_RATE_LIMIT", rate).env("AUTH0_RATE_BURST", burst);
+        }
+        ok &= run(c).await.status.success();
+    }
+    let total = env.emulator.request_counts().values().sum();
+    (ok, env.emulator.status_counts(), total)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_budget_never_exceeds_the_configured_rate() {
+    // The tenant allows 6/s (burst 6); the client is told 5/s (burst 5): the tenant's
+    // bucket must never run dry, so no request is ever answered 429.
+    let (ok, status, total) = run_at_tenant_rate(Some(("5", "5"))).await;
+    assert!(ok);
+    assert!(total >= 20, "{total} requests");
+    assert_eq!(status.get("429"), None, "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_adaptive_budget_follows_the_tenant_and_finishes() {
+    let (ok, status, total) = run_at_tenant_rate(None).await;
+    assert!(ok, "{status:?}");
+    // It learns the tenant's budget from the headers; a few 429s at most.
+    let limited = status.get("429").copied().unwrap_or(0);
+    assert!(limited * 5 <= total, "{limited} of {total} answered 429");
+}

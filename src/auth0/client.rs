@@ -65,6 +65,8 @@ struct Inner {
     client_id: String,
     client_secret: Secret,
     policy: RetryPolicy,
+    /// The process's request budget, shared by every clone.
+    limiter: super::limiter::Limiter,
     /// The cached token. An async mutex, so that concurrent callers wait for one refresh.
     token: tokio::sync::Mutex<Option<Token>>,
     /// Scopes of the current token, readable without awaiting.
@@ -130,6 +132,12 @@ impl Auth0Client {
                 client_id: settings.client_id.clone(),
                 client_secret: settings.client_secret.clone(),
                 policy: RetryPolicy { max_retries: settings.max_retries, backoff_factor: settings.backoff_factor },
+                limiter: match settings.rate_limit {
+                    Some(rate) => {
+                        super::limiter::Limiter::fixed(rate, settings.rate_burst.unwrap_or(rate.ceil() as u32))
+                    }
+                    None => super::limiter::Limiter::adaptive(),
+                },
                 token: tokio::sync::Mutex::new(None),
                 scopes: StdMutex::new(Vec::new()),
             }),
@@ -735,10 +743,12 @@ impl Auth0Client {
         let policy = self.inner.policy;
         let mut attempt = 0u32;
         loop {
+            self.inner.limiter.acquire().await;
             let outcome = match build().send().await {
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
+                    self.inner.limiter.observe(status, &headers);
                     match response.bytes().await {
                         Ok(body) => Ok(Raw { body: body.to_vec(), status, headers }),
                         Err(e) => Err((e, true)),

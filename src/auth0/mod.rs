@@ -2,6 +2,7 @@
 //! carries out single changes. Errors keep Auth0's `message` and `errorCode`.
 
 pub mod client;
+pub mod limiter;
 pub mod password;
 pub mod retry;
 pub mod types;
