@@ -229,7 +229,9 @@ async fn sync_bench(n: usize, plan_only: bool, rate: f64, burst: u32, latency_ms
     let (c0, s0) = (emulator.request_counts(), emulator.status_counts());
     let t = Instant::now();
     let plan =
-        make_plan(&args, &PlanOptions { delete_cap: DeleteCap::Unlimited, ..Default::default() }).await.expect("plan");
+        make_plan(&args, &PlanOptions { delete_cap: DeleteCap::Unlimited, concurrency: 8, ..Default::default() })
+            .await
+            .expect("plan");
     let secs = t.elapsed().as_secs_f64();
     let s = &plan.changeset.summary;
     report(
@@ -239,6 +241,25 @@ async fn sync_bench(n: usize, plan_only: bool, rate: f64, burst: u32, latency_ms
         secs,
         rate,
         &format!("{} creates, {} role updates, {} deletes", s.create_user, s.update_roles, s.delete_user),
+    );
+    // The same snapshot with the per-user role strategy, for comparison.
+    let (c0, s0) = (emulator.request_counts(), emulator.status_counts());
+    let t = Instant::now();
+    let per_user = PlanOptions {
+        delete_cap: DeleteCap::Unlimited,
+        role_lookup: auth0_sync::auth0::client::RoleLookup::PerUser,
+        concurrency: 8,
+        ..Default::default()
+    };
+    let again = make_plan(&args, &per_user).await.expect("plan per user");
+    assert_eq!(again.changeset.changes, plan.changeset.changes, "both strategies plan the same changes");
+    report(
+        "plan (per-user roles)",
+        &diff(&emulator.request_counts(), &c0),
+        &diff(&emulator.status_counts(), &s0),
+        t.elapsed().as_secs_f64(),
+        rate,
+        "same plan",
     );
     if !plan_only {
         let path = dir.path().join("plan.json");

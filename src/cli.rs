@@ -113,6 +113,12 @@ pub enum Command {
         /// Plan the creation of roles the source names that the tenant lacks.
         #[arg(long)]
         create_missing_roles: bool,
+        /// How to learn role membership: per-role (list members), per-user, or auto.
+        #[arg(long, value_enum, default_value_t)]
+        role_lookup: crate::auth0::client::RoleLookup,
+        /// Reads in flight at once (within the request budget).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
         #[command(flatten)]
         safety: SafetyArgs,
     },

@@ -19,12 +19,24 @@ pub const EXIT_CHANGES: u8 = 2;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let args = &cli.settings;
     match cli.command {
-        Command::Plan { out, overwrite, format, detailed_exitcode, on_missing, create_missing_roles, safety } => {
+        Command::Plan {
+            out,
+            overwrite,
+            format,
+            detailed_exitcode,
+            on_missing,
+            create_missing_roles,
+            role_lookup,
+            concurrency,
+            safety,
+        } => {
             let opts = PlanOptions {
                 on_missing,
                 create_missing_roles,
                 delete_cap: safety.delete_cap(),
                 allow_empty_source: safety.allow_empty_source,
+                role_lookup,
+                concurrency: concurrency.into(),
             };
             let plan = make_plan(args, &opts).await?;
             let path = out.unwrap_or_else(|| default_plan_path(&plan));
@@ -82,6 +94,9 @@ pub struct PlanOptions {
     pub create_missing_roles: bool,
     pub delete_cap: DeleteCap,
     pub allow_empty_source: bool,
+    pub role_lookup: crate::auth0::client::RoleLookup,
+    /// Reads in flight at once (0 = the default).
+    pub concurrency: usize,
 }
 
 /// Snapshots the source and the tenant and computes a sealed plan.
@@ -103,7 +118,8 @@ pub async fn make_plan(args: &SettingsArgs, opts: &PlanOptions) -> Result<Plan> 
     let (desired, source_info) = crate::source::load(&source_settings).await?;
     let client = Auth0Client::connect(&auth0).await?;
     require_connection(&client, &connection).await?;
-    let snapshot = client.snapshot(&connection).await?;
+    let concurrency = if opts.concurrency == 0 { 4 } else { opts.concurrency };
+    let snapshot = client.snapshot_with(&connection, opts.role_lookup, concurrency).await?;
     let policy = Policy {
         connection: connection.clone(),
         ignore,

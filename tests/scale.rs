@@ -170,3 +170,38 @@ async fn the_adaptive_budget_follows_the_tenant_and_finishes() {
     let limited = status.get("429").copied().unwrap_or(0);
     assert!(limited * 5 <= total, "{limited} of {total} answered 429");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_role_and_per_user_lookups_give_the_same_snapshot() {
+    use auth0_sync::auth0::client::RoleLookup;
+    let state = big_state(250);
+    let want = expected(&state);
+    let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), state, None).await.unwrap();
+    let app = common::demo_state().clients[0].clone();
+    let args = auth0_sync::settings::SettingsArgs {
+        auth0_url: Some(emulator.base_url()),
+        auth0_client_id: Some(app.client_id),
+        auth0_client_secret: Some(app.client_secret),
+        ..Default::default()
+    };
+    let client = Auth0Client::connect(&args.auth0().unwrap()).await.unwrap();
+    let mut calls = Vec::new();
+    let mut snaps = Vec::new();
+    for lookup in [RoleLookup::PerRole, RoleLookup::PerUser, RoleLookup::Auto] {
+        let before: u64 = emulator.request_counts().values().sum();
+        snaps.push(client.snapshot_with(common::CONNECTION, lookup, 8).await.unwrap());
+        calls.push(emulator.request_counts().values().sum::<u64>() - before);
+    }
+    assert_eq!(snaps[0], snaps[1]);
+    assert_eq!(snaps[0], snaps[2]);
+    let got: BTreeMap<_, _> = snaps[0]
+        .users
+        .values()
+        .filter(|u| u.connection == common::CONNECTION)
+        .map(|u| (u.user_id.clone(), (u.email.clone(), u.role_ids.iter().cloned().collect::<Vec<_>>())))
+        .collect();
+    assert_eq!(got, want);
+    // 257 connection users: per user is one call each; per role a few pages.
+    assert!(calls[1] > 257 && calls[0] < 20, "calls per-role {} per-user {}", calls[0], calls[1]);
+    assert_eq!(calls[2], calls[0], "auto picks per-role here");
+}

@@ -200,7 +200,8 @@ pub async fn apply(
     cancel: &Cancel,
 ) -> Result<ApplyReport> {
     let now = Utc::now();
-    let snapshot = client.snapshot(&plan.connection).await?;
+    let snapshot =
+        client.snapshot_with(&plan.connection, crate::auth0::client::RoleLookup::Auto, opts.concurrency).await?;
     let connection_users = snapshot.users.values().filter(|u| u.connection == plan.connection).count() as u32;
     preflight(plan, opts, now, connection_users)?;
     let (journal, progress) = Journal::open(plan_path, plan, now)?;

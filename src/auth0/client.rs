@@ -179,6 +179,18 @@ impl Auth0Client {
 
     /// All roles, and every user of `connection` with its role ids.
     pub async fn snapshot(&self, connection: &str) -> Result<TenantSnapshot, Auth0Error> {
+        self.snapshot_with(connection, RoleLookup::Auto, ROLE_MEMBER_CONCURRENCY).await
+    }
+
+    /// [`Auth0Client::snapshot`] with a chosen role-membership strategy and up to
+    /// `concurrency` reads in flight (always within the request budget).
+    pub async fn snapshot_with(
+        &self,
+        connection: &str,
+        lookup: RoleLookup,
+        concurrency: usize,
+    ) -> Result<TenantSnapshot, Auth0Error> {
+        let concurrency = concurrency.max(1);
         let roles = self.list_roles().await?;
         let users = self.list_connection_users(connection).await?;
         let mut snapshot = TenantSnapshot::default();
@@ -203,13 +215,48 @@ impl Auth0Client {
         if snapshot.users.is_empty() {
             return Ok(snapshot);
         }
+        // Cost in calls: per role, one page per 100 members (at least one per role; the
+        // members of all roles are at least the connection's users that hold a role,
+        // estimated here by all of them); per user, one call each.
+        let users_n = snapshot.users.len();
+        let per_role_cost = snapshot.roles.len() + users_n.div_ceil(PER_PAGE as usize);
+        let strategy = match lookup {
+            RoleLookup::Auto if users_n < per_role_cost => RoleLookup::PerUser,
+            RoleLookup::Auto => RoleLookup::PerRole,
+            other => other,
+        };
+        tracing::info!(
+            ?strategy,
+            users = users_n,
+            roles = snapshot.roles.len(),
+            per_role_cost,
+            per_user_cost = users_n,
+            "role membership lookup"
+        );
+        if strategy == RoleLookup::PerUser {
+            let user_ids: Vec<String> = snapshot.users.keys().cloned().collect();
+            let found: Vec<(String, Vec<String>)> = futures::stream::iter(user_ids)
+                .map(|user_id| async move {
+                    let roles = self.roles_of_user(&user_id).await?;
+                    Ok::<_, Auth0Error>((user_id, roles))
+                })
+                .buffer_unordered(concurrency)
+                .try_collect()
+                .await?;
+            for (user_id, roles) in found {
+                if let Some(user) = snapshot.users.get_mut(&user_id) {
+                    user.role_ids.extend(roles);
+                }
+            }
+            return Ok(snapshot);
+        }
         let role_ids: Vec<String> = snapshot.roles.keys().cloned().collect();
         let memberships: Vec<(String, Vec<String>)> = futures::stream::iter(role_ids)
             .map(|role_id| async move {
                 let members = self.role_members(&role_id).await?;
                 Ok::<_, Auth0Error>((role_id, members))
             })
-            .buffer_unordered(ROLE_MEMBER_CONCURRENCY)
+            .buffer_unordered(concurrency)
             .try_collect()
             .await?;
         for (role_id, members) in memberships {
@@ -577,6 +624,21 @@ impl Auth0Client {
     }
 
     /// User ids of a role's members, following the checkpoint cursor to the end.
+    /// Role ids of one user: `GET /users/{id}/roles` (a user holds at most 50 roles,
+    /// so one page of 100 is all of them).
+    async fn roles_of_user(&self, user_id: &str) -> Result<Vec<String>, Auth0Error> {
+        let roles: Vec<RoleItemId> = self
+            .list_offset(&["users", user_id, "roles"], Vec::new(), "roles", &["read:users", "read:roles"], |total| {
+                Auth0Error::Decode {
+                    method: "GET".into(),
+                    path: format!("/api/v2/users/{user_id}/roles"),
+                    message: format!("the user has {total} roles, more than Auth0 allows"),
+                }
+            })
+            .await?;
+        Ok(roles.into_iter().map(|r| r.id).collect())
+    }
+
     async fn role_members(&self, role_id: &str) -> Result<Vec<String>, Auth0Error> {
         let segments = ["roles", role_id, "users"];
         let mut members = Vec::new();
@@ -991,6 +1053,24 @@ fn base64url_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Just the id of a role in a list.
+#[derive(serde::Deserialize)]
+struct RoleItemId {
+    id: String,
+}
+
+/// How the snapshot learns who holds which role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RoleLookup {
+    /// List each role's members (checkpoint paging): about roles + members/100 calls.
+    PerRole,
+    /// Ask each connection user for its roles: one call per user.
+    PerUser,
+    /// Estimate both costs from the counts at hand and take the cheaper.
+    #[default]
+    Auto,
 }
 
 /// One line of a users export (fields as requested in `export_connection_users`).
