@@ -13,6 +13,8 @@ pub mod commands;
 pub mod demo;
 pub mod emulator;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod logging;
 pub mod model;
 pub mod plan;

@@ -632,3 +632,20 @@ pub async fn run(args: EmulatorArgs) -> Result<(), Error> {
     serve_until_with(&args.state, args.listen, options, &mut stdout, termination()).await?;
     Ok(())
 }
+
+/// Fuzzing entry point: the emulator's parsing of a users query (`q=`) and of a
+/// `POST /users` JSON body, as a request would reach them. Never panics; the result
+/// says whether the request would be accepted.
+#[doc(hidden)]
+pub fn fuzz_parse_request(q: &str, body: &[u8]) -> (bool, bool) {
+    let query_ok = query::parse(q).is_ok_and(|parsed| {
+        // Matching must not panic on any parsed query.
+        let _ = parsed.matches(&state::StateUser::default());
+        true
+    });
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    let bytes = axum::body::Bytes::copy_from_slice(body);
+    let body_ok = http::Body::parse(&headers, &bytes, routes::CREATE_USER_PROPS, &["connection"]).is_ok();
+    (query_ok, body_ok)
+}

@@ -333,7 +333,7 @@ pub(crate) async fn users_by_email(
     Ok(Json(Value::Array(found)).into_response())
 }
 
-const CREATE_USER_PROPS: &[&str] = &[
+pub(crate) const CREATE_USER_PROPS: &[&str] = &[
     "email",
     "phone_number",
     "user_metadata",
