@@ -128,7 +128,12 @@ pub enum Error {
     ApplyFailed { failed: usize, total: usize },
 
     #[error("{0}")]
-    #[diagnostic(code(auth0_sync::emulator))]
+    #[diagnostic(
+        code(auth0_sync::emulator),
+        help(
+            "check the emulator's state file (README: \"Emulator state file\") and that the --listen address is free"
+        )
+    )]
     Emulator(String),
 }
 

@@ -1,0 +1,336 @@
+//! Every diagnostic the tool can print, rendered as an operator sees it (no color,
+//! 100 columns) and snapshotted; each carries an `auth0_sync::` code and a help line.
+//! The `covered_*` functions match every variant without a wildcard, so a new variant
+//! does not compile until it has a case here.
+
+use auth0_sync::Error;
+use auth0_sync::auth0::Auth0Error;
+use auth0_sync::error::{DriftItem, PlanFileError};
+use auth0_sync::plan::Plan;
+use auth0_sync::settings::SettingsArgs;
+use auth0_sync::source::mssql::MssqlError;
+use auth0_sync::source::{BadRow, SourceError};
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+use std::path::PathBuf;
+
+fn render(d: &dyn Diagnostic) -> String {
+    let mut out = String::new();
+    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .render_report(&mut out, d)
+        .unwrap();
+    out
+}
+
+/// The innermost diagnostic of transparent wrappers (their code and help live there).
+fn leaf(d: &dyn Diagnostic) -> &dyn Diagnostic {
+    match d.diagnostic_source() {
+        Some(inner) if d.code().is_none() => leaf(inner),
+        _ => d,
+    }
+}
+
+fn check(name: &str, d: &dyn Diagnostic) {
+    let inner = leaf(d);
+    let code = inner.code().map(|c| c.to_string()).unwrap_or_default();
+    assert!(code.starts_with("auth0_sync::"), "{name}: code {code:?}");
+    let help = inner.help().map(|h| h.to_string()).unwrap_or_default();
+    assert!(!help.trim().is_empty(), "{name}: no help");
+    insta::assert_snapshot!(name, render(d));
+}
+
+fn plan_text() -> String {
+    std::fs::read_to_string("fuzz/seeds/plan_parse/demo-plan.json").unwrap()
+}
+
+fn plan_err(edit: impl Fn(String) -> String) -> PlanFileError {
+    Plan::parse("plans/plan.json", &edit(plan_text())).unwrap_err()
+}
+
+fn covered_error(e: &Error) -> &'static str {
+    match e {
+        Error::MissingSetting { .. } => "missing_setting",
+        Error::InvalidSetting { .. } => "invalid_setting",
+        Error::Io { .. } => "io",
+        Error::PlanExists { .. } => "plan_exists",
+        Error::PlanFile(_) => "plan_file",
+        Error::PlanTargetMismatch { .. } => "target_mismatch",
+        Error::UnknownRoles { .. } => "unknown_roles",
+        Error::EmptySource { .. } => "empty_source",
+        Error::TooManyDeletes { .. } => "too_many_deletes",
+        Error::BadJournal { .. } => "bad_journal",
+        Error::PlanTooOld { .. } => "plan_too_old",
+        Error::Drifted { .. } => "drifted",
+        Error::Interrupted { .. } => "interrupted",
+        Error::UnknownConnection { .. } => "unknown_connection",
+        Error::Source(_) => "source",
+        Error::Auth0(_) => "auth0",
+        Error::ApplyFailed { .. } => "apply_failed",
+        Error::Emulator(_) => "emulator",
+    }
+}
+
+fn covered_plan_file(e: &PlanFileError) -> &'static str {
+    match e {
+        PlanFileError::Syntax { .. } => "plan_syntax",
+        PlanFileError::NotAnObject { .. } => "plan_not_object",
+        PlanFileError::UnknownVersion { .. } => "plan_version",
+        PlanFileError::Checksum { .. } => "plan_checksum",
+        PlanFileError::Inconsistent { .. } => "plan_inconsistent",
+        PlanFileError::Shape { .. } => "plan_shape",
+    }
+}
+
+fn covered_source(e: &SourceError) -> &'static str {
+    match e {
+        SourceError::SqliteOpen { .. } => "sqlite_open",
+        SourceError::Query { .. } => "source_query",
+        SourceError::MissingColumn { .. } => "missing_column",
+        SourceError::BadRows { .. } => "bad_rows",
+        SourceError::Mssql(_) => "mssql",
+    }
+}
+
+fn covered_mssql(e: &MssqlError) -> &'static str {
+    match e {
+        MssqlError::Config { .. } => "mssql_config",
+        MssqlError::Connect { .. } => "mssql_connect",
+        MssqlError::Tls { .. } => "mssql_tls",
+        MssqlError::Certificate { .. } => "mssql_certificate",
+        MssqlError::Login { .. } => "mssql_login",
+        MssqlError::Query { .. } => "mssql_query",
+        MssqlError::Read { .. } => "mssql_read",
+        MssqlError::NoResultSet => "mssql_no_result_set",
+        MssqlError::SeveralResultSets => "mssql_result_sets",
+        MssqlError::Rows(_) => "mssql_rows",
+    }
+}
+
+fn covered_auth0(e: &Auth0Error) -> &'static str {
+    match e {
+        Auth0Error::Token { .. } => "auth0_token",
+        Auth0Error::Api { .. } => "auth0_api",
+        Auth0Error::Network { .. } => "auth0_network",
+        Auth0Error::Decode { .. } => "auth0_decode",
+        Auth0Error::TooManyUsers { .. } => "auth0_too_many_users",
+        Auth0Error::Unconfirmed { .. } => "auth0_unconfirmed",
+    }
+}
+
+#[test]
+fn settings_diagnostics() {
+    let missing = SettingsArgs::default().auth0().unwrap_err();
+    check(covered_error(&missing), &missing);
+    let bad =
+        SettingsArgs { auth0_url: Some("http://acme.auth0.com".into()), ..Default::default() }.auth0().unwrap_err();
+    check(covered_error(&bad), &bad);
+}
+
+#[test]
+fn plan_file_diagnostics() {
+    let cases = [
+        plan_err(|t| t.replacen('{', "{,", 1)),
+        plan_err(|_| "[1, 2]".into()),
+        plan_err(|t| t.replace("\"format_version\": 1", "\"format_version\": 7")),
+        plan_err(|t| t.replace("grace@acme.example", "mallory@evil.example")),
+        {
+            // Edited and resealed: the checksum matches, the content contradicts itself.
+            let mut p: Plan = serde_json::from_str(&plan_text()).unwrap();
+            p.changeset.summary.delete_user += 1;
+            p.checksum = p.compute_checksum();
+            Plan::parse("plans/plan.json", &p.to_json_pretty()).unwrap_err()
+        },
+        {
+            let mut v: serde_json::Value = serde_json::from_str(&plan_text()).unwrap();
+            v["changes"][0]["action"] = "rename_user".into();
+            let mut p = v.clone();
+            p.as_object_mut().unwrap().remove("checksum");
+            // Reseal the raw JSON the way plan.rs does: sorted keys, compact.
+            let sealed = {
+                fn canon(v: &serde_json::Value) -> String {
+                    match v {
+                        serde_json::Value::Object(o) => {
+                            let mut k: Vec<_> = o.keys().collect();
+                            k.sort();
+                            let parts: Vec<String> = k
+                                .iter()
+                                .map(|k| format!("{}:{}", serde_json::to_string(k).unwrap(), canon(&o[*k])))
+                                .collect();
+                            format!("{{{}}}", parts.join(","))
+                        }
+                        serde_json::Value::Array(a) => {
+                            format!("[{}]", a.iter().map(canon).collect::<Vec<_>>().join(","))
+                        }
+                        s => serde_json::to_string(s).unwrap(),
+                    }
+                }
+                use sha2::Digest;
+                format!("sha256:{}", hex::encode(sha2::Sha256::digest(canon(&p).as_bytes())))
+            };
+            v["checksum"] = sealed.into();
+            Plan::parse("plans/plan.json", &serde_json::to_string_pretty(&v).unwrap()).unwrap_err()
+        },
+    ];
+    let mut names = std::collections::BTreeSet::new();
+    for e in cases {
+        let name = covered_plan_file(&e);
+        names.insert(name);
+        check(name, &e);
+        let wrapped = Error::PlanFile(Box::new(e));
+        assert_eq!(covered_error(&wrapped), "plan_file");
+    }
+    assert_eq!(names.len(), 6, "{names:?}");
+}
+
+#[test]
+fn apply_and_plan_diagnostics() {
+    let drift = DriftItem {
+        id: 5,
+        action: "update_roles",
+        email: "bob@acme.example".into(),
+        expected: "user with roles [viewer]".into(),
+        found: "user with roles [admin, viewer]".into(),
+    };
+    let cases = vec![
+        Error::Io {
+            action: "read plan file",
+            path: PathBuf::from("plans/missing.json"),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+        },
+        Error::PlanExists { path: PathBuf::from("plans/plan.json") },
+        Error::PlanTargetMismatch {
+            field: "tenant",
+            planned: "acme.eu.auth0.com".into(),
+            configured: "acme-staging.eu.auth0.com".into(),
+        },
+        Error::UnknownRoles { roles: vec!["astronaut".into(), "pilot".into()] },
+        Error::EmptySource { rows: 0 },
+        Error::TooManyDeletes { removals: 120, users: 1000, limit: 100 },
+        Error::BadJournal {
+            path: PathBuf::from("plans/plan.json.journal"),
+            reason: "line 3 is not a journal entry".into(),
+        },
+        Error::PlanTooOld { age: "1d 2h".into(), max: "1d 0h".into() },
+        Error::Drifted { drifted: vec![drift] },
+        Error::Interrupted {
+            done: 3,
+            remaining: 5,
+            journal: PathBuf::from("plans/plan.json.journal"),
+            plan: PathBuf::from("plans/plan.json"),
+        },
+        Error::UnknownConnection { name: "Staff-DB".into(), known: String::new() },
+        Error::ApplyFailed { failed: 2, total: 8 },
+        Error::Emulator("cannot listen on 127.0.0.1:80: Permission denied (os error 13)".into()),
+    ];
+    for e in &cases {
+        check(covered_error(e), e);
+    }
+}
+
+#[test]
+fn source_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hr.sqlite");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(mail TEXT, email BLOB, role TEXT); INSERT INTO t VALUES ('a', x'00', 'r'), ('b', x'01', 'r');")
+        .unwrap();
+    let load = |q: &str| auth0_sync::source::sqlite::load(&db, q).unwrap_err();
+    let cases = vec![
+        SourceError::SqliteOpen { path: "hr.sqlite".into(), message: "unable to open database file".into() },
+        load("SELEC email FROM t"),
+        load("SELECT mail, role FROM t"),
+        load("SELECT email, role FROM t"),
+    ];
+    for e in &cases {
+        let name = covered_source(e);
+        // Paths and SQLite's wording are fixed here; the rendering must not show the temp dir.
+        check(name, e);
+    }
+    let mssql = vec![
+        MssqlError::Config {
+            reason: "MSSQL_USERNAME is not set".into(),
+            help: "set MSSQL_USERNAME to the SQL login".into(),
+        },
+        MssqlError::Connect {
+            target: "hr-db.acme.example:1433".into(),
+            reason: "connection refused".into(),
+            help: "check MSSQL_SERVER and MSSQL_PORT, that TCP/IP is enabled and the firewall lets you through".into(),
+        },
+        MssqlError::Tls {
+            location: "hr-db.acme.example:1433/hr".into(),
+            reason: "the server does not offer encryption".into(),
+            help: "this server has no TLS: set MSSQL_ENCRYPT=off only on a network you trust".into(),
+        },
+        MssqlError::Certificate {
+            location: "hr-db.acme.example:1433/hr".into(),
+            reason: "invalid peer certificate: UnknownIssuer".into(),
+            help: "add the server's CA to the system trust store, or set MSSQL_TRUST_SERVER_CERTIFICATE=true".into(),
+        },
+        MssqlError::Login {
+            location: "hr-db.acme.example:1433/hr".into(),
+            user: "sync".into(),
+            number: 18456,
+            message: "Login failed for user 'sync'.".into(),
+            help: "check MSSQL_USERNAME and MSSQL_PASSWORD".into(),
+        },
+        MssqlError::Query {
+            location: "hr-db.acme.example:1433/hr".into(),
+            number: 208,
+            line: 1,
+            message: "Invalid object name 'dbo.Staf'.".into(),
+        },
+        MssqlError::Read {
+            location: "hr-db.acme.example:1433/hr".into(),
+            reason: "connection reset".into(),
+            help: "run plan again".into(),
+        },
+        MssqlError::NoResultSet,
+        MssqlError::SeveralResultSets,
+        MssqlError::Rows(Box::new(SourceError::BadRows {
+            rows: vec![BadRow { row: 4, column: "email".into(), found: "a VARBINARY value".into() }],
+        })),
+    ];
+    for e in &mssql {
+        check(covered_mssql(e), e);
+    }
+    let wrapped = Error::Source(SourceError::Mssql(MssqlError::NoResultSet));
+    assert_eq!(
+        (covered_error(&wrapped), covered_source(&SourceError::Mssql(MssqlError::NoResultSet))),
+        ("source", "mssql")
+    );
+}
+
+#[test]
+fn auth0_diagnostics() {
+    let cases = vec![
+        Auth0Error::Token {
+            status: 401,
+            error: "access_denied".into(),
+            description: "Unauthorized".into(),
+            audience: "https://acme.eu.auth0.com/api/v2/".into(),
+        },
+        Auth0Error::Api {
+            method: "DELETE".into(),
+            path: "/api/v2/users/auth0|42".into(),
+            status: 403,
+            message: "Insufficient scope, expected any of: delete:users".into(),
+            error_code: Some("insufficient_scope".into()),
+            help: "the token lacks the scope(s) delete:users; grant them to the application".into(),
+        },
+        Auth0Error::Network { url: "https://acme.eu.auth0.com".into(), message: "dns error: no such host".into() },
+        Auth0Error::Decode { method: "GET".into(), path: "/api/v2/roles".into(), message: "missing field `id`".into() },
+        Auth0Error::TooManyUsers { connection: "Username-Password-Authentication".into(), total: 1500, limit: 1000 },
+        Auth0Error::Unconfirmed {
+            method: "POST".into(),
+            path: "/api/v2/users".into(),
+            url: "https://acme.eu.auth0.com".into(),
+            message: "connection reset by peer".into(),
+        },
+    ];
+    for e in &cases {
+        check(covered_auth0(e), e);
+    }
+    let wrapped = Error::Auth0(Auth0Error::Network { url: "x".into(), message: "y".into() });
+    assert_eq!(covered_error(&wrapped), "auth0");
+}
