@@ -90,9 +90,11 @@ impl Limiter {
         let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         if status == StatusCode::TOO_MANY_REQUESTS {
-            // Everyone backs off, not just the request that met the 429.
+            // Everyone backs off, not just the request that met the 429: for
+            // Retry-After when given (it wins over the reset), else until the reset.
             b.tokens = 0.0;
-            let pause = until_reset.unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(100));
+            let retry_after = num("retry-after").map(|s| Duration::from_secs_f64(s.clamp(0.0, 60.0)));
+            let pause = retry_after.or(until_reset).unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(100));
             b.paused_until = Some(now + pause);
             if !self.fixed {
                 b.rate = (b.rate / 2.0).max(0.5);
@@ -110,13 +112,19 @@ impl Limiter {
             }
             return;
         }
+        if limit.is_none() && remaining.is_none() {
+            // A tenant that states no budget: grow until it answers 429.
+            b.rate = (b.rate * 1.5 + 1.0).min(MAX_ADAPTIVE_RATE);
+            b.burst = b.burst.max(b.rate.min(10.0));
+            return;
+        }
         if let Some(limit) = limit.filter(|l| *l >= 1.0) {
             b.burst = limit;
         }
         if let Some(remaining) = remaining {
             // The tenant's count is the truth: what it has left is what we may send.
             b.tokens = remaining.min(b.burst);
-            if remaining < 1.0 {
+            if remaining < 1.0 && status.is_success() {
                 b.paused_until = until_reset.map(|d| now + d);
             } else if remaining < b.burst / 4.0 {
                 b.rate = (b.rate * 0.7).max(0.5);
