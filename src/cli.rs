@@ -140,6 +140,10 @@ pub enum Command {
         /// Requests in flight at once.
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         concurrency: u16,
+        /// How to create users: api (one request each, random password), import
+        /// (users-import jobs; users set a password through reset), auto (import from 200 up).
+        #[arg(long, value_enum, default_value_t)]
+        create_via: crate::apply::CreateVia,
         /// Users per role-assignment request (`POST /roles/{id}/users`).
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
         role_batch_size: u16,

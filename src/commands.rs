@@ -58,6 +58,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             max_plan_age,
             concurrency,
             role_batch_size,
+            create_via,
             format,
             safety,
         } => {
@@ -73,6 +74,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 delete_cap: safety.delete_cap(),
                 allow_empty_source: safety.allow_empty_source,
                 role_batch_size: role_batch_size.into(),
+                create_via,
             };
             let client = Auth0Client::connect(&auth0).await?;
             let report = apply_plan(&client, &plan_path, &plan, opts, format).await?;

@@ -205,3 +205,26 @@ async fn per_role_and_per_user_lookups_give_the_same_snapshot() {
     assert!(calls[1] > 257 && calls[0] < 20, "calls per-role {} per-user {}", calls[0], calls[1]);
     assert_eq!(calls[2], calls[0], "auto picks per-role here");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_via_import_creates_users_in_jobs_then_assigns_roles_in_batches() {
+    let env = Env::demo().await;
+    let plan = env.path("p.json");
+    let mut c = env.cmd();
+    c.args(["plan", "--out"]).arg(&plan);
+    assert!(run(c).await.status.success());
+    let mut c = env.cmd();
+    c.args(["apply", "--create-via", "import", "--format", "json"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let counts = env.emulator.request_counts();
+    assert_eq!(counts.get("POST /api/v2/users"), None, "no single creates: {counts:?}");
+    assert_eq!(counts.get("POST /api/v2/jobs/users-imports"), Some(&1), "{counts:?}");
+    let mut c = env.cmd();
+    c.args(["plan", "--detailed-exitcode", "--out"]).arg(env.path("p2.json"));
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let state = env.emulator.state().await;
+    let grace = state.users.iter().find(|u| u.email.as_deref() == Some("grace@acme.example")).unwrap();
+    assert_eq!(grace.roles.len(), 2, "{grace:?}");
+}

@@ -151,7 +151,29 @@ pub struct ApplyOptions {
     pub allow_empty_source: bool,
     /// Users per `POST /roles/{id}/users` request.
     pub role_batch_size: usize,
+    /// How new users are created.
+    pub create_via: CreateVia,
 }
+
+/// How apply creates users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum CreateVia {
+    /// One `POST /users` each, with a random password.
+    #[default]
+    Api,
+    /// Users-import jobs (no password: users set one through password reset).
+    Import,
+    /// Import from `IMPORT_THRESHOLD` creations up, the API below.
+    Auto,
+}
+
+/// `--create-via auto` imports from this many creations up.
+pub const IMPORT_THRESHOLD: usize = 200;
+const IMPORT_MAX_USERS: usize = 1000;
+const IMPORT_MAX_BYTES: usize = 450 * 1024;
+const IMPORT_MAX_JOBS: usize = 2;
+/// Up to this many imported users are looked up by email; more, with an export job.
+const IMPORT_LOOKUP_BY_EMAIL: usize = 100;
 
 impl Default for ApplyOptions {
     fn default() -> Self {
@@ -163,6 +185,7 @@ impl Default for ApplyOptions {
             delete_cap: DeleteCap::Default,
             allow_empty_source: false,
             role_batch_size: 50,
+            create_via: CreateVia::Api,
         }
     }
 }
@@ -452,6 +475,16 @@ impl<'a> Run<'a> {
     }
 
     async fn phases(&mut self) -> Result<()> {
+        let pending_creates =
+            self.live(Action::CreateUser).iter().filter(|id| self.tracked[id].user_id.is_none()).count();
+        let via_import = match self.opts.create_via {
+            CreateVia::Api => false,
+            CreateVia::Import => pending_creates > 0,
+            CreateVia::Auto => pending_creates >= IMPORT_THRESHOLD,
+        };
+        if via_import && !self.cancel.is_cancelled() {
+            self.import_creates().await?;
+        }
         let creates: Vec<Job> = self
             .live(Action::CreateUser)
             .into_iter()
@@ -473,6 +506,135 @@ impl<'a> Run<'a> {
             .map(|id| Job::Delete { id, user_id: self.tracked[&id].user_id.clone().unwrap_or_default() })
             .collect();
         self.run_jobs("delete", deletes).await
+    }
+
+    /// Creates the pending users with users-import jobs (files under 450 KB and at
+    /// most 1000 users, 2 jobs at a time), reports per-user failures from the jobs'
+    /// error lists, then learns the new users' ids (by email for a few, else with one
+    /// export job) so their roles can be assigned in batches.
+    async fn import_creates(&mut self) -> Result<()> {
+        use crate::auth0::client::ImportUser;
+        let ids: Vec<u32> =
+            self.live(Action::CreateUser).into_iter().filter(|id| self.tracked[id].user_id.is_none()).collect();
+        let Some(conn) = self.client.connection_by_name(&self.plan.connection).await? else {
+            return Err(Error::UnknownConnection { name: self.plan.connection.clone(), known: String::new() });
+        };
+        let user_of = |id: &u32| {
+            let c = self.tracked[id].change;
+            let p = c.after.as_ref().map(|a| a.profile.clone()).unwrap_or_default();
+            ImportUser {
+                email: c.user.email.clone(),
+                email_verified: false,
+                name: p.name,
+                given_name: p.given_name,
+                family_name: p.family_name,
+            }
+        };
+        let mut chunks: Vec<(Vec<u32>, Vec<ImportUser>)> = Vec::new();
+        let mut size = 0usize;
+        for id in &ids {
+            let u = user_of(id);
+            let len = serde_json::to_vec(&u).map_or(0, |v| v.len()) + 1;
+            match chunks.last_mut() {
+                Some((ids, users)) if users.len() < IMPORT_MAX_USERS && size + len < IMPORT_MAX_BYTES => {
+                    ids.push(*id);
+                    users.push(u);
+                    size += len;
+                }
+                _ => {
+                    chunks.push((vec![*id], vec![u]));
+                    size = len;
+                }
+            }
+        }
+        let multi = crate::logging::bars();
+        let bar = multi.add(ProgressBar::new(chunks.len() as u64));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}")
+                .expect("static")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix("import");
+        let (client, conn_id) = (self.client, conn.id.clone());
+        let mut results = futures::stream::iter(chunks)
+            .map(|(ids, users)| {
+                let (bar, conn_id) = (bar.clone(), conn_id.clone());
+                async move {
+                    let r = client.import_users(&conn_id, &users).await;
+                    bar.inc(1);
+                    (ids, r)
+                }
+            })
+            .buffer_unordered(IMPORT_MAX_JOBS);
+        let mut imported = Vec::new();
+        while let Some((ids, result)) = results.next().await {
+            match result {
+                Err(e) => {
+                    for id in ids {
+                        self.fail(id, &e)?;
+                    }
+                }
+                Ok(failed) => {
+                    for id in ids {
+                        let email = self.tracked[&id].change.user.email.clone();
+                        match failed.get(&email) {
+                            Some(why) => self.finish(
+                                id,
+                                OutcomeStatus::Failed,
+                                Some(FailureInfo {
+                                    status: None,
+                                    error_code: Some("import_error".into()),
+                                    message: format!("the import job refused the user: {why}"),
+                                }),
+                            )?,
+                            None => imported.push(id),
+                        }
+                    }
+                }
+            }
+        }
+        drop(results);
+        bar.finish_with_message("done");
+        if imported.is_empty() {
+            return Ok(());
+        }
+        // Imports do not say the new ids: look them up.
+        let mut by_email: BTreeMap<String, String> = BTreeMap::new();
+        if imported.len() <= IMPORT_LOOKUP_BY_EMAIL {
+            for id in &imported {
+                let email = self.tracked[id].change.user.email.clone();
+                let found = self.client.users_by_email(&email).await?;
+                if let Some((uid, _)) = found.into_iter().find(|(_, c)| *c == self.plan.connection) {
+                    by_email.insert(email, uid);
+                }
+            }
+        } else {
+            for u in self.client.export_connection_users(&self.plan.connection).await? {
+                if let Some(e) = u.email {
+                    by_email.insert(e.trim().to_lowercase(), u.user_id);
+                }
+            }
+        }
+        for id in imported {
+            let email = self.tracked[&id].change.user.email.clone();
+            match by_email.get(&email) {
+                Some(uid) => {
+                    if let Some(t) = self.tracked.get_mut(&id) {
+                        t.user_id = Some(uid.clone());
+                    }
+                    self.part_done(id)?;
+                }
+                None => {
+                    let e = Auth0Error::Decode {
+                        method: "GET".into(),
+                        path: "/api/v2/users-by-email".into(),
+                        message: format!("{email} was imported but cannot be found"),
+                    };
+                    self.fail(id, &e)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn blocked_jobs(&self, action: Action, blocked: bool) -> Vec<Job> {

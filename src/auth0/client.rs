@@ -22,7 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -494,13 +494,78 @@ impl Auth0Client {
         let job: serde_json::Value = serde_json::from_slice(&raw.body)
             .map_err(|e| decode_error(&Method::POST, "/api/v2/jobs/users-exports", e.to_string()))?;
         let id = job["id"].as_str().unwrap_or_default().to_owned();
-        let location = self.wait_for_job(&id).await?;
+        let job = self.wait_for_job(&id).await?;
+        let location = job["location"].as_str().map(str::to_owned).ok_or_else(|| {
+            decode_error(&Method::GET, "/api/v2/jobs/{id}", "completed export job without a location".into())
+        })?;
         let gz = self.download(&location).await?;
         parse_export(&gz, connection)
     }
 
-    /// Polls `GET /jobs/{id}` until the job completes (returns its `location`) or fails.
-    async fn wait_for_job(&self, id: &str) -> Result<String, Auth0Error> {
+    /// Creates database users in bulk with one `POST /jobs/users-imports` job (the
+    /// caller keeps each file under 500 KB and at most 2 jobs in flight), waits for it,
+    /// and returns the users that failed: email → Auth0's error codes and messages.
+    /// Imported users get no password: they set one through the password-reset flow.
+    pub async fn import_users(
+        &self,
+        connection_id: &str,
+        users: &[ImportUser],
+    ) -> Result<BTreeMap<String, String>, Auth0Error> {
+        const PATH: &str = "/api/v2/jobs/users-imports";
+        let file = serde_json::to_vec(users).expect("import users serialise");
+        let url = format!("{}/api/v2/jobs/users-imports", self.inner.origin);
+        let token = self.access_token().await?;
+        let raw = self
+            .send_retrying(&Method::POST, PATH, Idempotency::NotIdempotent, || {
+                let part = reqwest::multipart::Part::bytes(file.clone())
+                    .file_name("users.json")
+                    .mime_str("application/json")
+                    .expect("static mime");
+                let form = reqwest::multipart::Form::new()
+                    .part("users", part)
+                    .text("connection_id", connection_id.to_owned())
+                    .text("upsert", "false")
+                    .text("send_completion_email", "false");
+                self.inner.http.post(&url).bearer_auth(token.expose()).multipart(form)
+            })
+            .await?;
+        if !raw.status.is_success() {
+            return Err(self.api_error(&Method::POST, PATH, &raw, Idempotency::NotIdempotent, &["create:users"]));
+        }
+        let job: serde_json::Value =
+            serde_json::from_slice(&raw.body).map_err(|e| decode_error(&Method::POST, PATH, e.to_string()))?;
+        let id = job["id"].as_str().unwrap_or_default().to_owned();
+        self.wait_for_job(&id).await?;
+        let call = Call {
+            method: Method::GET,
+            segments: &["jobs", &id, "errors"],
+            query: Vec::new(),
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            needs: &["create:users"],
+        };
+        let raw = self.call(&call).await?;
+        let mut failed = BTreeMap::new();
+        if raw.status == StatusCode::NO_CONTENT || raw.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(failed);
+        }
+        let errors: serde_json::Value = serde_json::from_slice(&raw.body)
+            .map_err(|e| decode_error(&Method::GET, "/api/v2/jobs/{id}/errors", e.to_string()))?;
+        for item in errors.as_array().into_iter().flatten() {
+            let email = item["user"]["email"].as_str().unwrap_or_default().trim().to_lowercase();
+            let why: Vec<String> = item["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| format!("{}: {}", e["code"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("")))
+                .collect();
+            failed.insert(email, why.join("; "));
+        }
+        Ok(failed)
+    }
+
+    /// Polls `GET /jobs/{id}` until the job completes (returns the job) or fails.
+    async fn wait_for_job(&self, id: &str) -> Result<serde_json::Value, Auth0Error> {
         let path = format!("/api/v2/jobs/{id}");
         let started = Instant::now();
         let mut wait = Duration::from_millis(200);
@@ -517,27 +582,23 @@ impl Auth0Client {
             let job: serde_json::Value =
                 serde_json::from_slice(&raw.body).map_err(|e| decode_error(&Method::GET, &path, e.to_string()))?;
             match job["status"].as_str() {
-                Some("completed") => {
-                    return job["location"].as_str().map(str::to_owned).ok_or_else(|| {
-                        decode_error(&Method::GET, &path, "completed export job without a location".into())
-                    });
-                }
+                Some("completed") => return Ok(job),
                 Some("failed") => {
                     return Err(Auth0Error::Decode {
                         method: "GET".into(),
                         path,
-                        message: format!("the export job {id} failed: {}", job["summary"]),
+                        message: format!("the job {id} failed: {}", job["summary"]),
                     });
                 }
                 _ if started.elapsed() > EXPORT_TIMEOUT => {
                     return Err(Auth0Error::Decode {
                         method: "GET".into(),
                         path,
-                        message: format!("the export job {id} did not complete within {} s", EXPORT_TIMEOUT.as_secs()),
+                        message: format!("the job {id} did not complete within {} s", EXPORT_TIMEOUT.as_secs()),
                     });
                 }
                 _ => {
-                    tracing::debug!(job = id, status = %job["status"], "waiting for the export job");
+                    tracing::debug!(job = id, status = %job["status"], "waiting for the job");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }
@@ -1053,6 +1114,20 @@ fn base64url_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// One user of a users-import file (no password: Auth0 imports need a hash, and the
+/// tool has none; imported users set theirs through the password-reset flow).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImportUser {
+    pub email: String,
+    pub email_verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
 }
 
 /// Just the id of a role in a list.
