@@ -52,7 +52,7 @@ pub enum Auth0Error {
     #[diagnostic(
         code(auth0_sync::auth0::too_many_users),
         help(
-            "reading a connection of more than {limit} users needs Auth0's user export job, which auth0-sync does not do yet (a later feature); nothing was truncated and nothing was changed"
+            "past {limit} users the snapshot reads the connection through a users-export job instead; this error means paging was asked for where only the export can go. Nothing was truncated and nothing was changed"
         )
     )]
     TooManyUsers { connection: String, total: u64, limit: u64 },
