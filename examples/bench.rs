@@ -17,7 +17,7 @@ use auth0_sync::auth0::Auth0Client;
 use auth0_sync::commands::{PlanOptions, make_plan};
 use auth0_sync::emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
 use auth0_sync::emulator::{Emulator, EmulatorOptions, RateLimit, TenantState};
-use auth0_sync::model::{DesiredState, DesiredUser, TenantRole, TenantSnapshot, TenantUser};
+use auth0_sync::model::{DesiredState, DesiredUser, NameSet, TenantRole, TenantSnapshot, TenantUser};
 use auth0_sync::planner::{DeleteCap, Policy};
 use auth0_sync::settings::SettingsArgs;
 use std::collections::{BTreeMap, BTreeSet};
@@ -74,7 +74,7 @@ fn planner_bench(n: usize) {
             continue; // 5% missing from the tenant
         }
         let id = format!("auth0|{i:024}");
-        let role_ids: BTreeSet<String> = tenant_roles_of(i).into_iter().map(|r| format!("rol_{r:016}")).collect();
+        let role_ids: NameSet = tenant_roles_of(i).into_iter().map(|r| format!("rol_{r:016}")).collect();
         tenant.users.insert(
             id.clone(),
             TenantUser {

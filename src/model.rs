@@ -3,8 +3,157 @@
 //! Everything here is plain data: no I/O, no clock. Maps are `BTreeMap`/`BTreeSet`
 //! so that iteration (and therefore plans, fingerprints and output) is deterministic.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// A sorted set of names (role names, role ids) kept in one small `Vec`.
+///
+/// Users hold one or two roles; a `BTreeSet<String>` spends a 288-byte node on each
+/// user, which at a million users is most of the planner's memory. Same order, same
+/// JSON (a sorted array) and the same methods the code needs from a set.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct NameSet(Vec<String>);
+
+impl NameSet {
+    pub const fn new() -> Self {
+        NameSet(Vec::new())
+    }
+
+    /// Adds `name`; false when it was already there.
+    pub fn insert(&mut self, name: impl Into<String>) -> bool {
+        let name = name.into();
+        match self.0.binary_search(&name) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, name);
+                true
+            }
+        }
+    }
+
+    /// Removes `name`; false when it was not there.
+    pub fn remove(&mut self, name: &str) -> bool {
+        match self.position(name) {
+            Some(i) => {
+                self.0.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.position(name).is_some()
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.0.binary_search_by(|n| n.as_str().cmp(name)).ok()
+    }
+
+    /// In sorted order.
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    /// Names in `self` that are not in `other`, in order.
+    pub fn difference<'a>(&'a self, other: &'a NameSet) -> impl Iterator<Item = &'a String> + 'a {
+        self.0.iter().filter(move |n| !other.contains(n))
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    pub fn is_subset(&self, other: &NameSet) -> bool {
+        self.0.iter().all(|n| other.contains(n))
+    }
+
+    pub fn retain(&mut self, keep: impl FnMut(&String) -> bool) {
+        self.0.retain(keep);
+    }
+
+    /// From names already sorted and without duplicates (checked in debug builds).
+    pub fn from_sorted(v: Vec<String>) -> Self {
+        debug_assert!(v.windows(2).all(|w| w[0] < w[1]), "NameSet::from_sorted needs sorted, unique names");
+        NameSet(v)
+    }
+
+    fn normalise(mut v: Vec<String>) -> Self {
+        v.sort_unstable();
+        v.dedup();
+        v.shrink_to_fit();
+        NameSet(v)
+    }
+}
+
+impl fmt::Debug for NameSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(&self.0).finish()
+    }
+}
+
+impl<S: Into<String>> FromIterator<S> for NameSet {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        NameSet::normalise(iter.into_iter().map(Into::into).collect())
+    }
+}
+
+impl<S: Into<String>> Extend<S> for NameSet {
+    fn extend<I: IntoIterator<Item = S>>(&mut self, iter: I) {
+        let mut v = std::mem::take(&mut self.0);
+        v.extend(iter.into_iter().map(Into::into));
+        *self = NameSet::normalise(v);
+    }
+}
+
+impl<S: Into<String>, const N: usize> From<[S; N]> for NameSet {
+    fn from(a: [S; N]) -> Self {
+        a.into_iter().collect()
+    }
+}
+
+impl From<BTreeSet<String>> for NameSet {
+    fn from(s: BTreeSet<String>) -> Self {
+        NameSet(s.into_iter().collect())
+    }
+}
+
+impl IntoIterator for NameSet {
+    type Item = String;
+    type IntoIter = std::vec::IntoIter<String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a NameSet {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Accepts any array of strings, as a `BTreeSet` would: sorted, duplicates dropped.
+impl<'de> Deserialize<'de> for NameSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<String>::deserialize(d).map(NameSet::normalise)
+    }
+}
 
 /// Optional profile fields a source may carry into user creation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,9 +177,19 @@ impl Profile {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredUser {
     pub email: String,
-    pub roles: BTreeSet<String>,
-    #[serde(default, skip_serializing_if = "Profile::is_empty")]
-    pub profile: Profile,
+    pub roles: NameSet,
+    /// Boxed and absent when empty: most rows carry no profile, and an inline
+    /// `Profile` would cost 72 bytes per user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Box<Profile>>,
+}
+
+impl DesiredUser {
+    /// The profile fields the source gave (all empty when none).
+    pub fn profile(&self) -> &Profile {
+        static EMPTY: Profile = Profile { name: None, given_name: None, family_name: None };
+        self.profile.as_deref().unwrap_or(&EMPTY)
+    }
 }
 
 /// Something odd in the source that did not stop planning but that a reviewer must see.
@@ -85,7 +244,7 @@ pub struct TenantUser {
     #[serde(default)]
     pub blocked_by_sync: bool,
     /// Ids of the roles assigned to the user.
-    pub role_ids: BTreeSet<String>,
+    pub role_ids: NameSet,
 }
 
 /// What the tool saw of the tenant. The fingerprint of this value goes into the plan.

@@ -69,7 +69,7 @@ pub struct UserRef {
 /// A user's state on one side of a change. Roles are names.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserState {
-    pub roles: BTreeSet<String>,
+    pub roles: crate::model::NameSet,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub blocked: bool,
     #[serde(default, skip_serializing_if = "Profile::is_empty")]

@@ -2,7 +2,7 @@
 //! changeset. No I/O, no clock, no async; `BTreeMap` everywhere for stable order.
 
 use crate::error::Error;
-use crate::model::{DesiredState, TenantSnapshot, TenantUser, Warning};
+use crate::model::{DesiredState, NameSet, TenantSnapshot, TenantUser, Warning};
 use crate::plan::{Action, Change, Changeset, OnMissing, PolicyRecord, Summary, UserRef, UserState};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::borrow::Cow;
@@ -190,7 +190,7 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
         before,
         after,
     };
-    let owned = |v: &[&str]| -> BTreeSet<String> { v.iter().map(|r| (*r).to_owned()).collect() };
+    let owned = |v: &[&str]| NameSet::from_sorted(v.iter().map(|r| (*r).to_owned()).collect());
     // Managed role names of a tenant user, sorted (ids the snapshot does not list are
     // left out: they cannot be named, so they are never assigned or removed).
     let have_of = |u: &TenantUser| -> Vec<&str> {
@@ -251,7 +251,7 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
         }
         if !matched {
             summary.roles_assigned += want_roles.len() as u32;
-            let after = UserState { roles: owned(&want_roles), profile: want.profile.clone(), blocked: false };
+            let after = UserState { roles: owned(&want_roles), profile: want.profile().clone(), blocked: false };
             by_action.entry(Action::CreateUser).or_default().push(change(
                 Action::CreateUser,
                 email,

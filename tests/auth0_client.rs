@@ -2,7 +2,7 @@
 //! answer with bodies copied from `/work/shared/auth0/recordings`.
 
 use auth0_sync::auth0::{Auth0Client, Auth0Error, Connection, password};
-use auth0_sync::model::{Profile, TenantRole, TenantSnapshot, TenantUser};
+use auth0_sync::model::{NameSet, Profile, TenantRole, TenantSnapshot, TenantUser};
 use auth0_sync::settings::{Auth0Settings, Secret};
 use axum::Router;
 use axum::body::Body;
@@ -332,7 +332,7 @@ fn expected_snapshot() -> TenantSnapshot {
                     connection: DB.into(),
                     blocked: i == 8,
                     blocked_by_sync: false,
-                    role_ids,
+                    role_ids: role_ids.into(),
                 },
             )
         })
@@ -345,7 +345,7 @@ fn expected_snapshot() -> TenantSnapshot {
             connection: "google-oauth2".into(),
             blocked: false,
             blocked_by_sync: false,
-            role_ids: BTreeSet::from([role_id(2)]),
+            role_ids: NameSet::from([role_id(2)]),
         },
     );
     TenantSnapshot { roles, users }

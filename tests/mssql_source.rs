@@ -55,7 +55,7 @@ async fn plain_tcp_login_and_query() {
     assert_eq!(state.users.keys().collect::<Vec<_>>(), ["alice@example.com", "bob@example.com"]);
     let alice = &state.users["alice@example.com"];
     assert_eq!(alice.roles.iter().collect::<Vec<_>>(), ["admin"]);
-    assert_eq!(alice.profile.name.as_deref(), Some("Alice"));
+    assert_eq!(alice.profile().name.as_deref(), Some("Alice"));
     assert!(state.warnings.is_empty());
 }
 
@@ -76,13 +76,13 @@ async fn unicode_names_and_null_roles() {
     let state = mssql::load_with(&mock.settings(), q, &quick()).await.unwrap();
     assert_eq!(state.rows, 3);
     let zoe = &state.users["zoe@example.com"];
-    assert_eq!(zoe.profile.name.as_deref(), Some("Zoë Ångström"));
-    assert_eq!(zoe.profile.family_name.as_deref(), Some("Ångström"));
+    assert_eq!(zoe.profile().name.as_deref(), Some("Zoë Ångström"));
+    assert_eq!(zoe.profile().family_name.as_deref(), Some("Ångström"));
     let yamada = &state.users["yamada@example.jp"];
-    assert_eq!(yamada.profile.name.as_deref(), Some("山田 太郎"));
+    assert_eq!(yamada.profile().name.as_deref(), Some("山田 太郎"));
     assert!(yamada.roles.is_empty(), "a NULL role means no role");
     let nobody = &state.users["noname@example.com"];
-    assert_eq!(nobody.profile.name, None);
+    assert_eq!(nobody.profile().name, None);
     assert!(state.warnings.is_empty());
 }
 
@@ -153,10 +153,10 @@ async fn numeric_and_varchar_columns_read_as_text() {
     let state = mssql::load_with(&mock.settings(), q, &quick()).await.unwrap();
     let c = &state.users["c@x.io"];
     assert_eq!(c.roles.iter().collect::<Vec<_>>(), ["42"]);
-    assert_eq!(c.profile.name.as_deref(), Some("-7"));
+    assert_eq!(c.profile().name.as_deref(), Some("-7"));
     let d = &state.users["d@x.io"];
     assert!(d.roles.is_empty());
-    assert_eq!(d.profile.name, None);
+    assert_eq!(d.profile().name, None);
 }
 
 #[tokio::test]
@@ -175,7 +175,7 @@ async fn result_larger_than_one_packet_is_read_completely() {
     assert_eq!(state.users.len(), 5000);
     let last = &state.users["user04999@example.com"];
     assert_eq!(last.roles.iter().collect::<Vec<_>>(), ["role1"]);
-    assert_eq!(last.profile.name.as_deref(), Some("Ünïcode Person 4999"));
+    assert_eq!(last.profile().name.as_deref(), Some("Ünïcode Person 4999"));
 }
 
 #[tokio::test]

@@ -966,7 +966,7 @@ fn parse_refuses_a_plan_that_contradicts_itself_even_when_resealed() {
             "not in the plan's role table",
             Box::new(|p| {
                 let i = index_of(p, Action::UpdateRoles);
-                p.changeset.changes[i].after.as_mut().unwrap().roles.insert("superadmin".into());
+                p.changeset.changes[i].after.as_mut().unwrap().roles.insert("superadmin");
             }),
         ),
         (
@@ -1060,7 +1060,7 @@ fn parse_refuses_other_contradictions_even_when_resealed() {
             full_plan,
             Box::new(|p| {
                 let i = index_of(p, Action::DeleteUser);
-                p.changeset.changes[i].before.as_mut().unwrap().roles.insert("superadmin".into());
+                p.changeset.changes[i].before.as_mut().unwrap().roles.insert("superadmin");
             }),
         ),
     ];

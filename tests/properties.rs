@@ -1,7 +1,7 @@
 //! Property tests over random sources and tenants: the planner cannot be talked into
 //! touching what it must not touch, and its plans converge.
 
-use auth0_sync::model::{DesiredState, TenantRole, TenantSnapshot, TenantUser};
+use auth0_sync::model::{DesiredState, NameSet, TenantRole, TenantSnapshot, TenantUser};
 use auth0_sync::plan::{Action, Changeset, OnMissing, Plan, SourceInfo};
 use auth0_sync::planner::{DeleteCap, IgnoreList, Policy, plan};
 use auth0_sync::source::{DesiredStateBuilder, RawRow};
@@ -204,5 +204,35 @@ proptest! {
         prop_assert_eq!(&back, &p);
         prop_assert_eq!(back.compute_checksum(), p.checksum.clone());
         prop_assert_eq!(back.to_json_pretty(), text);
+    }
+
+    /// `NameSet` (the compact role set in users and plans) behaves like a `BTreeSet`:
+    /// same members, same order, same JSON, and JSON with duplicates or disorder reads
+    /// back as the set.
+    #[test]
+    fn name_set_behaves_like_a_btree_set(ops in prop::collection::vec((any::<bool>(), 0u8..8), 0..40)) {
+        let mut set = NameSet::new();
+        let mut model = BTreeSet::new();
+        for (insert, n) in ops {
+            let name = format!("r{n}");
+            if insert {
+                prop_assert_eq!(set.insert(name.clone()), model.insert(name.clone()));
+            } else {
+                prop_assert_eq!(set.remove(&name), model.remove(&name));
+            }
+            prop_assert_eq!(set.contains(&name), model.contains(&name));
+            prop_assert_eq!(set.len(), model.len());
+        }
+        prop_assert!(set.iter().eq(model.iter()));
+        let json = serde_json::to_string(&set).unwrap();
+        prop_assert_eq!(&json, &serde_json::to_string(&model).unwrap());
+        let mut shuffled: Vec<&String> = model.iter().rev().collect();
+        shuffled.extend(model.iter());
+        let back: NameSet = serde_json::from_str(&serde_json::to_string(&shuffled).unwrap()).unwrap();
+        prop_assert_eq!(&back, &set);
+        let other: NameSet = ["r1", "r3", "r5"].into_iter().collect();
+        let other_model: BTreeSet<String> = other.iter().cloned().collect();
+        prop_assert!(set.difference(&other).eq(model.difference(&other_model)));
+        prop_assert_eq!(set.is_subset(&other), model.is_subset(&other_model));
     }
 }

@@ -17,7 +17,7 @@ fn columns_are_found_by_name_case_insensitively() {
     assert_eq!(s.rows, 4);
     assert_eq!(s.users.len(), 3);
     assert_eq!(s.users["a@x.io"].roles.iter().collect::<Vec<_>>(), ["admin", "viewer"]);
-    assert_eq!(s.users["a@x.io"].profile.name.as_deref(), Some("Ann"));
+    assert_eq!(s.users["a@x.io"].profile().name.as_deref(), Some("Ann"));
     assert!(s.users["b@x.io"].roles.is_empty());
     assert!(s.users["c@x.io"].roles.is_empty());
 }

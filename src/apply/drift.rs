@@ -2,7 +2,7 @@
 //! snapshot of the tenant. Pure: no I/O, no clock.
 
 use crate::error::DriftItem;
-use crate::model::{TenantSnapshot, TenantUser};
+use crate::model::{NameSet, TenantSnapshot, TenantUser};
 use crate::plan::{Action, Plan, UserState};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,7 +21,7 @@ pub enum Verdict {
     Drifted(DriftItem),
 }
 
-fn roles_of(u: &TenantUser, t: &TenantSnapshot, managed: &Option<BTreeSet<String>>) -> BTreeSet<String> {
+fn roles_of(u: &TenantUser, t: &TenantSnapshot, managed: &Option<BTreeSet<String>>) -> NameSet {
     // Like the planner: role ids the tenant does not list cannot be named, so they
     // are not part of any recorded state.
     u.role_ids

@@ -16,13 +16,13 @@ use super::types::{
     RoleUsersRequest, SetBlockedRequest, TokenErrorBody, TokenRequest, TokenResponse, User, UserRolesRequest,
     from_slice_with_path,
 };
-use crate::model::{Profile, TenantRole, TenantSnapshot, TenantUser};
+use crate::model::{NameSet, Profile, TenantRole, TenantSnapshot, TenantUser};
 use crate::settings::{Auth0Settings, Secret};
 use futures::{StreamExt, TryStreamExt};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -208,7 +208,7 @@ impl Auth0Client {
                     connection,
                     blocked: user.blocked.unwrap_or(false),
                     blocked_by_sync,
-                    role_ids: BTreeSet::new(),
+                    role_ids: NameSet::new(),
                 },
             );
         }

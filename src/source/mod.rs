@@ -214,12 +214,13 @@ impl DesiredStateBuilder {
         let roles = row.roles.into_iter().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
         match self.state.users.entry(email.clone()) {
             Entry::Vacant(v) => {
+                let profile = (!profile.is_empty()).then(|| Box::new(profile));
                 v.insert(DesiredUser { email, roles: roles.collect(), profile });
             }
             Entry::Occupied(mut o) => {
                 let user = o.get_mut();
                 user.roles.extend(roles);
-                if let Some(conflict) = merge_profile(&mut user.profile, profile) {
+                if let Some(conflict) = merge_profile(user.profile.get_or_insert_default(), profile) {
                     self.state.warnings.push(Warning {
                         kind: "conflicting_duplicate".into(),
                         row: Some(row_no),
@@ -309,7 +310,7 @@ mod tests {
         b.push(r1);
         b.push(r2);
         let s = b.finish();
-        assert_eq!(s.users["a@x.io"].profile.name.as_deref(), Some("Ann"));
+        assert_eq!(s.users["a@x.io"].profile().name.as_deref(), Some("Ann"));
         assert_eq!(s.warnings.len(), 1);
         assert_eq!(s.warnings[0].kind, "conflicting_duplicate");
         assert_eq!(s.warnings[0].row, Some(2));
