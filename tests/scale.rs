@@ -228,3 +228,41 @@ async fn create_via_import_creates_users_in_jobs_then_assigns_roles_in_batches()
     let grace = state.users.iter().find(|u| u.email.as_deref() == Some("grace@acme.example")).unwrap();
     assert_eq!(grace.roles.len(), 2, "{grace:?}");
 }
+
+/// Per-user errors of an import job (here: the connection requires a username, which
+/// the tool never sends) come from `GET /jobs/{id}/errors` and become failed changes
+/// carrying Auth0's words; those users' roles are skipped, independent changes go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_job_errors_fail_their_users_only() {
+    let mut state = common::demo_state();
+    for c in state.connections.iter_mut().filter(|c| c.name == common::CONNECTION) {
+        c.requires_username = true;
+    }
+    let env = Env::with(state, include_bytes!("../examples/demo/hr.sqlite")).await;
+    let plan = env.path("p.json");
+    let mut c = env.cmd();
+    c.args(["plan", "--out"]).arg(&plan);
+    assert!(run(c).await.status.success());
+    let mut c = env.cmd();
+    c.args(["apply", "--create-via", "import", "--format", "json"]).arg(&plan);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcomes = report["outcomes"].as_array().unwrap();
+    let failed: Vec<_> = outcomes.iter().filter(|o| o["status"] == "failed").collect();
+    assert_eq!(failed.len(), 4, "{report:#}");
+    for f in &failed {
+        assert_eq!(f["action"], "create_user");
+        assert_eq!(f["error"]["error_code"], "import_error");
+        let msg = f["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("Missing required property: username"), "{msg}");
+    }
+    let grace = failed.iter().find(|o| o["email"] == "grace@acme.example").unwrap();
+    assert!(grace["error"]["message"].as_str().unwrap().contains("role assignment(s) were skipped"), "{grace}");
+    assert_eq!(outcomes.iter().filter(|o| o["status"] == "done").count(), 4, "{report:#}");
+    let counts = env.emulator.request_counts();
+    assert_eq!(counts.get("POST /api/v2/users"), None, "{counts:?}");
+    assert!(counts.get("GET /api/v2/jobs/{id}/errors").is_some_and(|n| *n >= 1), "{counts:?}");
+    let state = env.emulator.state().await;
+    assert!(!state.users.iter().any(|u| u.email.as_deref() == Some("grace@acme.example")), "grace was not created");
+}

@@ -451,7 +451,11 @@ impl<'a> Run<'a> {
     }
 
     fn fail(&mut self, id: u32, e: &Auth0Error) -> Result<()> {
-        let mut info = FailureInfo::from(e);
+        self.fail_with(id, FailureInfo::from(e))
+    }
+
+    /// Records a failed change, saying what of it was skipped or left half done.
+    fn fail_with(&mut self, id: u32, mut info: FailureInfo) -> Result<()> {
         if let Some(t) = self.tracked.get(&id) {
             let skipped = t.assign.len();
             if t.change.action == Action::CreateUser && t.user_id.is_none() && skipped > 0 {
@@ -578,14 +582,13 @@ impl<'a> Run<'a> {
                     for id in ids {
                         let email = self.tracked[&id].change.user.email.clone();
                         match failed.get(&email) {
-                            Some(why) => self.finish(
+                            Some(why) => self.fail_with(
                                 id,
-                                OutcomeStatus::Failed,
-                                Some(FailureInfo {
+                                FailureInfo {
                                     status: None,
                                     error_code: Some("import_error".into()),
                                     message: format!("the import job refused the user: {why}"),
-                                }),
+                                },
                             )?,
                             None => imported.push(id),
                         }
