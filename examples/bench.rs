@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo run --release --example bench -- sync 10000          # 10k users, 16 req/s, burst 50, 20 ms
 //! cargo run --release --example bench -- sync 100000 --plan-only --skip-per-user
+//! cargo run --release --example bench -- sync 100000 --skip-per-user --create-via auto
 //! cargo run --release --example bench -- planner 1000000     # pure planner, no I/O
 //! ```
 //!
@@ -12,7 +13,7 @@
 //! each side and 10% with changed roles, 10 roles, plus 2% users of another connection.
 //! Not a test: timings are noisy; it prints ratios and call counts from one run.
 
-use auth0_sync::apply::{ApplyOptions, Cancel};
+use auth0_sync::apply::{ApplyOptions, Cancel, CreateVia};
 use auth0_sync::auth0::Auth0Client;
 use auth0_sync::commands::{PlanOptions, make_plan};
 use auth0_sync::emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
@@ -208,7 +209,17 @@ fn report(
     }
 }
 
-async fn sync_bench(n: usize, plan_only: bool, skip_per_user: bool, rate: f64, burst: u32, latency_ms: u64) {
+struct SyncOpts {
+    plan_only: bool,
+    skip_per_user: bool,
+    rate: f64,
+    burst: u32,
+    latency_ms: u64,
+    create_via: CreateVia,
+}
+
+async fn sync_bench(n: usize, o: SyncOpts) {
+    let SyncOpts { plan_only, skip_per_user, rate, burst, latency_ms, create_via } = o;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hr.sqlite");
     source_db(n, &db);
@@ -277,7 +288,7 @@ async fn sync_bench(n: usize, plan_only: bool, skip_per_user: bool, rate: f64, b
         let client = Auth0Client::connect(&auth0).await.unwrap();
         let (c0, s0) = (emulator.request_counts(), emulator.status_counts());
         let t = Instant::now();
-        let opts = ApplyOptions { delete_cap: DeleteCap::Unlimited, concurrency: 8, ..Default::default() };
+        let opts = ApplyOptions { delete_cap: DeleteCap::Unlimited, concurrency: 8, create_via, ..Default::default() };
         let report_ = auth0_sync::apply::apply(&client, &path, &plan, &opts, &Cancel::default()).await.expect("apply");
         let secs = t.elapsed().as_secs_f64();
         report(
@@ -302,18 +313,31 @@ fn main() {
         Some("planner") => planner_bench(num(1, 1_000_000)),
         Some("sync") => {
             let rt = tokio::runtime::Runtime::new().unwrap();
+            let create_via = match args.iter().position(|a| a == "--create-via").and_then(|i| args.get(i + 1)) {
+                None => CreateVia::Api,
+                Some(v) => match <CreateVia as clap::ValueEnum>::from_str(v, true) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("--create-via: {e}");
+                        std::process::exit(2);
+                    }
+                },
+            };
             rt.block_on(sync_bench(
                 num(1, 10_000),
-                flag("--plan-only"),
-                flag("--skip-per-user"),
-                value("--rate").unwrap_or(16.0),
-                value("--burst").unwrap_or(50.0) as u32,
-                value("--latency-ms").unwrap_or(20.0) as u64,
+                SyncOpts {
+                    plan_only: flag("--plan-only"),
+                    skip_per_user: flag("--skip-per-user"),
+                    rate: value("--rate").unwrap_or(16.0),
+                    burst: value("--burst").unwrap_or(50.0) as u32,
+                    latency_ms: value("--latency-ms").unwrap_or(20.0) as u64,
+                    create_via,
+                },
             ));
         }
         _ => {
             eprintln!(
-                "usage: bench planner [N] | bench sync [N] [--plan-only] [--skip-per-user] [--rate R] [--burst B] [--latency-ms L]"
+                "usage: bench planner [N] | bench sync [N] [--plan-only] [--skip-per-user] [--rate R] [--burst B] [--latency-ms L] [--create-via api|import|auto]"
             )
         }
     }
