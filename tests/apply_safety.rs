@@ -185,10 +185,8 @@ async fn failed_creates_skip_their_roles_and_independent_changes_go_on() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = apply(&env, &p, &["--format", "json"]).await;
     assert_eq!(out.status.code(), Some(1));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let outcomes = report["outcomes"].as_array().unwrap();
-    let failed: Vec<_> = outcomes.iter().filter(|o| o["status"] == "failed").collect();
-    assert_eq!(failed.len(), 4, "{report:#}");
+    let (outcomes, failed) = common::apply_outcomes(&out);
+    assert_eq!(failed.len(), 4, "{outcomes:#?}");
     for f in &failed {
         assert_eq!(f["action"], "create_user");
         assert_eq!(f["error"]["status"], 403);
@@ -197,7 +195,7 @@ async fn failed_creates_skip_their_roles_and_independent_changes_go_on() {
     let grace = failed.iter().find(|o| o["email"] == "grace@acme.example").unwrap();
     assert!(grace["error"]["message"].as_str().unwrap().contains("2 role assignment(s) were skipped"), "{grace}");
     // Role updates and deletes did not depend on the creates, so they went through.
-    assert_eq!(outcomes.iter().filter(|o| o["status"] == "done").count(), 4, "{report:#}");
+    assert_eq!(outcomes.iter().filter(|o| o["status"] == "done").count(), 4, "{outcomes:#?}");
     let err = text(&out.stderr);
     assert!(err.contains("auth0_sync::apply::failed") && err.contains("4 of 8"), "{err}");
 }

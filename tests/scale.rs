@@ -206,16 +206,21 @@ async fn per_role_and_per_user_lookups_give_the_same_snapshot() {
     assert_eq!(calls[2], calls[0], "auto picks per-role here");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn create_via_import_creates_users_in_jobs_then_assigns_roles_in_batches() {
-    let env = Env::demo().await;
+/// Plans the demo sync, then applies it with `--create-via import --format json`.
+async fn plan_and_import(env: &Env) -> std::process::Output {
     let plan = env.path("p.json");
     let mut c = env.cmd();
     c.args(["plan", "--out"]).arg(&plan);
     assert!(run(c).await.status.success());
     let mut c = env.cmd();
     c.args(["apply", "--create-via", "import", "--format", "json"]).arg(&plan);
-    let out = run(c).await;
+    run(c).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_via_import_creates_users_in_jobs_then_assigns_roles_in_batches() {
+    let env = Env::demo().await;
+    let out = plan_and_import(&env).await;
     assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
     let counts = env.emulator.request_counts();
     assert_eq!(counts.get("POST /api/v2/users"), None, "no single creates: {counts:?}");
@@ -239,18 +244,10 @@ async fn import_job_errors_fail_their_users_only() {
         c.requires_username = true;
     }
     let env = Env::with(state, include_bytes!("../examples/demo/hr.sqlite")).await;
-    let plan = env.path("p.json");
-    let mut c = env.cmd();
-    c.args(["plan", "--out"]).arg(&plan);
-    assert!(run(c).await.status.success());
-    let mut c = env.cmd();
-    c.args(["apply", "--create-via", "import", "--format", "json"]).arg(&plan);
-    let out = run(c).await;
+    let out = plan_and_import(&env).await;
     assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out.stdout), text(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let outcomes = report["outcomes"].as_array().unwrap();
-    let failed: Vec<_> = outcomes.iter().filter(|o| o["status"] == "failed").collect();
-    assert_eq!(failed.len(), 4, "{report:#}");
+    let (outcomes, failed) = common::apply_outcomes(&out);
+    assert_eq!(failed.len(), 4, "{outcomes:#?}");
     for f in &failed {
         assert_eq!(f["action"], "create_user");
         assert_eq!(f["error"]["error_code"], "import_error");
@@ -259,7 +256,7 @@ async fn import_job_errors_fail_their_users_only() {
     }
     let grace = failed.iter().find(|o| o["email"] == "grace@acme.example").unwrap();
     assert!(grace["error"]["message"].as_str().unwrap().contains("role assignment(s) were skipped"), "{grace}");
-    assert_eq!(outcomes.iter().filter(|o| o["status"] == "done").count(), 4, "{report:#}");
+    assert_eq!(outcomes.iter().filter(|o| o["status"] == "done").count(), 4, "{outcomes:#?}");
     let counts = env.emulator.request_counts();
     assert_eq!(counts.get("POST /api/v2/users"), None, "{counts:?}");
     assert!(counts.get("GET /api/v2/jobs/{id}/errors").is_some_and(|n| *n >= 1), "{counts:?}");

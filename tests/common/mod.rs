@@ -98,6 +98,15 @@ pub async fn run(mut cmd: Command) -> std::process::Output {
     tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
 }
 
+/// The outcomes of `apply --format json` and those of them that failed.
+#[allow(dead_code)] // not every test binary that includes `common` reads apply reports
+pub fn apply_outcomes(out: &std::process::Output) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("apply --format json output");
+    let all = report["outcomes"].as_array().expect("outcomes").clone();
+    let failed = all.iter().filter(|o| o["status"] == "failed").cloned().collect();
+    (all, failed)
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
