@@ -667,8 +667,36 @@ pub(crate) async fn list_user_roles(
     Ok(off.answer("roles", page, roles.len(), false))
 }
 
-fn unknown_roles(t: &Tenant, ids: &[String]) -> Option<ApiError> {
-    ids.iter().find(|id| !t.roles.iter().any(|r| &r.id == *id)).map(|_| no_role())
+/// The common front of `POST` and `DELETE /api/v2/users/{id}/roles`: the user id and
+/// the `roles` body (at least one id).
+fn user_roles_request(
+    id: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(String, Vec<String>), ApiError> {
+    let body = read_body(body)?;
+    let id = path_id(id)?;
+    let b = Body::parse(headers, &body, &["roles"], &["roles"])?;
+    Ok((id, b.string_array("roles", 1)?))
+}
+
+/// 404 unless the user and every role exist.
+fn known_user_and_roles(t: &Tenant, id: &str, ids: &[String]) -> Result<(), ApiError> {
+    if !t.users.contains_key(id) {
+        return Err(no_user());
+    }
+    match ids.iter().find(|id| !t.roles.iter().any(|r| &r.id == *id)) {
+        Some(_) => Err(no_role()),
+        None => Ok(()),
+    }
+}
+
+fn too_many_roles() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        &format!("A user can have at most {MAX_ROLES_PER_USER} roles"),
+        Some("too_many_roles"),
+    )
 }
 
 /// `POST /api/v2/users/{id}/roles`: 204.
@@ -678,17 +706,9 @@ pub(crate) async fn assign_user_roles(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let body = read_body(body)?;
-    let id = path_id(id)?;
-    let b = Body::parse(&headers, &body, &["roles"], &["roles"])?;
-    let ids = b.string_array("roles", 1)?;
+    let (id, ids) = user_roles_request(id, &headers, body)?;
     let mut t = lock(&s);
-    if !t.users.contains_key(&id) {
-        return Err(no_user());
-    }
-    if let Some(e) = unknown_roles(&t, &ids) {
-        return Err(e);
-    }
+    known_user_and_roles(&t, &id, &ids)?;
     let Some(u) = t.users.get_mut(&id) else {
         return Err(no_user());
     };
@@ -699,11 +719,7 @@ pub(crate) async fn assign_user_roles(
         }
     }
     if roles.len() > MAX_ROLES_PER_USER {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            &format!("A user can have at most {MAX_ROLES_PER_USER} roles"),
-            Some("too_many_roles"),
-        ));
+        return Err(too_many_roles());
     }
     u.roles = roles;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -716,17 +732,9 @@ pub(crate) async fn remove_user_roles(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let body = read_body(body)?;
-    let id = path_id(id)?;
-    let b = Body::parse(&headers, &body, &["roles"], &["roles"])?;
-    let ids = b.string_array("roles", 1)?;
+    let (id, ids) = user_roles_request(id, &headers, body)?;
     let mut t = lock(&s);
-    if !t.users.contains_key(&id) {
-        return Err(no_user());
-    }
-    if let Some(e) = unknown_roles(&t, &ids) {
-        return Err(e);
-    }
+    known_user_and_roles(&t, &id, &ids)?;
     if let Some(u) = t.users.get_mut(&id) {
         u.roles.retain(|r| !ids.contains(r));
     }
@@ -870,11 +878,7 @@ pub(crate) async fn assign_role_users(
             return Err(no_user());
         };
         if !u.roles.contains(&id) && u.roles.len() >= MAX_ROLES_PER_USER {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                &format!("A user can have at most {MAX_ROLES_PER_USER} roles"),
-                Some("too_many_roles"),
-            ));
+            return Err(too_many_roles());
         }
     }
     for uid in &users {
