@@ -1,6 +1,8 @@
 //! Black-box tests of the Auth0 emulator's HTTP API: each checks a status code and a
 //! body against what Auth0 answers (recordings in /work/shared/auth0).
 
+mod common;
+
 use auth0_sync::emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
 use auth0_sync::emulator::{Emulator, RateLimit, TenantState};
 use reqwest::{Client, StatusCode};
@@ -109,20 +111,7 @@ impl T {
 }
 
 async fn token_for(http: &Client, emu: &Emulator, id: &str, secret: &str) -> String {
-    let resp = http
-        .post(format!("{}/oauth/token", emu.base_url()))
-        .json(&json!({
-            "grant_type": "client_credentials",
-            "client_id": id,
-            "client_secret": secret,
-            "audience": format!("{}/api/v2/", emu.base_url()),
-        }))
-        .send()
-        .await
-        .expect("token request");
-    assert_eq!(resp.status(), StatusCode::OK);
-    let v: Value = resp.json().await.expect("token json");
-    v["access_token"].as_str().expect("access_token").to_owned()
+    common::access_token(http, &emu.base_url(), id, secret).await
 }
 
 fn enc(id: &str) -> String {

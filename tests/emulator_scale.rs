@@ -2,6 +2,8 @@
 //! bucket, injected faults, latency and the request counts benchmarks read.
 //! No test asserts an upper bound on a duration.
 
+mod common;
+
 use auth0_sync::emulator::state::{ClientApp, StateConnection, StateUser};
 use auth0_sync::emulator::{Emulator, EmulatorOptions, Faults, RateLimit, TenantState};
 use reqwest::{Client, StatusCode};
@@ -62,17 +64,7 @@ async fn start(st: TenantState, options: EmulatorOptions) -> Emulator {
 /// A token, retrying the (possibly faulted or rate-limited) token endpoint.
 async fn token(http: &Client, emu: &Emulator, id: &str, secret: &str) -> String {
     for _ in 0..200 {
-        let r = http
-            .post(format!("{}/oauth/token", emu.base_url()))
-            .json(&json!({
-                "grant_type": "client_credentials",
-                "client_id": id,
-                "client_secret": secret,
-                "audience": format!("{}/api/v2/", emu.base_url()),
-            }))
-            .send()
-            .await
-            .expect("token request");
+        let r = common::token_request(http, &emu.base_url(), id, secret).await;
         if r.status() == StatusCode::OK {
             let v: Value = r.json().await.unwrap();
             return v["access_token"].as_str().unwrap().to_owned();

@@ -1,9 +1,11 @@
 //! The emulator's state file: load errors that name the file, atomic save through
 //! `shutdown`, and the in-process pieces of `auth0-sync emulator` (`serve_until`).
 
+mod common;
+
 use auth0_sync::emulator::state::{ClientApp, StateConnection};
 use auth0_sync::emulator::{Emulator, TenantState, serve_until};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,17 +29,7 @@ fn tenant() -> TenantState {
 }
 
 async fn token(http: &reqwest::Client, base: &str) -> String {
-    let v: Value = http
-        .post(format!("{base}/oauth/token"))
-        .json(&json!({"grant_type": "client_credentials", "client_id": "sync",
-            "client_secret": "s3cret", "audience": format!("{base}/api/v2/")}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["access_token"].as_str().unwrap().to_owned()
+    common::access_token(http, base, "sync", "s3cret").await
 }
 
 async fn create(http: &reqwest::Client, base: &str, tok: &str, email: &str) -> reqwest::StatusCode {

@@ -99,12 +99,33 @@ pub async fn run(mut cmd: Command) -> std::process::Output {
 }
 
 /// The outcomes of `apply --format json` and those of them that failed.
-#[allow(dead_code)] // not every test binary that includes `common` reads apply reports
 pub fn apply_outcomes(out: &std::process::Output) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("apply --format json output");
     let all = report["outcomes"].as_array().expect("outcomes").clone();
     let failed = all.iter().filter(|o| o["status"] == "failed").cloned().collect();
     (all, failed)
+}
+
+/// `POST /oauth/token` with client credentials, as the tool sends it.
+pub async fn token_request(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> reqwest::Response {
+    http.post(format!("{base}/oauth/token"))
+        .json(&serde_json::json!({
+            "grant_type": "client_credentials",
+            "client_id": id,
+            "client_secret": secret,
+            "audience": format!("{base}/api/v2/"),
+        }))
+        .send()
+        .await
+        .expect("token request")
+}
+
+/// An access token from the emulator at `base` (the request must succeed).
+pub async fn access_token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> String {
+    let resp = token_request(http, base, id, secret).await;
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    let v: serde_json::Value = resp.json().await.expect("token json");
+    v["access_token"].as_str().expect("access_token").to_owned()
 }
 
 pub fn text(b: &[u8]) -> String {
@@ -129,21 +150,8 @@ impl Admin {
         let app = demo_state().clients[0].clone();
         let base = env.emulator.base_url();
         let http = reqwest::Client::new();
-        let v: serde_json::Value = http
-            .post(format!("{base}/oauth/token"))
-            .json(&serde_json::json!({
-                "grant_type": "client_credentials",
-                "client_id": app.client_id,
-                "client_secret": app.client_secret,
-                "audience": format!("{base}/api/v2/"),
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Admin { http, base, token: v["access_token"].as_str().unwrap().to_owned() }
+        let token = access_token(&http, &base, &app.client_id, &app.client_secret).await;
+        Admin { http, base, token }
     }
 
     pub async fn send(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> reqwest::StatusCode {
