@@ -109,20 +109,7 @@ fn tenant_state(n: usize) -> TenantState {
         clients: vec![ClientApp {
             client_id: "bench".into(),
             client_secret: "bench-secret".into(),
-            scopes: [
-                "read:users",
-                "create:users",
-                "update:users",
-                "delete:users",
-                "read:roles",
-                "create:roles",
-                "read:role_members",
-                "create:role_members",
-                "delete:role_members",
-                "read:connections",
-            ]
-            .map(String::from)
-            .to_vec(),
+            scopes: auth0_sync::check::REQUIRED_SCOPES.iter().map(|s| s.to_string()).collect(),
         }],
         connections: vec![
             StateConnection { id: "con_BenchDatabase001".into(), name: DB.into(), ..Default::default() },

@@ -10,10 +10,13 @@ use std::process::ExitCode;
 
 use crate::settings::SettingsArgs;
 
-/// Scopes the tool's Management API calls need.
+/// Scopes the tool's Management API calls need (`update:users` for blocking and
+/// unblocking, which any apply may do; `create:roles` only with `--create-missing-roles`
+/// and so not checked).
 pub const REQUIRED_SCOPES: &[&str] = &[
     "read:users",
     "create:users",
+    "update:users",
     "delete:users",
     "read:roles",
     "read:role_members",
