@@ -38,7 +38,8 @@ fn expected(state: &TenantState) -> BTreeMap<String, (Option<String>, Vec<String
         .collect()
 }
 
-async fn snapshot_of(emulator: &Emulator) -> BTreeMap<String, (Option<String>, Vec<String>)> {
+/// A client of `emulator` with the demo application's credentials.
+async fn demo_client(emulator: &Emulator) -> Auth0Client {
     let app = common::demo_state().clients[0].clone();
     let args = auth0_sync::settings::SettingsArgs {
         auth0_url: Some(emulator.base_url()),
@@ -46,7 +47,11 @@ async fn snapshot_of(emulator: &Emulator) -> BTreeMap<String, (Option<String>, V
         auth0_client_secret: Some(app.client_secret),
         ..Default::default()
     };
-    let client = Auth0Client::connect(&args.auth0().unwrap()).await.unwrap();
+    Auth0Client::connect(&args.auth0().unwrap()).await.unwrap()
+}
+
+async fn snapshot_of(emulator: &Emulator) -> BTreeMap<String, (Option<String>, Vec<String>)> {
+    let client = demo_client(emulator).await;
     let snap = client.snapshot(common::CONNECTION).await.unwrap();
     snap.users
         .into_values()
@@ -177,14 +182,7 @@ async fn per_role_and_per_user_lookups_give_the_same_snapshot() {
     let state = big_state(250);
     let want = expected(&state);
     let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), state, None).await.unwrap();
-    let app = common::demo_state().clients[0].clone();
-    let args = auth0_sync::settings::SettingsArgs {
-        auth0_url: Some(emulator.base_url()),
-        auth0_client_id: Some(app.client_id),
-        auth0_client_secret: Some(app.client_secret),
-        ..Default::default()
-    };
-    let client = Auth0Client::connect(&args.auth0().unwrap()).await.unwrap();
+    let client = demo_client(&emulator).await;
     let mut calls = Vec::new();
     let mut snaps = Vec::new();
     for lookup in [RoleLookup::PerRole, RoleLookup::PerUser, RoleLookup::Auto] {
