@@ -1,10 +1,10 @@
 //! The emulator's state file: load errors that name the file, atomic save through
-//! `shutdown`, and the in-process pieces of `auth0-sync emulator` (`serve_until`).
+//! `shutdown`, and the in-process pieces of `auth0-sync emulator` (`serve_until_with`).
 
 mod common;
 
 use auth0_sync::emulator::state::{ClientApp, StateConnection};
-use auth0_sync::emulator::{Emulator, TenantState, serve_until};
+use auth0_sync::emulator::{Emulator, EmulatorOptions, TenantState, serve_until_with};
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -97,7 +97,7 @@ async fn load_errors_name_the_file_and_the_problem() {
     assert!(e.to_string().contains(&first.addr().to_string()), "{e}");
 }
 
-/// A `Write` the test can read while `serve_until` holds it.
+/// A `Write` the test can read while `serve_until_with` holds it.
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<Vec<u8>>>);
 
@@ -121,7 +121,7 @@ async fn serve_until_prints_the_listening_line_first_and_saves_on_stop() {
     let task = {
         let (path, mut out) = (path.clone(), out.clone());
         tokio::spawn(async move {
-            serve_until(&path, "127.0.0.1:0".parse().unwrap(), &mut out, async {
+            serve_until_with(&path, "127.0.0.1:0".parse().unwrap(), EmulatorOptions::default(), &mut out, async {
                 let _ = rx.await;
             })
             .await

@@ -561,20 +561,6 @@ fn write_counts(path: &Path, stats: &serde_json::Value) -> Result<(), Error> {
     Ok(())
 }
 
-/// The body of [`run`] with default options; see [`serve_until_with`].
-pub async fn serve_until<W, F>(
-    state_path: &Path,
-    listen: SocketAddr,
-    out: &mut W,
-    stop: F,
-) -> Result<TenantState, Error>
-where
-    W: Write + ?Sized,
-    F: Future<Output = ()>,
-{
-    serve_until_with(state_path, listen, EmulatorOptions::default(), out, stop).await
-}
-
 /// The body of [`run`], with its output and its stop signal injected (tests drive
 /// it in-process): loads `state_path`, serves on `listen`, writes the listening line
 /// to `out`, waits for `stop`, saves `state_path` (and the counts file of `options`)
