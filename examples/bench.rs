@@ -252,7 +252,7 @@ async fn sync_bench(n: usize, o: SyncOpts) {
     let t = Instant::now();
     let per_user = PlanOptions {
         delete_cap: DeleteCap::Unlimited,
-        role_lookup: auth0_sync::auth0::client::RoleLookup::PerUser,
+        role_lookup: auth0_sync::auth0::RoleLookup::PerUser,
         concurrency: 8,
         ..Default::default()
     };

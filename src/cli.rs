@@ -115,7 +115,7 @@ pub enum Command {
         create_missing_roles: bool,
         /// How to learn role membership: per-role (list members), per-user, or auto.
         #[arg(long, value_enum, default_value_t)]
-        role_lookup: crate::auth0::client::RoleLookup,
+        role_lookup: crate::auth0::RoleLookup,
         /// Reads in flight at once (within the request budget).
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         concurrency: u16,

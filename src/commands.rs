@@ -96,7 +96,7 @@ pub struct PlanOptions {
     pub create_missing_roles: bool,
     pub delete_cap: DeleteCap,
     pub allow_empty_source: bool,
-    pub role_lookup: crate::auth0::client::RoleLookup,
+    pub role_lookup: crate::auth0::RoleLookup,
     /// Reads in flight at once (0 = the default).
     pub concurrency: usize,
 }

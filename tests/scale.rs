@@ -178,7 +178,7 @@ async fn the_adaptive_budget_follows_the_tenant_and_finishes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn per_role_and_per_user_lookups_give_the_same_snapshot() {
-    use auth0_sync::auth0::client::RoleLookup;
+    use auth0_sync::auth0::RoleLookup;
     let state = big_state(250);
     let want = expected(&state);
     let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), state, None).await.unwrap();

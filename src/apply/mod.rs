@@ -223,8 +223,7 @@ pub async fn apply(
     cancel: &Cancel,
 ) -> Result<ApplyReport> {
     let now = Utc::now();
-    let snapshot =
-        client.snapshot_with(&plan.connection, crate::auth0::client::RoleLookup::Auto, opts.concurrency).await?;
+    let snapshot = client.snapshot_with(&plan.connection, crate::auth0::RoleLookup::Auto, opts.concurrency).await?;
     let connection_users = snapshot.users.values().filter(|u| u.connection == plan.connection).count() as u32;
     preflight(plan, opts, now, connection_users)?;
     let (journal, progress) = Journal::open(plan_path, plan, now)?;
@@ -517,7 +516,7 @@ impl<'a> Run<'a> {
     /// error lists, then learns the new users' ids (by email for a few, else with one
     /// export job) so their roles can be assigned in batches.
     async fn import_creates(&mut self) -> Result<()> {
-        use crate::auth0::client::ImportUser;
+        use crate::auth0::ImportUser;
         let ids: Vec<u32> =
             self.live(Action::CreateUser).into_iter().filter(|id| self.tracked[id].user_id.is_none()).collect();
         let Some(conn) = self.client.connection_by_name(&self.plan.connection).await? else {

@@ -1,88 +1,20 @@
 //! Adapter for the Auth0 Management API v2: turns the tenant into model types and
 //! carries out single changes. Errors keep Auth0's `message` and `errorCode`.
 
-pub mod client;
+mod client;
+mod endpoints;
+mod error;
+mod jobs;
 pub mod limiter;
+mod paging;
 pub mod password;
 pub mod retry;
-pub mod types;
+mod snapshot;
+mod token;
+mod transport;
+pub mod wire;
 
-pub use client::{Auth0Client, Connection};
-
-use miette::Diagnostic;
-use thiserror::Error;
-
-#[derive(Debug, Error, Diagnostic)]
-pub enum Auth0Error {
-    /// The token endpoint refused the client credentials.
-    #[error("Auth0 refused the client credentials ({status} {error}: {description})")]
-    #[diagnostic(
-        code(auth0_sync::auth0::token),
-        help(
-            "check AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET, and that the application is authorised for the Management API (audience {audience})"
-        )
-    )]
-    Token { status: u16, error: String, description: String, audience: String },
-
-    /// A Management API call answered with an error.
-    #[error("Auth0 answered {status} to {method} {path}: {message}{}", error_code.as_deref().map(|c| format!(" (errorCode {c})")).unwrap_or_default())]
-    #[diagnostic(code(auth0_sync::auth0::api), help("{help}"))]
-    Api { method: String, path: String, status: u16, message: String, error_code: Option<String>, help: String },
-
-    /// The tenant could not be reached at all.
-    #[error("could not reach Auth0 at {url}: {message}")]
-    #[diagnostic(
-        code(auth0_sync::auth0::network),
-        help("check AUTH0_URL, DNS and the network path to the tenant; the request was retried before giving up")
-    )]
-    Network { url: String, message: String },
-
-    /// The tenant answered something this tool does not understand.
-    #[error("unexpected answer from Auth0 to {method} {path}: {message}")]
-    #[diagnostic(
-        code(auth0_sync::auth0::decode),
-        help("this is likely a bug in auth0-sync or an API change; run with -vv and report it")
-    )]
-    Decode { method: String, path: String, message: String },
-
-    /// The users search can page through only the first 1000 results of a query.
-    #[error(
-        "connection {connection:?} has {total} users, more than the {limit} that Auth0's user search can page through"
-    )]
-    #[diagnostic(
-        code(auth0_sync::auth0::too_many_users),
-        help(
-            "past {limit} users the snapshot reads the connection through a users-export job instead; this error means paging was asked for where only the export can go. Nothing was truncated and nothing was changed"
-        )
-    )]
-    TooManyUsers { connection: String, total: u64, limit: u64 },
-
-    /// A request that must not be sent twice failed after it may have reached Auth0.
-    #[error("the outcome of {method} {path} is unknown: {message}")]
-    #[diagnostic(
-        code(auth0_sync::auth0::unconfirmed),
-        help(
-            "the connection to {url} failed after the request was sent, so Auth0 may or may not have carried it out; it was not retried, to avoid doing it twice. Make a new plan: it shows what the tenant holds now"
-        )
-    )]
-    Unconfirmed { method: String, path: String, url: String, message: String },
-}
-
-impl Auth0Error {
-    /// HTTP status of an API error, if this is one.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            Auth0Error::Api { status, .. } | Auth0Error::Token { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    /// Auth0's errorCode, if any.
-    pub fn error_code(&self) -> Option<&str> {
-        match self {
-            Auth0Error::Api { error_code, .. } => error_code.as_deref(),
-            Auth0Error::Token { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-}
+pub use client::{Auth0Client, Connection, PER_PAGE, SEARCH_LIMIT};
+pub use error::Auth0Error;
+pub use jobs::ImportUser;
+pub use snapshot::RoleLookup;

@@ -1,0 +1,197 @@
+//! Single Management API operations: connections, roles, and the user changes apply
+//! makes (create, delete, block, role assignment and removal).
+
+use super::Auth0Error;
+use super::client::{Auth0Client, Connection};
+use super::retry::Idempotency;
+use super::transport::{Call, decode, decode_error, display_path, json_body};
+use super::wire::{
+    ConnectionItem, CreateRoleRequest, CreateUserRequest, OffsetPage, Role, RoleUsersRequest, SetBlockedRequest, User,
+    UserRolesRequest,
+};
+use crate::model::{Profile, TenantRole};
+use crate::settings::Secret;
+use reqwest::Method;
+
+impl Auth0Client {
+    /// Looks a connection up by name.
+    pub async fn connection_by_name(&self, name: &str) -> Result<Option<Connection>, Auth0Error> {
+        let call = Call {
+            method: Method::GET,
+            segments: &["connections"],
+            query: vec![("name", name.to_owned())],
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            needs: &["read:connections"],
+        };
+        let path = display_path(call.segments);
+        let raw = self.call(&call).await?;
+        let page: OffsetPage<ConnectionItem> = OffsetPage::from_json(&raw.body, "connections")
+            .map_err(|message| decode_error(&Method::GET, &path, message))?;
+        Ok(page.items.into_iter().find(|c| c.name == name).map(|c| Connection {
+            id: c.id,
+            name: c.name,
+            strategy: c.strategy,
+        }))
+    }
+
+    /// Every role of the tenant.
+    pub async fn roles(&self) -> Result<Vec<TenantRole>, Auth0Error> {
+        Ok(self.list_roles().await?.into_iter().map(|r| TenantRole { id: r.id, name: r.name }).collect())
+    }
+
+    /// Creates a database user; returns its user_id.
+    pub async fn create_user(
+        &self,
+        connection: &str,
+        email: &str,
+        profile: &Profile,
+        password: &Secret,
+    ) -> Result<String, Auth0Error> {
+        let present = |v: &Option<String>| -> Option<String> {
+            v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+        };
+        let (name, given_name, family_name) =
+            (present(&profile.name), present(&profile.given_name), present(&profile.family_name));
+        let body = CreateUserRequest {
+            connection,
+            email,
+            password: password.expose(),
+            email_verified: false,
+            verify_email: false,
+            name: name.as_deref(),
+            given_name: given_name.as_deref(),
+            family_name: family_name.as_deref(),
+        };
+        let call = Call {
+            method: Method::POST,
+            segments: &["users"],
+            query: Vec::new(),
+            body: Some(serde_json::to_vec(&body).expect("a create body always serialises")),
+            idempotency: Idempotency::NotIdempotent,
+            needs: &["create:users"],
+        };
+        let raw = self.call(&call).await?;
+        let user: User = decode(&call, &raw)?;
+        Ok(user.user_id)
+    }
+
+    /// Users with exactly this email, in every connection: (user_id, connection).
+    pub async fn users_by_email(&self, email: &str) -> Result<Vec<(String, String)>, Auth0Error> {
+        let call = Call {
+            method: Method::GET,
+            segments: &["users-by-email"],
+            query: vec![("email", email.to_owned())],
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            needs: &["read:users"],
+        };
+        let raw = self.call(&call).await?;
+        let users: Vec<User> = decode(&call, &raw)?;
+        Ok(users
+            .into_iter()
+            .map(|u| {
+                let connection = u.connection().unwrap_or_default().to_owned();
+                (u.user_id, connection)
+            })
+            .collect())
+    }
+
+    /// Deletes a user (`DELETE /users/{id}`).
+    pub async fn delete_user(&self, user_id: &str) -> Result<(), Auth0Error> {
+        let call = Call {
+            method: Method::DELETE,
+            segments: &["users", user_id],
+            query: Vec::new(),
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            needs: &["delete:users"],
+        };
+        self.call(&call).await.map(drop)
+    }
+
+    /// Assigns roles to a user (`POST /users/{id}/roles`); no call for an empty list.
+    pub async fn assign_roles(&self, user_id: &str, role_ids: &[String]) -> Result<(), Auth0Error> {
+        self.user_roles(Method::POST, user_id, role_ids, &["update:users", "create:role_members"]).await
+    }
+
+    /// Removes roles from a user (`DELETE /users/{id}/roles`); no call for an empty list.
+    pub async fn remove_roles(&self, user_id: &str, role_ids: &[String]) -> Result<(), Auth0Error> {
+        self.user_roles(Method::DELETE, user_id, role_ids, &["update:users", "delete:role_members"]).await
+    }
+
+    /// Creates a role (`POST /roles`); returns its id. Not retried once it may have
+    /// reached Auth0 (a second role of the same name would be a duplicate or a 409).
+    pub async fn create_role(&self, name: &str) -> Result<String, Auth0Error> {
+        let call = Call {
+            method: Method::POST,
+            segments: &["roles"],
+            query: Vec::new(),
+            body: Some(json_body(&CreateRoleRequest { name })),
+            idempotency: Idempotency::NotIdempotent,
+            needs: &["create:roles"],
+        };
+        let raw = self.call(&call).await?;
+        let role: Role = decode(&call, &raw)?;
+        Ok(role.id)
+    }
+
+    /// Blocks or unblocks a user (`PATCH /users/{id}`), recording in
+    /// `app_metadata.auth0_sync.blocked` that auth0-sync blocked it (removed on unblock),
+    /// so that users blocked by people are never unblocked by the tool.
+    pub async fn set_blocked(&self, user_id: &str, blocked: bool) -> Result<(), Auth0Error> {
+        let mark = if blocked {
+            serde_json::json!({ "auth0_sync": { "blocked": true } })
+        } else {
+            serde_json::json!({ "auth0_sync": null })
+        };
+        let call = Call {
+            method: Method::PATCH,
+            segments: &["users", user_id],
+            query: Vec::new(),
+            body: Some(json_body(&SetBlockedRequest { blocked, app_metadata: mark })),
+            idempotency: Idempotency::Idempotent,
+            needs: &["update:users", "update:users_app_metadata"],
+        };
+        self.call(&call).await.map(drop)
+    }
+
+    /// Assigns one role to many users (`POST /roles/{id}/users`); no call for an empty
+    /// list. The caller keeps batches moderate.
+    pub async fn assign_users_to_role(&self, role_id: &str, user_ids: &[String]) -> Result<(), Auth0Error> {
+        if user_ids.is_empty() {
+            return Ok(());
+        }
+        let call = Call {
+            method: Method::POST,
+            segments: &["roles", role_id, "users"],
+            query: Vec::new(),
+            body: Some(json_body(&RoleUsersRequest { users: user_ids })),
+            idempotency: Idempotency::Idempotent,
+            needs: &["update:roles", "create:role_members"],
+        };
+        self.call(&call).await.map(drop)
+    }
+
+    pub(super) async fn user_roles(
+        &self,
+        method: Method,
+        user_id: &str,
+        role_ids: &[String],
+        needs: &'static [&'static str],
+    ) -> Result<(), Auth0Error> {
+        if role_ids.is_empty() {
+            return Ok(());
+        }
+        let body = UserRolesRequest { roles: role_ids };
+        let call = Call {
+            method,
+            segments: &["users", user_id, "roles"],
+            query: Vec::new(),
+            body: Some(serde_json::to_vec(&body).expect("role ids always serialise")),
+            idempotency: Idempotency::Idempotent,
+            needs,
+        };
+        self.call(&call).await.map(drop)
+    }
+}
