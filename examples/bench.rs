@@ -15,12 +15,12 @@
 
 use auth0_sync::apply::{ApplyOptions, Cancel, CreateVia};
 use auth0_sync::auth0::Auth0Client;
-use auth0_sync::commands::{PlanOptions, make_plan};
+use auth0_sync::commands::plan::{PlanArgs, make_plan};
 use auth0_sync::emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
 use auth0_sync::emulator::{Emulator, EmulatorOptions, RateLimit, TenantState};
 use auth0_sync::model::{DesiredState, DesiredUser, NameSet, TenantRole, TenantSnapshot, TenantUser};
 use auth0_sync::planner::{DeleteCap, Policy};
-use auth0_sync::settings::SettingsArgs;
+use auth0_sync::settings::{SourceArgs, TenantArgs};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
@@ -109,7 +109,7 @@ fn tenant_state(n: usize) -> TenantState {
         clients: vec![ClientApp {
             client_id: "bench".into(),
             client_secret: "bench-secret".into(),
-            scopes: auth0_sync::check::REQUIRED_SCOPES.iter().map(|s| s.to_string()).collect(),
+            scopes: auth0_sync::commands::check::REQUIRED_SCOPES.iter().map(|s| s.to_string()).collect(),
         }],
         connections: vec![
             StateConnection { id: "con_BenchDatabase001".into(), name: DB.into(), ..Default::default() },
@@ -213,23 +213,29 @@ async fn sync_bench(n: usize, o: SyncOpts) {
     let opts =
         EmulatorOptions { rate_limit: Some(RateLimit { burst, per_second: rate }), latency_ms, ..Default::default() };
     let emulator = Emulator::start_with("127.0.0.1:0".parse().unwrap(), tenant_state(n), None, opts).await.unwrap();
-    let args = SettingsArgs {
-        users_db_query: Some("SELECT email, role FROM staff".into()),
-        users_db_url: Some(format!("sqlite:{}", db.display())),
-        auth0_url: Some(emulator.base_url()),
-        auth0_client_id: Some("bench".into()),
-        auth0_client_secret: Some("bench-secret".into()),
-        auth0_connection: Some(DB.into()),
+    let args = PlanArgs {
+        source: SourceArgs {
+            users_db_query: Some("SELECT email, role FROM staff".into()),
+            users_db_url: Some(format!("sqlite:{}", db.display())),
+            ..Default::default()
+        },
+        tenant: TenantArgs {
+            auth0_url: Some(emulator.base_url()),
+            auth0_client_id: Some("bench".into()),
+            auth0_client_secret: Some("bench-secret".into()),
+            auth0_connection: Some(DB.into()),
+            ..Default::default()
+        },
+        safety: auth0_sync::settings::args::SafetyArgs { allow_mass_delete: true, ..Default::default() },
+        concurrency: 8,
         ..Default::default()
     };
+    let settings = args.resolve().expect("bench settings");
     println!("\n{n} source users, tenant at {rate} req/s burst {burst}, {latency_ms} ms latency\n");
     println!("| phase | calls | wall | lower bound | ratio | 429s | notes |\n|---|---|---|---|---|---|---|");
     let (c0, s0) = (emulator.request_counts(), emulator.status_counts());
     let t = Instant::now();
-    let plan =
-        make_plan(&args, &PlanOptions { delete_cap: DeleteCap::Unlimited, concurrency: 8, ..Default::default() })
-            .await
-            .expect("plan");
+    let plan = make_plan(&settings).await.expect("plan");
     let secs = t.elapsed().as_secs_f64();
     let s = &plan.changeset.summary;
     report(
@@ -250,14 +256,10 @@ async fn sync_bench(n: usize, o: SyncOpts) {
     }
     let (c0, s0) = (emulator.request_counts(), emulator.status_counts());
     let t = Instant::now();
-    let per_user = PlanOptions {
-        delete_cap: DeleteCap::Unlimited,
-        role_lookup: auth0_sync::auth0::RoleLookup::PerUser,
-        concurrency: 8,
-        ..Default::default()
-    };
+    let mut per_user = settings.clone();
+    per_user.role_lookup = auth0_sync::auth0::RoleLookup::PerUser;
     if !skip_per_user {
-        let again = make_plan(&args, &per_user).await.expect("plan per user");
+        let again = make_plan(&per_user).await.expect("plan per user");
         assert_eq!(again.changeset.changes, plan.changeset.changes, "both strategies plan the same changes");
         report(
             "plan (per-user roles)",
@@ -271,7 +273,7 @@ async fn sync_bench(n: usize, o: SyncOpts) {
     if !plan_only {
         let path = dir.path().join("plan.json");
         plan.write_new(&path, false).unwrap();
-        let auth0 = args.auth0().unwrap();
+        let auth0 = settings.tenant.auth0.clone();
         let client = Auth0Client::connect(&auth0).await.unwrap();
         let (c0, s0) = (emulator.request_counts(), emulator.status_counts());
         let t = Instant::now();

@@ -9,13 +9,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum Error {
-    #[error("setting {var} is missing")]
-    #[diagnostic(code(auth0_sync::settings::missing), help("{help}"))]
-    MissingSetting { var: &'static str, help: String },
-
-    #[error("setting {var} is invalid: {reason}")]
-    #[diagnostic(code(auth0_sync::settings::invalid), help("{help}"))]
-    InvalidSetting { var: &'static str, reason: String, help: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
 
     #[error("could not {action} {}", path.display())]
     #[diagnostic(code(auth0_sync::io), help("check that the path exists and that you may read and write it"))]

@@ -7,10 +7,8 @@
 
 pub mod apply;
 pub mod auth0;
-pub mod check;
 pub mod cli;
 pub mod commands;
-pub mod demo;
 pub mod emulator;
 pub mod error;
 #[doc(hidden)]
@@ -79,20 +77,22 @@ fn load_env_files(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<
     match explicit {
         Some(path) => {
             let path = std::path::PathBuf::from(path);
-            dotenvy::from_path(&path).map_err(|e| Error::InvalidSetting {
-                var: "--env-file",
-                reason: format!("could not read {}: {e}", path.display()),
-                help: "pass a readable dotenv file (KEY=value lines), e.g. --env-file .env.production".into(),
+            dotenvy::from_path(&path).map_err(|e| {
+                Error::from(settings::SettingsError::Invalid {
+                    var: "--env-file",
+                    reason: format!("could not read {}: {e}", path.display()),
+                    help: "pass a readable dotenv file (KEY=value lines), e.g. --env-file .env.production".into(),
+                })
             })
         }
         None => match dotenvy::dotenv() {
             Ok(_) => Ok(()),
             Err(e) if e.not_found() => Ok(()),
-            Err(e) => Err(Error::InvalidSetting {
+            Err(e) => Err(Error::from(settings::SettingsError::Invalid {
                 var: ".env",
                 reason: format!("could not read ./.env: {e}"),
                 help: "fix or remove the .env file in the working directory".into(),
-            }),
+            })),
         },
     }
 }

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::extract::{Query, Request};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -131,7 +132,7 @@ impl Server {
             base_url: self.base.clone(),
             tenant: self.base.trim_start_matches("http://").to_owned(),
             client_id: "cid-123".into(),
-            client_secret: Secret::new(CLIENT_SECRET),
+            client_secret: Secret::from(CLIENT_SECRET),
             max_retries,
             backoff_factor,
             rate_limit: Some(1000.0),
@@ -464,7 +465,7 @@ async fn api_error_keeps_message_error_code_and_helps() {
     );
 
     let err = client
-        .create_user(DB, "chuck@example.com", &Profile::default(), &Secret::new("pw-Secret-1!"))
+        .create_user(DB, "chuck@example.com", &Profile::default(), &Secret::from("pw-Secret-1!"))
         .await
         .unwrap_err();
     assert!(
@@ -520,7 +521,7 @@ async fn unreachable_tenant_is_a_network_error_with_the_origin() {
         base_url: base.clone(),
         tenant: format!("127.0.0.1:{port}"),
         client_id: "cid".into(),
-        client_secret: Secret::new(CLIENT_SECRET),
+        client_secret: Secret::from(CLIENT_SECRET),
         max_retries: 1,
         backoff_factor: 0.0,
         rate_limit: Some(1000.0),
@@ -659,7 +660,7 @@ async fn create_user_sends_the_schema_body_and_is_retried_on_429() {
     assert_eq!((hits[1].method.as_str(), hits[1].path.as_str()), ("POST", "/api/v2/users"));
     assert_eq!(
         hits[1].json(),
-        json!({"connection": DB, "email": "chuck986@example.com", "password": pw.expose(),
+        json!({"connection": DB, "email": "chuck986@example.com", "password": pw.expose_secret(),
                "email_verified": false, "verify_email": false,
                "given_name": "Chuck", "family_name": "Sanchez"})
     );
@@ -862,7 +863,7 @@ async fn retries_are_logged_without_secrets() {
     assert!(mine.iter().any(|l| l.contains("WARN") && l.contains("answered 503")), "{log}");
     assert!(mine.iter().any(|l| l.contains("WARN") && l.contains("fetching a new one")), "{log}");
     // Everything logged so far by any test: no secret anywhere.
-    for secret in [CLIENT_SECRET, "token-one", pw.expose()] {
+    for secret in [CLIENT_SECRET, "token-one", pw.expose_secret()] {
         assert!(!log.contains(secret), "log shows a secret: {log}");
     }
 }
@@ -874,7 +875,7 @@ fn passwords_are_strong_and_unique() {
     let mut seen = BTreeSet::new();
     for _ in 0..500 {
         let pw = password::generate();
-        let s = pw.expose();
+        let s = pw.expose_secret();
         assert!(s.chars().count() >= 24, "{}", s.len());
         assert!(s.chars().any(|c| c.is_ascii_lowercase()));
         assert!(s.chars().any(|c| c.is_ascii_uppercase()));
@@ -882,7 +883,8 @@ fn passwords_are_strong_and_unique() {
         assert!(s.chars().any(|c| !c.is_ascii_alphanumeric()));
         assert!(!s.as_bytes().windows(3).any(|w| w[0] == w[1] && w[1] == w[2]), "three identical characters in a row");
         assert!(!s.contains(['"', '\\', ' ']));
-        assert!(!format!("{pw:?} {pw}").contains(s));
+        // secrecy has no Display at all, so only Debug could show it.
+        assert!(!format!("{pw:?}").contains(s));
         assert!(seen.insert(s.to_owned()), "a password repeated");
     }
     // Every symbol of the alphabet turns up: the draw is not stuck on a subset.
@@ -956,7 +958,7 @@ fn settings_for(base: &str, max_retries: u32) -> Auth0Settings {
         base_url: base.to_owned(),
         tenant: base.trim_start_matches("http://").to_owned(),
         client_id: "cid".into(),
-        client_secret: Secret::new(CLIENT_SECRET),
+        client_secret: Secret::from(CLIENT_SECRET),
         max_retries,
         backoff_factor: 0.0,
         rate_limit: Some(1000.0),
@@ -977,7 +979,7 @@ async fn create_user_is_not_resent_after_the_connection_drops() {
         }
         other => panic!("expected Unconfirmed, got {other:?}"),
     }
-    assert!(!format!("{err:?}{err}").contains(pw.expose()));
+    assert!(!format!("{err:?}{err}").contains(pw.expose_secret()));
     assert_eq!(dropped.load(Ordering::SeqCst), 1, "sent exactly once");
 }
 

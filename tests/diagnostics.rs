@@ -7,7 +7,7 @@ use auth0_sync::Error;
 use auth0_sync::auth0::Auth0Error;
 use auth0_sync::error::{DriftItem, PlanFileError};
 use auth0_sync::plan::Plan;
-use auth0_sync::settings::SettingsArgs;
+use auth0_sync::settings::{SettingsError, TenantArgs};
 use auth0_sync::source::mssql::MssqlError;
 use auth0_sync::source::{BadRow, SourceError};
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
@@ -49,8 +49,7 @@ fn plan_err(edit: impl Fn(String) -> String) -> PlanFileError {
 
 fn covered_error(e: &Error) -> &'static str {
     match e {
-        Error::MissingSetting { .. } => "missing_setting",
-        Error::InvalidSetting { .. } => "invalid_setting",
+        Error::Settings(s) => covered_settings(s),
         Error::Io { .. } => "io",
         Error::PlanExists { .. } => "plan_exists",
         Error::PlanFile(_) => "plan_file",
@@ -106,6 +105,14 @@ fn covered_mssql(e: &MssqlError) -> &'static str {
     }
 }
 
+fn covered_settings(e: &SettingsError) -> &'static str {
+    match e {
+        SettingsError::Missing { .. } => "missing_setting",
+        SettingsError::Invalid { .. } => "invalid_setting",
+        SettingsError::Several { .. } => "several_settings",
+    }
+}
+
 fn covered_auth0(e: &Auth0Error) -> &'static str {
     match e {
         Auth0Error::Token { .. } => "auth0_token",
@@ -119,11 +126,18 @@ fn covered_auth0(e: &Auth0Error) -> &'static str {
 
 #[test]
 fn settings_diagnostics() {
-    let missing = SettingsArgs::default().auth0().unwrap_err();
+    let app = |url: Option<&str>| TenantArgs {
+        auth0_url: url.map(str::to_owned),
+        auth0_client_id: Some("id".into()),
+        auth0_client_secret: Some("secret".into()),
+        ..Default::default()
+    };
+    let missing = Error::from(app(None).auth0().unwrap_err());
     check(covered_error(&missing), &missing);
-    let bad =
-        SettingsArgs { auth0_url: Some("http://acme.auth0.com".into()), ..Default::default() }.auth0().unwrap_err();
+    let bad = Error::from(app(Some("http://acme.auth0.com")).auth0().unwrap_err());
     check(covered_error(&bad), &bad);
+    let several = Error::from(TenantArgs::default().resolve().unwrap_err());
+    check(covered_error(&several), &several);
 }
 
 #[test]

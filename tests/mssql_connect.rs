@@ -130,7 +130,7 @@ async fn settings_never_show_the_password() {
     let mut s = mock.settings();
     assert!(!format!("{s:?}").contains(PASSWORD));
     assert!(!mssql::location(&s).contains(PASSWORD));
-    s.connection_string = Some(auth0_sync::settings::Secret::new(format!(
+    s.connection_string = Some(auth0_sync::settings::Secret::from(format!(
         "server=tcp:127.0.0.1,{};user=sync;password={PASSWORD};encrypt=true",
         mock.addr.port()
     )));

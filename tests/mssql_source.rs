@@ -262,7 +262,7 @@ async fn connection_string_wins_over_the_fields() {
     let mut s = mock.settings();
     s.server = "192.0.2.1".into(); // would not answer: the connection string must win
     s.port = 1;
-    s.connection_string = Some(auth0_sync::settings::Secret::new(format!(
+    s.connection_string = Some(auth0_sync::settings::Secret::from(format!(
         "server=tcp:127.0.0.1,{};database=hr;user id=sync;password='{PASSWORD};x';encrypt=DANGER_PLAINTEXT",
         mock.addr.port()
     )));

@@ -41,7 +41,7 @@ fn expected(state: &TenantState) -> BTreeMap<String, (Option<String>, Vec<String
 /// A client of `emulator` with the demo application's credentials.
 async fn demo_client(emulator: &Emulator) -> Auth0Client {
     let app = common::demo_state().clients[0].clone();
-    let args = auth0_sync::settings::SettingsArgs {
+    let args = auth0_sync::settings::TenantArgs {
         auth0_url: Some(emulator.base_url()),
         auth0_client_id: Some(app.client_id),
         auth0_client_secret: Some(app.client_secret),

@@ -59,15 +59,18 @@ async fn no_secret_in_output_logs_plans_or_journals() {
 
 #[test]
 fn debug_of_settings_redacts_secrets() {
-    let args = auth0_sync::settings::SettingsArgs {
+    let tenant = auth0_sync::settings::TenantArgs {
         auth0_url: Some("https://acme.auth0.com".into()),
         auth0_client_id: Some("id".into()),
         auth0_client_secret: Some(CLIENT_SECRET.into()),
+        ..Default::default()
+    };
+    let source = auth0_sync::settings::SourceArgs {
         mssql_server: Some("db".into()),
         mssql_password: Some("db-password-WITNESS".into()),
         mssql_connection_string: Some("server=db;password=cs-WITNESS".into()),
         ..Default::default()
     };
-    let all = format!("{args:?} {:?} {:?}", args.auth0().unwrap(), args.mssql().unwrap());
+    let all = format!("{tenant:?} {source:?} {:?} {:?}", tenant.auth0().unwrap(), source.mssql().unwrap());
     assert!(!all.contains("WITNESS"), "{all}");
 }

@@ -12,6 +12,7 @@ use super::wire::{
 use crate::model::{Profile, TenantRole};
 use crate::settings::Secret;
 use reqwest::Method;
+use secrecy::ExposeSecret;
 
 impl Auth0Client {
     /// Looks a connection up by name.
@@ -56,7 +57,7 @@ impl Auth0Client {
         let body = CreateUserRequest {
             connection,
             email,
-            password: password.expose(),
+            password: password.expose_secret(),
             email_verified: false,
             verify_email: false,
             name: name.as_deref(),

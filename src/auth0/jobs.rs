@@ -7,6 +7,7 @@ use super::retry::Idempotency;
 use super::transport::{Call, decode_error};
 use super::wire::User;
 use reqwest::{Method, StatusCode, Url};
+use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -75,7 +76,7 @@ impl Auth0Client {
                     .text("connection_id", connection_id.to_owned())
                     .text("upsert", "false")
                     .text("send_completion_email", "false");
-                self.inner.http.post(&url).bearer_auth(token.expose()).multipart(form)
+                self.inner.http.post(&url).bearer_auth(token.expose_secret()).multipart(form)
             })
             .await?;
         if !raw.status.is_success() {

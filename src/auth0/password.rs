@@ -28,7 +28,7 @@ pub fn generate() -> Secret {
         if acceptable(&candidate) {
             // Only ASCII from the alphabet above.
             let s = String::from_utf8(candidate).expect("ASCII alphabet");
-            return Secret::new(s);
+            return Secret::from(s);
         }
     }
 }

@@ -8,6 +8,7 @@ use super::transport::{decode_error, status_text};
 use super::wire::{TokenErrorBody, TokenRequest, TokenResponse};
 use crate::settings::Secret;
 use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
 use std::time::{Duration, Instant};
 
 impl Auth0Client {
@@ -28,7 +29,7 @@ impl Auth0Client {
     /// Replaces the token after a 401, unless another caller already did.
     pub(super) async fn refresh_after_401(&self, rejected: &Secret) -> Result<(), Auth0Error> {
         let mut cached = self.inner.token.lock().await;
-        if cached.as_ref().is_none_or(|t| &t.access == rejected) {
+        if cached.as_ref().is_none_or(|t| t.access.expose_secret() == rejected.expose_secret()) {
             *cached = Some(self.fetch_token().await?);
         }
         Ok(())
@@ -42,7 +43,7 @@ impl Auth0Client {
         let body = TokenRequest {
             grant_type: "client_credentials",
             client_id: &inner.client_id,
-            client_secret: inner.client_secret.expose(),
+            client_secret: inner.client_secret.expose_secret(),
             audience: &inner.audience,
         };
         let started = Instant::now();
@@ -72,7 +73,7 @@ impl Auth0Client {
             *inner.scopes.lock().unwrap_or_else(|e| e.into_inner()) = scopes;
             tracing::debug!(lifetime_s = lifetime.as_secs(), "obtained a Management API token");
             return Ok(Token {
-                access: Secret::new(token.access_token),
+                access: Secret::from(token.access_token),
                 refresh_at: started + lifetime.saturating_sub(margin),
             });
         }

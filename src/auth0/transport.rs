@@ -7,6 +7,7 @@ use super::retry::{Idempotency, RetryPolicy};
 use super::wire::{ErrorBody, from_slice_with_path};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
+use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use std::time::SystemTime;
 
@@ -45,7 +46,7 @@ impl Auth0Client {
             let raw = self
                 .send_retrying(&call.method, &path, call.idempotency, || {
                     let mut request =
-                        self.inner.http.request(call.method.clone(), url.clone()).bearer_auth(token.expose());
+                        self.inner.http.request(call.method.clone(), url.clone()).bearer_auth(token.expose_secret());
                     if !call.query.is_empty() {
                         request = request.query(&call.query);
                     }

@@ -112,7 +112,7 @@ pub fn settings_for(addr: SocketAddr) -> MssqlSettings {
         port: addr.port(),
         database: Some("hr".into()),
         username: Some("sync".into()),
-        password: Some(Secret::new(PASSWORD)),
+        password: Some(Secret::from(PASSWORD)),
         instance: None,
         encrypt: MssqlEncrypt::Off,
         trust_server_certificate: false,

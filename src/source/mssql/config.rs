@@ -3,6 +3,7 @@
 
 use super::MssqlError;
 use crate::settings::{MssqlEncrypt, MssqlSettings};
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::time::Duration;
 use tiberius::{AuthMethod, Config, EncryptionLevel};
@@ -114,7 +115,7 @@ pub fn encryption_level(mode: MssqlEncrypt) -> EncryptionLevel {
 /// Builds the tiberius configuration; the connection string, when set, wins.
 pub(crate) fn build(settings: &MssqlSettings, timeouts: &Timeouts) -> Result<(Config, Target), MssqlError> {
     let (mut config, target) = match &settings.connection_string {
-        Some(cs) => from_connection_string(cs.expose())?,
+        Some(cs) => from_connection_string(cs.expose_secret())?,
         None => from_fields(settings)?,
     };
     config.application_name("auth0-sync");
@@ -128,7 +129,7 @@ fn from_fields(settings: &MssqlSettings) -> Result<(Config, Target), MssqlError>
         reason: "MSSQL_USERNAME is not set".into(),
         help: "set MSSQL_USERNAME and MSSQL_PASSWORD to a SQL Server login (SQL authentication), or give MSSQL_CONNECTION_STRING".into(),
     })?;
-    let password = settings.password.as_ref().map(|p| p.expose().to_owned());
+    let password = settings.password.as_ref().map(|p| p.expose_secret().to_owned());
     let (server, port, instance) = split_server(settings)?;
     let mut config = Config::new();
     config.host(&server);
@@ -409,7 +410,7 @@ mod tests {
             port: 1433,
             database: Some("hr".into()),
             username: Some("sync".into()),
-            password: Some(Secret::new("pw-hunter2")),
+            password: Some(Secret::from("pw-hunter2")),
             instance: None,
             encrypt: MssqlEncrypt::Mandatory,
             trust_server_certificate: false,
@@ -476,7 +477,7 @@ mod tests {
     #[test]
     fn connection_string_wins_and_is_described_without_password() {
         let mut s = settings();
-        s.connection_string = Some(Secret::new(
+        s.connection_string = Some(Secret::from(
             "server=tcp:other.example.com,1500;database=people;user id=u1;password='p;w=cs-secret';TrustServerCertificate=true;encrypt=strict",
         ));
         let (config, t) = build(&s, &Timeouts::default()).unwrap();
@@ -494,7 +495,7 @@ mod tests {
     #[test]
     fn invalid_connection_string_does_not_echo_it() {
         let mut s = settings();
-        s.connection_string = Some(Secret::new("server=x;password='unclosed-secret"));
+        s.connection_string = Some(Secret::from("server=x;password='unclosed-secret"));
         let e = build(&s, &Timeouts::default()).unwrap_err();
         let text = format!("{e} {e:?}");
         assert!(!text.contains("unclosed-secret"), "{text}");

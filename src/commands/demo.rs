@@ -3,19 +3,21 @@
 //! binary from `examples/demo/`) to a temporary directory, starts the emulator
 //! in-process on a free port, plans, applies the saved plan, and plans again.
 
+use super::apply::{apply_plan, check_target, finish_apply};
+use super::plan::{PlanArgs, PlanSettings, make_plan};
+use super::print_plan;
 use crate::apply::ApplyOptions;
 use crate::auth0::Auth0Client;
 use crate::cli::Format;
-use crate::commands::{PlanOptions, apply_plan, check_target, make_plan, print_plan};
 use crate::emulator::{Emulator, TenantState};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
-use crate::settings::SettingsArgs;
+use crate::settings::{PolicyArgs, SourceArgs, TenantArgs};
 use std::path::Path;
 use std::process::ExitCode;
 
-const HR_DB: &[u8] = include_bytes!("../examples/demo/hr.sqlite");
-const TENANT: &str = include_str!("../examples/demo/tenant.json");
+const HR_DB: &[u8] = include_bytes!("../../examples/demo/hr.sqlite");
+const TENANT: &str = include_str!("../../examples/demo/tenant.json");
 /// The HR query of the demo: active employees and their roles.
 pub const DEMO_QUERY: &str = "SELECT email, role, name, given_name, family_name FROM employees WHERE active = 1";
 pub const DEMO_CONNECTION: &str = "Username-Password-Authentication";
@@ -40,24 +42,30 @@ pub async fn run() -> Result<ExitCode> {
     println!("Source: {} running {DEMO_QUERY:?}", db.display());
     println!("Ignored users: {DEMO_IGNORE}");
 
-    let args = SettingsArgs {
-        users_db_query: Some(DEMO_QUERY.into()),
-        users_db_url: Some(format!("sqlite:{}", db.display())),
-        auth0_url: Some(emulator.base_url()),
-        auth0_client_id: Some(app.client_id.clone()),
-        auth0_client_secret: Some(app.client_secret.clone()),
-        auth0_connection: Some(DEMO_CONNECTION.into()),
-        client_ignore_users: Some(DEMO_IGNORE.into()),
-        ..SettingsArgs::default()
+    let args = PlanArgs {
+        source: SourceArgs {
+            users_db_query: Some(DEMO_QUERY.into()),
+            users_db_url: Some(format!("sqlite:{}", db.display())),
+            ..SourceArgs::default()
+        },
+        tenant: TenantArgs {
+            auth0_url: Some(emulator.base_url()),
+            auth0_client_id: Some(app.client_id.clone()),
+            auth0_client_secret: Some(app.client_secret.clone()),
+            auth0_connection: Some(DEMO_CONNECTION.into()),
+            ..TenantArgs::default()
+        },
+        policy: PolicyArgs { client_ignore_users: Some(DEMO_IGNORE.into()), ..PolicyArgs::default() },
+        ..PlanArgs::default()
     };
-    let result = demo_steps(&args, dir.path()).await;
+    let result = demo_steps(&args.resolve()?, dir.path()).await;
     emulator.shutdown().await?;
     result
 }
 
-async fn demo_steps(args: &SettingsArgs, dir: &Path) -> Result<ExitCode> {
+async fn demo_steps(settings: &PlanSettings, dir: &Path) -> Result<ExitCode> {
     step(1, "plan: compare the HR table with the tenant");
-    let plan = make_plan(args, &PlanOptions::default()).await?;
+    let plan = make_plan(settings).await?;
     let plan_path = dir.join("plans").join("demo-plan.json");
     plan.write_new(&plan_path, false)?;
     print_plan(&plan, Format::Table)?;
@@ -65,15 +73,15 @@ async fn demo_steps(args: &SettingsArgs, dir: &Path) -> Result<ExitCode> {
 
     step(2, "apply: execute exactly the saved plan");
     let saved = Plan::read(&plan_path)?;
-    let auth0 = args.auth0()?;
-    check_target(&saved, &auth0, &args.connection()?)?;
-    let client = Auth0Client::connect(&auth0).await?;
+    let tenant = &settings.tenant;
+    check_target(&saved, &tenant.auth0, &tenant.connection)?;
+    let client = Auth0Client::connect(&tenant.auth0).await?;
     let opts = ApplyOptions { progress: true, ..ApplyOptions::default() };
     let report = apply_plan(&client, &plan_path, &saved, opts, Format::Table).await?;
-    crate::commands::finish_apply(&report, &plan_path)?;
+    finish_apply(&report, &plan_path)?;
 
     step(3, "plan again: the tenant now matches the table");
-    let again = make_plan(args, &PlanOptions::default()).await?;
+    let again = make_plan(settings).await?;
     print_plan(&again, Format::Table)?;
     if again.has_changes() {
         return Err(Error::Emulator(format!(

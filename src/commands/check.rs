@@ -8,7 +8,17 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::settings::SettingsArgs;
+use crate::settings::{PolicyArgs, SourceArgs, TenantArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
 
 /// Scopes the tool's Management API calls need (`update:users` for blocking and
 /// unblocking, which any apply may do; `create:roles` only with `--create-missing-roles`
@@ -45,10 +55,10 @@ fn skipped(name: &'static str, why: &str) -> CheckRow {
 }
 
 /// Runs every check it can; never stops at the first failure.
-pub async fn checks(args: &SettingsArgs) -> Vec<CheckRow> {
+pub async fn checks(args: &CheckArgs) -> Vec<CheckRow> {
     let mut rows = Vec::new();
     let mut source_roles: Option<BTreeSet<String>> = None;
-    match args.source() {
+    match args.source.resolve() {
         Err(e) => rows.push(row("source settings", Err(e.to_string()))),
         Ok(s) => {
             if let crate::settings::SourceBackend::Mssql(m) = &s.backend {
@@ -81,7 +91,7 @@ pub async fn checks(args: &SettingsArgs) -> Vec<CheckRow> {
         }
     }
 
-    let auth0 = match args.auth0() {
+    let auth0 = match args.tenant.auth0() {
         Ok(a) => a,
         Err(e) => {
             rows.push(row("tenant settings", Err(e.to_string())));
@@ -111,7 +121,7 @@ pub async fn checks(args: &SettingsArgs) -> Vec<CheckRow> {
             Err(format!("missing: {} (grant them to the application in the Auth0 dashboard)", missing.join(" ")))
         },
     ));
-    let connection = match args.connection() {
+    let connection = match args.tenant.connection() {
         Ok(c) => c,
         Err(e) => {
             rows.push(row("connection exists", Err(e.to_string())));
@@ -170,7 +180,7 @@ pub fn render(rows: &[CheckRow], out: &mut impl Write, color: bool) -> std::io::
     writeln!(out, "{t}")
 }
 
-pub async fn run(args: &SettingsArgs, out: &mut impl Write) -> Result<ExitCode> {
+pub async fn run(args: &CheckArgs, out: &mut impl Write) -> Result<ExitCode> {
     let rows = checks(args).await;
     let opts = crate::render::RenderOptions::for_stdout();
     render(&rows, out, opts.color).map_err(|e| crate::Error::io("write to", std::path::Path::new("stdout"), e))?;

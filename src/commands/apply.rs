@@ -1,0 +1,151 @@
+//! `auth0-sync apply PLAN`: check a saved plan (seal, target, age, caps, drift) and
+//! execute exactly that plan, with progress bars, a journal and a report.
+
+use crate::apply::{self, ApplyOptions, ApplyReport, Cancel, CreateVia};
+use crate::auth0::Auth0Client;
+use crate::cli::Format;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::render::{self, RenderOptions};
+use crate::settings::args::{SafetyArgs, parse_age};
+use crate::settings::{Auth0Settings, SettingsError, Tenant, TenantArgs};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The plan file to execute (written by `auth0-sync plan`).
+    pub plan: PathBuf,
+    /// Apply the changes that still match the tenant and skip the drifted ones.
+    #[arg(long)]
+    pub skip_drifted: bool,
+    /// Refuse plans older than this (e.g. 90s, 30m, 24h, 7d).
+    #[arg(long, default_value = "24h", value_parser = parse_age)]
+    pub max_plan_age: chrono::Duration,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Tenant")]
+    pub concurrency: u16,
+    /// How to create users: api (one request each, random password), import
+    /// (users-import jobs; users set a password through reset), auto (import from 200 up).
+    #[arg(long, value_enum, default_value_t)]
+    pub create_via: CreateVia,
+    /// Users per role-assignment request (`POST /roles/{id}/users`).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000), help_heading = "Tenant")]
+    pub role_batch_size: u16,
+    /// `table` prints a report; `json` prints every outcome as JSON.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    #[command(flatten)]
+    pub safety: SafetyArgs,
+}
+
+/// Everything `apply` needs, checked.
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    pub plan: PathBuf,
+    pub tenant: Tenant,
+    pub options: ApplyOptions,
+    pub format: Format,
+}
+
+impl ApplyArgs {
+    pub fn resolve(&self) -> Result<ApplySettings, SettingsError> {
+        let tenant = self.tenant.resolve()?;
+        Ok(ApplySettings {
+            plan: self.plan.clone(),
+            tenant,
+            options: ApplyOptions {
+                concurrency: self.concurrency.into(),
+                progress: true,
+                skip_drifted: self.skip_drifted,
+                max_plan_age: self.max_plan_age,
+                delete_cap: self.safety.delete_cap(),
+                allow_empty_source: self.safety.allow_empty_source,
+                role_batch_size: self.role_batch_size.into(),
+                create_via: self.create_via,
+            },
+            format: self.format,
+        })
+    }
+}
+
+pub async fn run(s: &ApplySettings) -> Result<ExitCode> {
+    let plan = Plan::read(&s.plan)?;
+    check_target(&plan, &s.tenant.auth0, &s.tenant.connection)?;
+    let client = Auth0Client::connect(&s.tenant.auth0).await?;
+    let report = apply_plan(&client, &s.plan, &plan, s.options.clone(), s.format).await?;
+    finish_apply(&report, &s.plan)
+}
+
+/// Refuses a plan made for another tenant or connection.
+pub fn check_target(plan: &Plan, auth0: &Auth0Settings, connection: &str) -> Result<()> {
+    if plan.tenant != auth0.tenant {
+        return Err(Error::PlanTargetMismatch {
+            field: "tenant",
+            planned: plan.tenant.clone(),
+            configured: auth0.tenant.clone(),
+        });
+    }
+    if plan.connection != connection {
+        return Err(Error::PlanTargetMismatch {
+            field: "connection",
+            planned: plan.connection.clone(),
+            configured: connection.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Executes a saved plan, with progress bars when stderr is a terminal; Ctrl-C stops
+/// taking new work, lets requests in flight finish and keeps the journal.
+pub async fn apply_plan(
+    client: &Auth0Client,
+    plan_path: &Path,
+    plan: &Plan,
+    mut opts: ApplyOptions,
+    format: Format,
+) -> Result<ApplyReport> {
+    use std::io::IsTerminal;
+    opts.progress = opts.progress && std::io::stderr().is_terminal();
+    let cancel = Cancel::default();
+    let watcher = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nInterrupted: finishing requests in flight, starting no new ones...");
+                cancel.cancel();
+            }
+        })
+    };
+    let report = apply::apply(client, plan_path, plan, &opts, &cancel).await;
+    watcher.abort();
+    let report = report?;
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other).and_then(|_| writeln!(out))
+        }
+        _ => render::apply_report(&report, &mut out, &RenderOptions::for_stdout()),
+    }
+    .map_err(super::stdout_err)?;
+    Ok(report)
+}
+
+pub fn finish_apply(report: &ApplyReport, plan_path: &Path) -> Result<ExitCode> {
+    if report.interrupted {
+        let done = report.outcomes.iter().filter(|o| o.status == apply::OutcomeStatus::Done).count();
+        return Err(Error::Interrupted {
+            done: done + report.done_earlier,
+            remaining: report.not_started,
+            journal: apply::journal::path_for(plan_path),
+            plan: plan_path.to_path_buf(),
+        });
+    }
+    match report.failed() {
+        0 => Ok(ExitCode::SUCCESS),
+        failed => Err(Error::ApplyFailed { failed, total: report.outcomes.len() }),
+    }
+}

@@ -1,0 +1,162 @@
+//! `auth0-sync plan`: snapshot the source and the tenant, compute the changes with
+//! the pure planner, seal them into a plan file and show them.
+
+use crate::auth0::{Auth0Client, RoleLookup};
+use crate::cli::Format;
+use crate::error::{Error, Result};
+use crate::plan::{OnMissing, Plan};
+use crate::planner::{self, Policy};
+use crate::settings::args::SafetyArgs;
+use crate::settings::{PolicyArgs, SettingsError, SourceArgs, SourceSettings, Tenant, TenantArgs, both};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Default, clap::Args)]
+pub struct PlanArgs {
+    /// Where to write the plan (default: plans/plan-YYYYMMDD-HHMMSS.json).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// What to do with connection users missing from the source.
+    #[arg(long, value_enum, default_value_t, help_heading = "Policy")]
+    pub on_missing: OnMissing,
+    /// Plan the creation of roles the source names that the tenant lacks.
+    #[arg(long, help_heading = "Policy")]
+    pub create_missing_roles: bool,
+    /// How to learn role membership: per-role (list members), per-user, or auto.
+    #[arg(long, value_enum, default_value_t, help_heading = "Tenant")]
+    pub role_lookup: RoleLookup,
+    /// Reads in flight at once (within the request budget).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Tenant")]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub safety: SafetyArgs,
+}
+
+/// Everything `plan` needs, checked.
+#[derive(Debug, Clone)]
+pub struct PlanSettings {
+    pub tenant: Tenant,
+    pub source: SourceSettings,
+    pub policy: Policy,
+    pub role_lookup: RoleLookup,
+    /// Reads in flight at once.
+    pub concurrency: usize,
+    pub out: Option<PathBuf>,
+    pub overwrite: bool,
+    pub format: Format,
+    pub detailed_exitcode: bool,
+}
+
+impl PlanArgs {
+    /// Checks every setting (all problems at once) before anything is read or sent.
+    pub fn resolve(&self) -> Result<PlanSettings, SettingsError> {
+        let (tenant, (source, ignore)) =
+            both(self.tenant.resolve(), both(self.source.resolve(), self.policy.ignore()))?;
+        let policy = Policy {
+            connection: tenant.connection.clone(),
+            ignore,
+            managed_roles: self.policy.managed_roles(),
+            on_missing: self.on_missing,
+            delete_cap: self.safety.delete_cap(),
+            allow_empty_source: self.safety.allow_empty_source,
+            create_missing_roles: self.create_missing_roles,
+        };
+        Ok(PlanSettings {
+            tenant,
+            source,
+            policy,
+            role_lookup: self.role_lookup,
+            concurrency: usize::from(self.concurrency).max(1),
+            out: self.out.clone(),
+            overwrite: self.overwrite,
+            format: self.format,
+            detailed_exitcode: self.detailed_exitcode,
+        })
+    }
+}
+
+pub async fn run(s: &PlanSettings) -> Result<ExitCode> {
+    let plan = make_plan(s).await?;
+    let path = s.out.clone().unwrap_or_else(|| default_plan_path(&plan));
+    plan.write_new(&path, s.overwrite)?;
+    super::print_plan(&plan, s.format)?;
+    if s.format == Format::Table {
+        eprintln!("Plan written to {}. Apply it with: auth0-sync apply {}", path.display(), path.display());
+    }
+    Ok(if s.detailed_exitcode && plan.has_changes() { ExitCode::from(super::EXIT_CHANGES) } else { ExitCode::SUCCESS })
+}
+
+/// Snapshots the source and the tenant and computes a sealed plan.
+pub async fn make_plan(s: &PlanSettings) -> Result<Plan> {
+    let started = std::time::Instant::now();
+    if let crate::settings::SourceBackend::Mssql(m) = &s.source.backend {
+        for w in
+            [crate::source::mssql::trust_warning(m), crate::source::mssql::plaintext_warning(m)].into_iter().flatten()
+        {
+            eprintln!("warning: {w}");
+        }
+    }
+    let (desired, source_info) = crate::source::load(&s.source).await?;
+    let client = Auth0Client::connect(&s.tenant.auth0).await?;
+    require_connection(&client, &s.tenant.connection).await?;
+    let snapshot = client.snapshot_with(&s.tenant.connection, s.role_lookup, s.concurrency).await?;
+    let changeset = planner::plan(&desired, &snapshot, &s.policy)?;
+    let policy_record = s.policy.record(changeset.summary.connection_users);
+    let sum = &changeset.summary;
+    tracing::info!(
+        source_rows = desired.rows,
+        source_users = desired.users.len(),
+        tenant_users = snapshot.users.len(),
+        create = sum.create_user,
+        unblock = sum.unblock_user,
+        update = sum.update_roles,
+        block = sum.block_user,
+        delete = sum.delete_user,
+        warnings = changeset.warnings.len(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "plan finished"
+    );
+    Ok(Plan::new(
+        chrono::Utc::now(),
+        s.tenant.auth0.tenant.clone(),
+        s.tenant.connection.clone(),
+        snapshot.fingerprint(),
+        source_info,
+        policy_record,
+        changeset,
+    ))
+}
+
+/// Errors unless the tenant has a connection with this name.
+pub async fn require_connection(client: &Auth0Client, name: &str) -> Result<()> {
+    if client.connection_by_name(name).await?.is_none() {
+        return Err(Error::UnknownConnection { name: name.to_owned(), known: String::new() });
+    }
+    Ok(())
+}
+
+/// `plans/plan-YYYYMMDD-HHMMSS.json`, made unique if needed.
+pub fn default_plan_path(plan: &Plan) -> PathBuf {
+    let stamp = plan.created_at.format("%Y%m%d-%H%M%S");
+    let mut path = PathBuf::from(format!("plans/plan-{stamp}.json"));
+    let mut n = 1;
+    while path.exists() {
+        n += 1;
+        path = PathBuf::from(format!("plans/plan-{stamp}-{n}.json"));
+    }
+    path
+}
