@@ -14,15 +14,16 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod logging;
-pub mod model;
-pub mod plan;
-pub mod planner;
 pub mod redact;
 pub mod render;
 pub mod settings;
 pub mod source;
 
 pub use error::{Error, Result};
+
+/// The pure core (model, rules, planner, plan file, drift), re-exported so that
+/// `auth0_sync::plan::Plan` and friends keep their paths.
+pub use auth0_sync_core::{caps, digest, drift, email, ignore, model, plan, planner, policy, roles};
 
 /// Process entry point: load dotenv files, parse, run, map to an exit code
 /// (0 ok, 1 error, 2 changes with `plan --detailed-exitcode`).

@@ -2,9 +2,10 @@
 //! the journal (0600, resumable, bound to its plan).
 
 use auth0_sync::Error;
-use auth0_sync::apply::drift::{Verdict, check};
 use auth0_sync::apply::journal::{Entry, Journal, path_for};
 use auth0_sync::apply::{ApplyOptions, preflight};
+use auth0_sync::drift::{Verdict, check};
+use auth0_sync::error::PlanError;
 use auth0_sync::model::{TenantRole, TenantSnapshot, TenantUser};
 use auth0_sync::plan::{Action, Plan, SourceInfo};
 use auth0_sync::planner::{DeleteCap, Policy, plan};
@@ -117,10 +118,10 @@ fn preflight_refuses_old_plans_empty_sources_and_too_many_deletes() {
     assert!(preflight(&p, &opts, made + Duration::hours(23), 2).is_ok());
     assert!(matches!(preflight(&p, &opts, made + Duration::hours(25), 2), Err(Error::PlanTooOld { .. })));
     let strict = ApplyOptions { delete_cap: DeleteCap::Count(0), ..ApplyOptions::default() };
-    assert!(matches!(preflight(&p, &strict, made, 2), Err(Error::TooManyDeletes { removals: 1, .. })));
+    assert!(matches!(preflight(&p, &strict, made, 2), Err(Error::Plan(PlanError::TooManyDeletes { removals: 1, .. }))));
     let mut empty = p.clone();
     empty.source.users = 0;
-    assert!(matches!(preflight(&empty, &opts, made, 2), Err(Error::EmptySource { .. })));
+    assert!(matches!(preflight(&empty, &opts, made, 2), Err(Error::Plan(PlanError::EmptySource { .. }))));
     let allow = ApplyOptions { allow_empty_source: true, ..ApplyOptions::default() };
     assert!(preflight(&empty, &allow, made, 2).is_ok());
 }

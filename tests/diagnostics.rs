@@ -5,7 +5,7 @@
 
 use auth0_sync::Error;
 use auth0_sync::auth0::Auth0Error;
-use auth0_sync::error::{DriftItem, PlanFileError};
+use auth0_sync::error::{DriftItem, PlanError, PlanFileError, PlanStoreError};
 use auth0_sync::plan::Plan;
 use auth0_sync::settings::{SettingsError, TenantArgs};
 use auth0_sync::source::mssql::MssqlError;
@@ -51,12 +51,13 @@ fn covered_error(e: &Error) -> &'static str {
     match e {
         Error::Settings(s) => covered_settings(s),
         Error::Io { .. } => "io",
-        Error::PlanExists { .. } => "plan_exists",
-        Error::PlanFile(_) => "plan_file",
+        Error::PlanStore(PlanStoreError::Exists { .. }) => "plan_exists",
+        Error::PlanStore(PlanStoreError::Io { .. }) => "plan_io",
+        Error::PlanStore(PlanStoreError::File(_)) => "plan_file",
         Error::PlanTargetMismatch { .. } => "target_mismatch",
-        Error::UnknownRoles { .. } => "unknown_roles",
-        Error::EmptySource { .. } => "empty_source",
-        Error::TooManyDeletes { .. } => "too_many_deletes",
+        Error::Plan(PlanError::UnknownRoles { .. }) => "unknown_roles",
+        Error::Plan(PlanError::EmptySource { .. }) => "empty_source",
+        Error::Plan(PlanError::TooManyDeletes { .. }) => "too_many_deletes",
         Error::BadJournal { .. } => "bad_journal",
         Error::PlanTooOld { .. } => "plan_too_old",
         Error::Drifted { .. } => "drifted",
@@ -190,7 +191,7 @@ fn plan_file_diagnostics() {
         let name = covered_plan_file(&e);
         names.insert(name);
         check(name, &e);
-        let wrapped = Error::PlanFile(Box::new(e));
+        let wrapped = Error::PlanStore(PlanStoreError::File(Box::new(e)));
         assert_eq!(covered_error(&wrapped), "plan_file");
     }
     assert_eq!(names.len(), 6, "{names:?}");
@@ -211,15 +212,15 @@ fn apply_and_plan_diagnostics() {
             path: PathBuf::from("plans/missing.json"),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
         },
-        Error::PlanExists { path: PathBuf::from("plans/plan.json") },
+        Error::PlanStore(PlanStoreError::Exists { path: PathBuf::from("plans/plan.json") }),
         Error::PlanTargetMismatch {
             field: "tenant",
             planned: "acme.eu.auth0.com".into(),
             configured: "acme-staging.eu.auth0.com".into(),
         },
-        Error::UnknownRoles { roles: vec!["astronaut".into(), "pilot".into()] },
-        Error::EmptySource { rows: 0 },
-        Error::TooManyDeletes { removals: 120, users: 1000, limit: 100 },
+        Error::Plan(PlanError::UnknownRoles { roles: vec!["astronaut".into(), "pilot".into()] }),
+        Error::Plan(PlanError::EmptySource { rows: 0 }),
+        Error::Plan(PlanError::TooManyDeletes { removals: 120, users: 1000, limit: 100 }),
         Error::BadJournal {
             path: PathBuf::from("plans/plan.json.journal"),
             reason: "line 3 is not a journal entry".into(),

@@ -2,9 +2,10 @@
 //! `Plan::parse` against tampered files. Plans are built in-process through the
 //! public API: planner → `Changeset` → `Plan::new` → `to_json_pretty`.
 
+use auth0_sync::digest::sha256_tagged;
 use auth0_sync::error::PlanFileError;
 use auth0_sync::model::{DesiredState, Profile, TenantRole, TenantSnapshot, TenantUser};
-use auth0_sync::plan::{Action, FORMAT_VERSION, OnMissing, Plan, SourceInfo, UserState, sha256_tagged};
+use auth0_sync::plan::{Action, FORMAT_VERSION, OnMissing, Plan, SourceInfo, UserState};
 use auth0_sync::planner::{self, DeleteCap, IgnoreList, Policy};
 use auth0_sync::source::{DesiredStateBuilder, RawRow};
 use chrono::{TimeZone, Utc};
@@ -150,7 +151,9 @@ fn policy() -> Policy {
 /// on_missing block, managed roles, missing roles created.
 fn block_policy() -> Policy {
     Policy {
-        managed_roles: Some(["admin", "auditor", "editor", "viewer"].map(str::to_owned).into()),
+        managed_roles: auth0_sync::roles::ManagedRoles(Some(
+            ["admin", "auditor", "editor", "viewer"].map(str::to_owned).into(),
+        )),
         on_missing: OnMissing::Block,
         create_missing_roles: true,
         ..policy()

@@ -1,6 +1,6 @@
 //! Planner table tests: each case is (source rows, tenant users) → expected changes.
 
-use auth0_sync::Error;
+use auth0_sync::error::PlanError;
 use auth0_sync::model::{DesiredState, TenantRole, TenantSnapshot, TenantUser};
 use auth0_sync::plan::Action;
 use auth0_sync::planner::{IgnoreList, Policy, plan};
@@ -140,7 +140,7 @@ fn matching_state_is_a_no_op() {
 fn unknown_roles_are_one_error_listing_every_role() {
     let d = desired(&[("a@x.io", &["admin", "pilot"]), ("b@x.io", &["astronaut"])]);
     match plan(&d, &tenant(&[]), &policy(&[])) {
-        Err(Error::UnknownRoles { roles }) => assert_eq!(roles, ["astronaut", "pilot"]),
+        Err(PlanError::UnknownRoles { roles }) => assert_eq!(roles, ["astronaut", "pilot"]),
         other => panic!("expected UnknownRoles, got {other:?}"),
     }
 }
@@ -218,7 +218,7 @@ fn default_cap_allows_ten_then_ten_percent_up_to_500() {
 fn too_many_deletes_are_refused_with_counts() {
     let (d, t) = big_tenant(11); // 11 of 12 users would go; the default cap is 10
     match plan(&d, &t, &policy(&[])) {
-        Err(Error::TooManyDeletes { removals, users, limit }) => assert_eq!((removals, users, limit), (11, 12, 10)),
+        Err(PlanError::TooManyDeletes { removals, users, limit }) => assert_eq!((removals, users, limit), (11, 12, 10)),
         other => panic!("{other:?}"),
     }
     let mut p = policy(&[]);
@@ -235,9 +235,9 @@ fn empty_source_is_refused_unless_allowed() {
     let t = tenant(&[("auth0|1", "a@x.io", DB, &[])]);
     let mut p = policy(&[]);
     p.allow_empty_source = false;
-    assert!(matches!(plan(&desired(&[]), &t, &p), Err(Error::EmptySource { rows: 0 })));
+    assert!(matches!(plan(&desired(&[]), &t, &p), Err(PlanError::EmptySource { rows: 0 })));
     // Rows that are all invalid also make an empty source.
-    assert!(matches!(plan(&desired(&[("bad", &[])]), &t, &p), Err(Error::EmptySource { rows: 1 })));
+    assert!(matches!(plan(&desired(&[("bad", &[])]), &t, &p), Err(PlanError::EmptySource { rows: 1 })));
     p.allow_empty_source = true;
     assert_eq!(plan(&desired(&[]), &t, &p).unwrap().summary.delete_user, 1);
 }
@@ -283,7 +283,7 @@ fn unmanaged_roles_are_never_assigned_or_removed() {
     let d = desired(&[("a@x.io", &["editor", "admin"])]);
     let t = tenant(&[("auth0|a", "a@x.io", DB, &["viewer"])]);
     let mut p = policy(&[]);
-    p.managed_roles = Some(["editor".to_string()].into());
+    p.managed_roles = auth0_sync::roles::ManagedRoles(Some(["editor".to_string()].into()));
     let cs = plan(&d, &t, &p).unwrap();
     assert_eq!(changes(&d, &t, &p), [ch(Action::UpdateRoles, "a@x.io", "+editor")]);
     assert!(cs.warnings.iter().any(|w| w.kind == "unmanaged_role" && w.message.contains("admin")));

@@ -69,7 +69,9 @@ fn build(c: &Case) -> (DesiredState, TenantSnapshot, Policy) {
     let policy = Policy {
         connection: DB.into(),
         ignore: IgnoreList::new(c.ignore.iter().map(|e| email(*e))).unwrap(),
-        managed_roles: c.managed.as_ref().map(|m| m.iter().map(|r| ROLES[*r as usize].to_owned()).collect()),
+        managed_roles: auth0_sync::roles::ManagedRoles(
+            c.managed.as_ref().map(|m| m.iter().map(|r| ROLES[*r as usize].to_owned()).collect()),
+        ),
         on_missing: c.on_missing,
         delete_cap: DeleteCap::Unlimited,
         allow_empty_source: true,
@@ -144,11 +146,11 @@ proptest! {
 
         // Every desired user exists in the connection with exactly its managed roles.
         for (e, want) in &desired.users {
-            let want: BTreeSet<String> = want.roles.iter().filter(|r| policy.managed_roles.as_ref().is_none_or(|m| m.contains(*r))).cloned().collect();
+            let want: BTreeSet<String> = want.roles.iter().filter(|r| policy.managed_roles.0.as_ref().is_none_or(|m| m.contains(*r))).cloned().collect();
             let found: Vec<&TenantUser> = after.users.values().filter(|u| u.connection == DB && u.email.as_deref() == Some(e)).collect();
             prop_assert!(!found.is_empty(), "{e} missing");
             for u in found {
-                prop_assert_eq!(roles_of(u, &policy.managed_roles, true), want.clone());
+                prop_assert_eq!(roles_of(u, &policy.managed_roles.0, true), want.clone());
             }
         }
 
@@ -160,7 +162,7 @@ proptest! {
             }
             // Roles outside AUTH0_MANAGED_ROLES are never assigned or removed.
             if let Some(now) = after.users.get(id) {
-                prop_assert_eq!(roles_of(now, &policy.managed_roles, false), roles_of(before, &policy.managed_roles, false));
+                prop_assert_eq!(roles_of(now, &policy.managed_roles.0, false), roles_of(before, &policy.managed_roles.0, false));
             }
             // Users blocked by people stay blocked.
             if before.blocked && !before.blocked_by_sync {
@@ -181,7 +183,7 @@ proptest! {
         policy.delete_cap = DeleteCap::Count(cap);
         match plan(&desired, &tenant, &policy) {
             Ok(cs) => prop_assert!(cs.summary.delete_user + cs.summary.block_user <= cap),
-            Err(auth0_sync::Error::TooManyDeletes { removals, limit, .. }) => prop_assert!(removals > limit && limit == cap),
+            Err(auth0_sync::error::PlanError::TooManyDeletes { removals, limit, .. }) => prop_assert!(removals > limit && limit == cap),
             Err(e) => prop_assert!(false, "unexpected error {e:?}"),
         }
     }

@@ -3,15 +3,14 @@
 //! roles, blocks, deletes — each phase with bounded concurrency, a progress bar, and a
 //! journal line per finished change so a crash never loses or repeats work.
 
-pub mod drift;
 pub mod journal;
 
 use crate::auth0::{Auth0Client, Auth0Error, password};
+use crate::drift::{self, Verdict};
 use crate::error::{Error, Result};
 use crate::plan::{Action, Change, Plan};
 use crate::planner::DeleteCap;
 use chrono::{DateTime, Utc};
-use drift::Verdict;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use journal::{Entry, Journal};
@@ -209,9 +208,9 @@ pub fn preflight(plan: &Plan, opts: &ApplyOptions, now: DateTime<Utc>, connectio
         return Err(Error::PlanTooOld { age: human_duration(age), max: human_duration(opts.max_plan_age) });
     }
     if plan.source.users == 0 && !opts.allow_empty_source {
-        return Err(Error::EmptySource { rows: plan.source.rows });
+        return Err(auth0_sync_core::PlanError::EmptySource { rows: plan.source.rows }.into());
     }
-    crate::planner::check_delete_cap(&plan.changeset, connection_users, opts.delete_cap)
+    Ok(crate::planner::check_delete_cap(&plan.changeset, connection_users, opts.delete_cap)?)
 }
 
 /// Runs `plan` (read from `plan_path`, whose journal sits beside it).

@@ -9,7 +9,7 @@ use super::{
     parse_auth0_url,
 };
 use crate::planner::{DeleteCap, IgnoreList};
-use crate::source::split_roles as split_list;
+use crate::roles::{ManagedRoles, split_list};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -242,9 +242,9 @@ impl PolicyArgs {
         })
     }
 
-    /// `None` = every role is managed.
-    pub fn managed_roles(&self) -> Option<std::collections::BTreeSet<String>> {
-        non_empty(&self.auth0_managed_roles).map(|v| split_list(v).into_iter().collect())
+    /// Unset = every role is managed.
+    pub fn managed_roles(&self) -> ManagedRoles {
+        ManagedRoles(non_empty(&self.auth0_managed_roles).map(|v| split_list(v).into_iter().collect()))
     }
 }
 

@@ -150,26 +150,8 @@ pub struct RawRow {
     pub profile: Profile,
 }
 
-/// Splits a comma-separated `roles` cell into trimmed, non-empty names.
-pub fn split_roles(cell: &str) -> Vec<String> {
-    cell.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect()
-}
-
-/// Normalises an email: trimmed and lower-cased. `None` when it is not a plausible
-/// address (one `@`, non-empty local part, a dot in the domain, no whitespace).
-pub fn normalize_email(raw: &str) -> Option<String> {
-    let e = raw.trim().to_lowercase();
-    let (local, domain) = e.split_once('@')?;
-    let ok = !local.is_empty()
-        && !domain.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..")
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
-    ok.then_some(e)
-}
+pub use crate::email::normalize as normalize_email;
+pub use crate::roles::split_list as split_roles;
 
 /// Folds rows into a [`DesiredState`] one at a time, so a source can stream
 /// rows without collecting them first.
@@ -314,11 +296,5 @@ mod tests {
         assert_eq!(s.warnings.len(), 1);
         assert_eq!(s.warnings[0].kind, "conflicting_duplicate");
         assert_eq!(s.warnings[0].row, Some(2));
-    }
-
-    #[test]
-    fn split_roles_handles_spaces_and_empties() {
-        assert_eq!(split_roles(" a, b ,,c "), ["a", "b", "c"]);
-        assert!(split_roles("").is_empty());
     }
 }

@@ -1,10 +1,12 @@
 //! Stale-plan detection: compares each change's recorded "before" state with a fresh
 //! snapshot of the tenant. Pure: no I/O, no clock.
 
+use crate::email;
 use crate::error::DriftItem;
-use crate::model::{NameSet, TenantSnapshot, TenantUser};
+use crate::model::{TenantSnapshot, TenantUser};
 use crate::plan::{Action, Plan, UserState};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::roles::ManagedRoles;
+use std::collections::BTreeMap;
 
 /// What to do with one change, given the tenant as it is now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,16 +21,6 @@ pub enum Verdict {
     ResumeCreate { user_id: String, missing_roles: Vec<String> },
     /// The user changed since the plan: refuse (or skip with --skip-drifted).
     Drifted(DriftItem),
-}
-
-fn roles_of(u: &TenantUser, t: &TenantSnapshot, managed: &Option<BTreeSet<String>>) -> NameSet {
-    // Like the planner: role ids the tenant does not list cannot be named, so they
-    // are not part of any recorded state.
-    u.role_ids
-        .iter()
-        .filter_map(|id| t.roles.get(id).map(|r| r.name.clone()))
-        .filter(|r| managed.as_ref().is_none_or(|m| m.contains(r)))
-        .collect()
 }
 
 fn describe(s: Option<&UserState>) -> String {
@@ -47,15 +39,15 @@ fn describe(s: Option<&UserState>) -> String {
 
 /// Classifies every change of `plan` not yet `done`.
 pub fn check(plan: &Plan, now: &TenantSnapshot, done: &BTreeMap<u32, Option<String>>) -> BTreeMap<u32, Verdict> {
-    let managed: Option<BTreeSet<String>> = plan.policy.managed_roles.as_ref().map(|m| m.iter().cloned().collect());
+    let managed = ManagedRoles(plan.policy.managed_roles.as_ref().map(|m| m.iter().cloned().collect()));
     let mut by_email: BTreeMap<String, &TenantUser> = BTreeMap::new();
     for u in now.users.values().filter(|u| u.connection == plan.connection) {
         if let Some(e) = &u.email {
-            by_email.insert(e.trim().to_lowercase(), u);
+            by_email.insert(email::key(e).into_owned(), u);
         }
     }
     let state_of =
-        |u: &TenantUser| UserState { roles: roles_of(u, now, &managed), blocked: u.blocked, ..Default::default() };
+        |u: &TenantUser| UserState { roles: managed.set_of(u, now), blocked: u.blocked, ..Default::default() };
     let mut out = BTreeMap::new();
     for c in plan.changeset.changes.iter().filter(|c| !done.contains_key(&c.id)) {
         let drift = |found: String| {
@@ -71,7 +63,7 @@ pub fn check(plan: &Plan, now: &TenantSnapshot, done: &BTreeMap<u32, Option<Stri
             Action::CreateUser => match by_email.get(&c.user.email) {
                 None => Verdict::Pending,
                 Some(u) => {
-                    let have = roles_of(u, now, &managed);
+                    let have = managed.set_of(u, now);
                     let want = c.after.as_ref().map(|a| a.roles.clone()).unwrap_or_default();
                     if have == want {
                         Verdict::AlreadyApplied { user_id: Some(u.user_id.clone()) }

@@ -1,146 +1,27 @@
 //! The planner: a pure function from (desired users, tenant snapshot, policy) to a
 //! changeset. No I/O, no clock, no async; `BTreeMap` everywhere for stable order.
 
-use crate::error::Error;
+// The planner's inputs, so that `planner::{plan, Policy, DeleteCap, ...}` is its whole face.
+pub use crate::caps::{DeleteCap, check_delete_cap};
+pub use crate::ignore::IgnoreList;
+pub use crate::policy::Policy;
+
+use crate::email;
+use crate::error::PlanError;
 use crate::model::{DesiredState, NameSet, TenantSnapshot, TenantUser, Warning};
-use crate::plan::{Action, Change, Changeset, OnMissing, PolicyRecord, Summary, UserRef, UserState};
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use crate::plan::{Action, Change, Changeset, OnMissing, Summary, UserRef, UserState};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Emails (exact, case-insensitive) and glob patterns (`*@contractors.example.com`)
-/// of tenant users that are never deleted.
-#[derive(Debug, Clone, Default)]
-pub struct IgnoreList {
-    patterns: Vec<String>,
-    set: GlobSet,
-}
-
-impl IgnoreList {
-    /// Builds the list; an entry that is not a valid glob is returned as the error.
-    pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(entries: I) -> Result<Self, String> {
-        let mut builder = GlobSetBuilder::new();
-        let mut patterns = Vec::new();
-        for e in entries {
-            let p = e.as_ref().trim().to_lowercase();
-            if p.is_empty() {
-                continue;
-            }
-            let glob = Glob::new(&p).map_err(|err| format!("{p:?}: {err}"))?;
-            builder.add(glob);
-            patterns.push(p);
-        }
-        let set = builder.build().map_err(|e| e.to_string())?;
-        Ok(IgnoreList { patterns, set })
-    }
-
-    pub fn matches(&self, email: &str) -> bool {
-        !self.patterns.is_empty() && self.set.is_match(email.trim().to_lowercase())
-    }
-
-    pub fn patterns(&self) -> &[String] {
-        &self.patterns
-    }
-}
-
-/// How many deletions (and blocks) a plan may hold.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum DeleteCap {
-    /// Default: 10% of the connection's users, but always up to 10 and never over 500.
-    #[default]
-    Default,
-    /// `--max-deletes N`.
-    Count(u32),
-    /// `--max-deletes N%` of the connection's users.
-    Percent(u32),
-    /// `--allow-mass-delete`: no cap.
-    Unlimited,
-}
-
-impl DeleteCap {
-    /// The most deletions allowed for a connection of `users` users; `None` = no cap.
-    pub fn limit(self, users: u32) -> Option<u32> {
-        let pct = |p: u32| (u64::from(users) * u64::from(p) / 100) as u32;
-        match self {
-            DeleteCap::Default => Some(pct(10).clamp(10, 500)),
-            DeleteCap::Count(n) => Some(n),
-            DeleteCap::Percent(p) => Some(pct(p)),
-            DeleteCap::Unlimited => None,
-        }
-    }
-
-    /// Parses `N` or `N%`.
-    pub fn parse(s: &str) -> Result<DeleteCap, String> {
-        let s = s.trim();
-        let (num, pct) = match s.strip_suffix('%') {
-            Some(n) => (n.trim(), true),
-            None => (s, false),
-        };
-        let n: u32 = num.parse().map_err(|_| format!("{s:?} is not a whole number or a percentage like 5%"))?;
-        if pct && n > 100 {
-            return Err(format!("{s:?} is more than 100%"));
-        }
-        Ok(if pct { DeleteCap::Percent(n) } else { DeleteCap::Count(n) })
-    }
-}
-
-/// What the planner may do.
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    /// Only users of this connection are created, changed or deleted.
-    pub connection: String,
-    pub ignore: IgnoreList,
-    /// Roles the tool may assign and remove; `None` = all.
-    pub managed_roles: Option<BTreeSet<String>>,
-    pub on_missing: OnMissing,
-    pub delete_cap: DeleteCap,
-    /// Plan even when the source returned no users (which would remove everyone).
-    pub allow_empty_source: bool,
-    /// Plan the creation of roles the source names that the tenant lacks.
-    pub create_missing_roles: bool,
-}
-
-impl Policy {
-    fn manages(&self, role: &str) -> bool {
-        self.managed_roles.as_ref().is_none_or(|m| m.contains(role))
-    }
-
-    /// The record of this policy kept in the plan.
-    pub fn record(&self, connection_users: u32) -> PolicyRecord {
-        PolicyRecord {
-            ignore_users: self.ignore.patterns().to_vec(),
-            managed_roles: self.managed_roles.as_ref().map(|m| m.iter().cloned().collect()),
-            on_missing: self.on_missing,
-            max_deletes: self.delete_cap.limit(connection_users),
-        }
-    }
-}
-
-/// Refuses a changeset whose deletions and blocks exceed the cap for a connection of
-/// `connection_users` users. Used at plan time and again at apply time.
-pub fn check_delete_cap(changeset: &Changeset, connection_users: u32, cap: DeleteCap) -> Result<(), Error> {
-    let removals = changeset.summary.delete_user + changeset.summary.block_user;
-    match cap.limit(connection_users) {
-        Some(limit) if removals > limit => Err(Error::TooManyDeletes { removals, users: connection_users, limit }),
-        _ => Ok(()),
-    }
-}
-
-/// Trimmed, lower-cased email, borrowed when it already is.
-fn normal_email(e: &str) -> Cow<'_, str> {
-    let t = e.trim();
-    if t.chars().any(char::is_uppercase) { Cow::Owned(t.to_lowercase()) } else { Cow::Borrowed(t) }
-}
 
 /// Computes the changes that make the connection's users match `desired`.
 ///
 /// Order: creates, unblocks, role updates, blocks, deletes; by email within each.
-/// Errors: [`Error::UnknownRoles`] listing every (managed) role the source names that
-/// the tenant lacks, unless `create_missing_roles`; [`Error::EmptySource`];
-/// [`Error::TooManyDeletes`].
-pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -> Result<Changeset, Error> {
+/// Errors: [`PlanError::UnknownRoles`] listing every (managed) role the source names that
+/// the tenant lacks, unless `create_missing_roles`; [`PlanError::EmptySource`];
+/// [`PlanError::TooManyDeletes`].
+pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -> Result<Changeset, PlanError> {
     if desired.users.is_empty() && !policy.allow_empty_source {
-        return Err(Error::EmptySource { rows: desired.rows });
+        return Err(PlanError::EmptySource { rows: desired.rows });
     }
     let role_ids = tenant.role_ids_by_name();
     let mut warnings = desired.warnings.clone();
@@ -163,7 +44,7 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
         .map(str::to_owned)
         .collect();
     if !unknown.is_empty() && !policy.create_missing_roles {
-        return Err(Error::UnknownRoles { roles: unknown });
+        return Err(PlanError::UnknownRoles { roles: unknown });
     }
 
     // The connection's users sorted by normalised email (no allocation for emails that
@@ -174,7 +55,7 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
     for u in tenant.users.values().filter(|u| u.connection == policy.connection) {
         connection_users += 1;
         if let Some(e) = &u.email {
-            existing.push((normal_email(e), u));
+            existing.push((email::key(e), u));
         }
     }
     existing.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.user_id.cmp(&b.1.user_id)));
@@ -191,19 +72,7 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
         after,
     };
     let owned = |v: &[&str]| NameSet::from_sorted(v.iter().map(|r| (*r).to_owned()).collect());
-    // Managed role names of a tenant user, sorted (ids the snapshot does not list are
-    // left out: they cannot be named, so they are never assigned or removed).
-    let have_of = |u: &TenantUser| -> Vec<&str> {
-        let mut v: Vec<&str> = u
-            .role_ids
-            .iter()
-            .filter_map(|id| tenant.roles.get(id).map(|r| r.name.as_str()))
-            .filter(|r| policy.manages(r))
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
+    let have_of = |u: &TenantUser| policy.managed_roles.names_of(u, tenant);
 
     let mut missing: Vec<(&str, &TenantUser)> = Vec::new();
     let mut ex = existing.iter().peekable();

@@ -1,12 +1,12 @@
 //! The plan file: what `plan` writes and `apply` executes. Versioned, checksummed
 //! JSON, written 0600, validated with spans pointing into the file on refusal.
 
-use crate::error::{Error, PlanFileError};
+use crate::digest::sha256_tagged;
+use crate::error::{PlanFileError, PlanStoreError};
 use crate::model::{Profile, Warning};
 use chrono::{DateTime, Utc};
 use miette::{NamedSource, SourceSpan};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
@@ -172,7 +172,8 @@ pub struct PolicyRecord {
 }
 
 /// What to do with a connection user that is not in the source.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum OnMissing {
     /// Delete the user (no undo).
@@ -218,11 +219,6 @@ pub struct Plan {
     pub changeset: Changeset,
     /// `sha256:<hex>` over the canonical JSON of every other field.
     pub checksum: String,
-}
-
-/// `sha256:<hex digest>`.
-pub fn sha256_tagged(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// Canonical bytes of a JSON value: object keys sorted (serde_json's default map
@@ -316,27 +312,29 @@ impl Plan {
 
     /// Writes the plan to a new file with mode 0600. Refuses to overwrite an
     /// existing file unless `overwrite`.
-    pub fn write_new(&self, path: &Path, overwrite: bool) -> Result<(), Error> {
+    pub fn write_new(&self, path: &Path, overwrite: bool) -> Result<(), PlanStoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| PlanStoreError::io("create directory", dir, e))?;
         }
         let mut file = open_private(path, overwrite).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::PlanExists { path: path.to_path_buf() }
+                PlanStoreError::Exists { path: path.to_path_buf() }
             } else {
-                Error::io("create plan file", path, e)
+                PlanStoreError::io("create plan file", path, e)
             }
         })?;
         let mut text = self.to_json_pretty();
         text.push('\n');
-        file.write_all(text.as_bytes()).and_then(|_| file.sync_all()).map_err(|e| Error::io("write plan file", path, e))
+        file.write_all(text.as_bytes())
+            .and_then(|_| file.sync_all())
+            .map_err(|e| PlanStoreError::io("write plan file", path, e))
     }
 
     /// Reads and validates a plan file: JSON syntax, known `format_version`,
     /// checksum, then the typed shape. Every refusal carries a span into the file.
-    pub fn read(path: &Path) -> Result<Plan, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read plan file", path, e))?;
-        Plan::parse(&path.display().to_string(), &text).map_err(|e| Error::PlanFile(Box::new(e)))
+    pub fn read(path: &Path) -> Result<Plan, PlanStoreError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PlanStoreError::io("read plan file", path, e))?;
+        Plan::parse(&path.display().to_string(), &text).map_err(|e| PlanStoreError::File(Box::new(e)))
     }
 
     /// Validates plan text; `name` labels the source in diagnostics.

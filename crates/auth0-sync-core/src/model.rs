@@ -265,6 +265,6 @@ impl TenantSnapshot {
     /// A stable hash (`sha256:<hex>`) of the snapshot, used to tell whether
     /// the tenant changed between plan and apply.
     pub fn fingerprint(&self) -> String {
-        crate::plan::sha256_tagged(&serde_json::to_vec(self).expect("snapshot always serialises"))
+        crate::digest::sha256_tagged(&serde_json::to_vec(self).expect("snapshot always serialises"))
     }
 }

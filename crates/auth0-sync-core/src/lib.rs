@@ -1,0 +1,22 @@
+//! The pure core of auth0-sync: the model, the domain rules (emails, roles, the
+//! ignore list, caps), the policy, the planner, the plan file and drift detection.
+//! No async, no clock, no network: everything here is a function of its inputs, so
+//! it is tested with tables and properties and shared by the CLI, the tests and the
+//! fuzzers.
+
+// Diagnostics carry source text and spans; they are on the cold path.
+#![allow(clippy::result_large_err)]
+
+pub mod caps;
+pub mod digest;
+pub mod drift;
+pub mod email;
+mod error;
+pub mod ignore;
+pub mod model;
+pub mod plan;
+pub mod planner;
+pub mod policy;
+pub mod roles;
+
+pub use error::{DriftItem, PlanError, PlanFileError, PlanStoreError};
