@@ -82,7 +82,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Check => crate::check::run(args, &mut std::io::stdout().lock()).await,
         Command::Emulator(args) => {
-            crate::emulator::run(args).await?;
+            auth0_emulator::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => crate::demo::run().await,

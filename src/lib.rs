@@ -11,7 +11,6 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod demo;
-pub mod emulator;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;

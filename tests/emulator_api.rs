@@ -3,8 +3,8 @@
 
 mod common;
 
-use auth0_sync::emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
-use auth0_sync::emulator::{Emulator, RateLimit, TenantState};
+use auth0_emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
+use auth0_emulator::{Emulator, RateLimit, TenantState};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -643,7 +643,7 @@ async fn social_users_render_as_social_and_cannot_be_created() {
 
 #[tokio::test]
 async fn rate_limit_from_start_options_refills() {
-    use auth0_sync::emulator::EmulatorOptions;
+    use auth0_emulator::EmulatorOptions;
     let emu = Emulator::start_with(
         "127.0.0.1:0".parse().unwrap(),
         seed(vec![]),

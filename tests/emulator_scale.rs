@@ -4,8 +4,8 @@
 
 mod common;
 
-use auth0_sync::emulator::state::{ClientApp, StateConnection, StateUser};
-use auth0_sync::emulator::{Emulator, EmulatorOptions, Faults, RateLimit, TenantState};
+use auth0_emulator::state::{ClientApp, StateConnection, StateUser};
+use auth0_emulator::{Emulator, EmulatorOptions, Faults, RateLimit, TenantState};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -577,7 +577,7 @@ async fn the_token_endpoint_draws_from_the_same_bucket() {
 
 #[tokio::test]
 async fn serve_until_with_writes_the_counts_file_on_stop() {
-    use auth0_sync::emulator::serve_until_with;
+    use auth0_emulator::serve_until_with;
     let dir = tempfile::tempdir().unwrap();
     let state_path = dir.path().join("tenant.json");
     state(1, 0).save(&state_path).unwrap();

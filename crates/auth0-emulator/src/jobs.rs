@@ -7,10 +7,10 @@
 //! until `job_max_pending` has passed) and completes on the next poll; an import is
 //! applied to the tenant when it completes, an export is written then.
 
-use super::http::{ApiError, ApiResult, Body, bad_body, path_id, read_body};
-use super::routes::{picture_for, random_id, user_json, valid_email};
-use super::state::{StateConnection, StateUser};
-use super::{Shared, now_iso};
+use crate::http::{ApiError, ApiResult, Body, bad_body, path_id, read_body};
+use crate::routes::{picture_for, random_id, user_json, valid_email};
+use crate::state::{StateConnection, StateUser};
+use crate::{Shared, now_iso};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -291,7 +291,7 @@ fn import_one(
     let Value::Object(m) = raw else {
         return Err(vec![import_error(
             "INVALID_TYPE",
-            &format!("Expected type object but found type {}", super::http::json_type(raw)),
+            &format!("Expected type object but found type {}", crate::http::json_type(raw)),
             None,
         )]);
     };
@@ -311,7 +311,7 @@ fn import_one(
             Some(v) => {
                 errors.push(import_error(
                     "INVALID_TYPE",
-                    &format!("Expected type string but found type {}", super::http::json_type(v)),
+                    &format!("Expected type string but found type {}", crate::http::json_type(v)),
                     Some(k),
                 ));
                 None
@@ -325,7 +325,7 @@ fn import_one(
             Some(v) => {
                 errors.push(import_error(
                     "INVALID_TYPE",
-                    &format!("Expected type boolean but found type {}", super::http::json_type(v)),
+                    &format!("Expected type boolean but found type {}", crate::http::json_type(v)),
                     Some(k),
                 ));
                 None
@@ -339,7 +339,7 @@ fn import_one(
             Some(v) => {
                 errors.push(import_error(
                     "INVALID_TYPE",
-                    &format!("Expected type object but found type {}", super::http::json_type(v)),
+                    &format!("Expected type object but found type {}", crate::http::json_type(v)),
                     Some(k),
                 ));
                 None
@@ -373,7 +373,7 @@ fn import_one(
     {
         errors.push(import_error(
             "INVALID_TYPE",
-            &format!("Expected type array but found type {}", super::http::json_type(v)),
+            &format!("Expected type array but found type {}", crate::http::json_type(v)),
             Some("mfa_factors"),
         ));
     }
@@ -580,7 +580,7 @@ pub(crate) async fn create_export(
     if format != "json" && format != "csv" {
         return Err(bad_body(&format!("'No enum match for: \"{format}\"' on property format.")));
     }
-    let raw = super::http::json_body(&headers, &body)?;
+    let raw = crate::http::json_body(&headers, &body)?;
     let limit = match raw.get("limit") {
         None => None,
         Some(Value::Number(n)) if n.as_u64().is_some_and(|l| l >= 1) => n.as_u64(),

@@ -1,7 +1,7 @@
 //! Command-line arguments of `auth0-sync emulator` (flattened into the CLI by the
 //! caller) and their translation into [`EmulatorOptions`].
 
-use super::{EmulatorOptions, Faults, RateLimit};
+use crate::{EmulatorOptions, Faults, RateLimit};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -2,8 +2,8 @@
 //! in-memory token store (opaque random tokens with an expiry) and the scope each
 //! Management API route requires.
 
-use super::Shared;
-use super::http::ApiError;
+use crate::Shared;
+use crate::http::ApiError;
 use axum::Json;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, header};

@@ -1,12 +1,12 @@
 //! The Management API handlers of the emulator: Auth0's rules for users, roles and
 //! connections (limits, conflicts, password policy) and its response shapes.
 
-use super::http::{
+use crate::http::{
     ApiError, ApiResult, Body, Offset, Params, apply_fields, bad_body, bad_query, no_role, no_user, path_id, read_body,
 };
-use super::query;
-use super::state::{StateConnection, StateRole, StateUser};
-use super::{Shared, Tenant, now_iso};
+use crate::query;
+use crate::state::{StateConnection, StateRole, StateUser};
+use crate::{Shared, Tenant, now_iso};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};

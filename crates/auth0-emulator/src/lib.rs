@@ -2,6 +2,10 @@
 //! the token endpoint and the Management API paths the tool uses, with Auth0's shapes,
 //! status codes, error bodies and limits. Never easier on the client than Auth0.
 //!
+//! It is a crate of its own that depends on nothing of `auth0-sync` and shares none of
+//! its types: it is the oracle the client is tested against, and a type shared with the
+//! client would make it agree with the client's bugs.
+//!
 //! Where Auth0's behaviour is not in `../shared/auth0/` the emulator picks the stricter
 //! reading: unknown query parameters and body properties are 400s, `q` accepts only
 //! `field:value` terms joined by `AND`, bodies must be JSON, `GET /roles/{id}/users`
@@ -44,6 +48,7 @@
 
 pub mod args;
 mod auth;
+mod error;
 mod http;
 mod jobs;
 mod query;
@@ -51,9 +56,9 @@ mod routes;
 pub mod state;
 
 pub use args::EmulatorArgs;
+pub use error::EmulatorError;
 pub use state::TenantState;
 
-use crate::error::Error;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -408,7 +413,11 @@ pub struct Emulator {
 impl Emulator {
     /// Binds `listen` (port 0 picks a free port) and starts serving `state`.
     /// On shutdown the state is written to `state_path` when given.
-    pub async fn start(listen: SocketAddr, state: TenantState, state_path: Option<PathBuf>) -> Result<Emulator, Error> {
+    pub async fn start(
+        listen: SocketAddr,
+        state: TenantState,
+        state_path: Option<PathBuf>,
+    ) -> Result<Emulator, EmulatorError> {
         Self::start_with(listen, state, state_path, EmulatorOptions::default()).await
     }
 
@@ -418,12 +427,11 @@ impl Emulator {
         state: TenantState,
         state_path: Option<PathBuf>,
         options: EmulatorOptions,
-    ) -> Result<Emulator, Error> {
-        state.validate().map_err(|why| Error::Emulator(format!("invalid emulator state: {why}")))?;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| Error::Emulator(format!("cannot listen on {listen}: {e}")))?;
-        let addr = listener.local_addr().map_err(|e| Error::Emulator(format!("cannot listen on {listen}: {e}")))?;
+    ) -> Result<Emulator, EmulatorError> {
+        state.validate().map_err(|why| EmulatorError::InvalidState { why })?;
+        let cannot_listen = |e: std::io::Error| EmulatorError::Listen { addr: listen, reason: e.to_string() };
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(cannot_listen)?;
+        let addr = listener.local_addr().map_err(cannot_listen)?;
         let burst = options.rate_limit.map_or(0.0, |r| f64::from(r.burst));
         let options_witness = options.witness_secrets;
         let shared = Arc::new(Shared {
@@ -507,7 +515,7 @@ impl Emulator {
 
     /// Stops serving, saves the state to `state_path` (if any), writes the request
     /// counts to the options' `counts_file` (if any) and returns the state.
-    pub async fn shutdown(mut self) -> Result<TenantState, Error> {
+    pub async fn shutdown(mut self) -> Result<TenantState, EmulatorError> {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -516,9 +524,9 @@ impl Emulator {
             match tokio::time::timeout(Duration::from_secs(5), &mut task).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => {
-                    return Err(Error::Emulator(format!("emulator server failed: {e}")));
+                    return Err(EmulatorError::Server { reason: e.to_string() });
                 }
-                Ok(Err(e)) => return Err(Error::Emulator(format!("emulator task failed: {e}"))),
+                Ok(Err(e)) => return Err(EmulatorError::Task { reason: e.to_string() }),
                 Err(_) => task.abort(),
             }
         }
@@ -548,8 +556,9 @@ pub fn listening_line(emulator: &Emulator) -> String {
 }
 
 /// Writes `stats` as pretty JSON to `path` (temporary file, then rename).
-fn write_counts(path: &Path, stats: &serde_json::Value) -> Result<(), Error> {
-    let fail = |e: &dyn std::fmt::Display| Error::Emulator(format!("cannot write counts file {}: {e}", path.display()));
+fn write_counts(path: &Path, stats: &serde_json::Value) -> Result<(), EmulatorError> {
+    let fail =
+        |e: &dyn std::fmt::Display| EmulatorError::CountsFile { path: path.to_path_buf(), reason: e.to_string() };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -571,7 +580,7 @@ pub async fn serve_until_with<W, F>(
     options: EmulatorOptions,
     out: &mut W,
     stop: F,
-) -> Result<TenantState, Error>
+) -> Result<TenantState, EmulatorError>
 where
     W: Write + ?Sized,
     F: Future<Output = ()>,
@@ -579,9 +588,7 @@ where
     let state = TenantState::load(state_path)?;
     let emulator = Emulator::start_with(listen, state, Some(state_path.to_path_buf()), options).await?;
     let line = listening_line(&emulator);
-    writeln!(out, "{line}")
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::Emulator(format!("cannot write to stdout: {e}")))?;
+    writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| EmulatorError::Stdout { reason: e.to_string() })?;
     stop.await;
     emulator.shutdown().await
 }
@@ -612,7 +619,7 @@ async fn termination() {
 /// `auth0-sync emulator`: loads `--state`, serves on `--listen` with the options the
 /// arguments ask for, prints `listening on http://ADDR` as its first stdout line, and
 /// on SIGINT/SIGTERM saves the state file and writes `--counts-file`.
-pub async fn run(args: EmulatorArgs) -> Result<(), Error> {
+pub async fn run(args: EmulatorArgs) -> Result<(), EmulatorError> {
     let mut stdout = std::io::stdout();
     let options = args.options();
     serve_until_with(&args.state, args.listen, options, &mut stdout, termination()).await?;
@@ -634,4 +641,14 @@ pub fn fuzz_parse_request(q: &str, body: &[u8]) -> (bool, bool) {
     let bytes = axum::body::Bytes::copy_from_slice(body);
     let body_ok = http::Body::parse(&headers, &bytes, routes::CREATE_USER_PROPS, &["connection"]).is_ok();
     (query_ok, body_ok)
+}
+
+/// [`fuzz_parse_request`] on raw fuzzer bytes: `q` up to the first NUL byte (lossy
+/// UTF-8), the body after it.
+#[doc(hidden)]
+pub fn fuzz_request_bytes(data: &[u8]) -> (bool, bool) {
+    let split = data.iter().position(|b| *b == 0).unwrap_or(data.len());
+    let q = String::from_utf8_lossy(&data[..split]);
+    let body = data.get(split + 1..).unwrap_or_default();
+    fuzz_parse_request(&q, body)
 }
