@@ -7,10 +7,11 @@
 //! until `job_max_pending` has passed) and completes on the next poll; an import is
 //! applied to the tenant when it completes, an export is written then.
 
+use crate::Shared;
+use crate::clock::{Clock, Tick};
 use crate::http::{ApiError, ApiResult, Body, bad_body, path_id, read_body};
 use crate::routes::{picture_for, random_id, user_json, valid_email};
 use crate::state::{StateConnection, StateUser};
-use crate::{Shared, now_iso};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -21,7 +22,6 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Largest users-imports request Auth0 accepts (the whole multipart payload).
 pub(crate) const IMPORT_MAX_BYTES: usize = 512_000;
@@ -86,7 +86,7 @@ enum Kind {
 struct Export {
     file: Option<Vec<u8>>,
     signature: String,
-    expires: Instant,
+    expires: Tick,
 }
 
 #[derive(Debug)]
@@ -95,7 +95,7 @@ struct Job {
     kind: Kind,
     connection: Option<StateConnection>,
     created_at: String,
-    created: Instant,
+    created: Tick,
     polls: u32,
     completed: bool,
     summary: Option<Value>,
@@ -133,9 +133,9 @@ fn bad_connection_id() -> ApiError {
 pub(crate) fn advance(s: &Shared) {
     let opts = s.options();
     let mut jobs = lock_jobs(s);
-    let now = Instant::now();
+    let now = s.clock.tick();
     for job in jobs.jobs.values_mut() {
-        if !job.completed && now.duration_since(job.created) >= opts.job_max_pending {
+        if !job.completed && now.since(job.created) >= opts.job_max_pending {
             complete(s, job);
         }
         if let Some(e) = &mut job.export
@@ -186,7 +186,7 @@ fn complete(s: &Shared, job: &mut Job) {
             job.export = Some(Export {
                 file,
                 signature: hex::encode(bytes),
-                expires: Instant::now() + s.options().export_url_lifetime,
+                expires: s.clock.tick() + s.options().export_url_lifetime,
             });
         }
         Kind::Import { upsert, users, .. } => {
@@ -196,7 +196,7 @@ fn complete(s: &Shared, job: &mut Job) {
             let (mut inserted, mut updated, mut failed) = (0u64, 0u64, 0u64);
             let mut t = s.tenant.lock().unwrap_or_else(|e| e.into_inner());
             for raw in users {
-                match import_one(&mut t.users, &conn, *upsert, raw) {
+                match import_one(&mut t.users, &conn, *upsert, raw, &s.clock) {
                     Ok(true) => inserted += 1,
                     Ok(false) => updated += 1,
                     Err(errors) => {
@@ -287,6 +287,7 @@ fn import_one(
     conn: &StateConnection,
     upsert: bool,
     raw: &Value,
+    clock: &Clock,
 ) -> Result<bool, Vec<Value>> {
     let Value::Object(m) = raw else {
         return Err(vec![import_error(
@@ -430,7 +431,7 @@ fn import_one(
         .values()
         .find(|u| u.connection == conn.name && u.email.as_deref().is_some_and(|e| e.to_lowercase() == email))
         .map(|u| u.user_id.clone());
-    let now = now_iso();
+    let now = clock.now_iso();
     if let Some(id) = existing {
         if !upsert {
             return Err(duplicate());
@@ -551,13 +552,13 @@ fn job_json(s: &Shared, job: &Job) -> Value {
     v
 }
 
-fn new_job(kind: Kind, connection: Option<StateConnection>) -> Job {
+fn new_job(s: &Shared, kind: Kind, connection: Option<StateConnection>) -> Job {
     Job {
         id: format!("job_{}", random_id(16)),
         kind,
         connection,
-        created_at: now_iso(),
-        created: Instant::now(),
+        created_at: s.clock.now_iso(),
+        created: s.clock.tick(),
         polls: 0,
         completed: false,
         summary: None,
@@ -649,7 +650,7 @@ pub(crate) async fn create_export(
             Some(t.connections.iter().find(|c| &c.id == id).cloned().ok_or_else(no_connection)?)
         }
     };
-    let job = new_job(Kind::Export { format, limit, fields, fields_json }, connection);
+    let job = new_job(&s, Kind::Export { format, limit, fields, fields_json }, connection);
     let answer = job_json(&s, &job);
     lock_jobs(&s).jobs.insert(job.id.clone(), job);
     Ok(Json(answer).into_response())
@@ -791,7 +792,7 @@ pub(crate) async fn create_import(
             Some("too_many_requests"),
         ));
     }
-    let job = new_job(Kind::Import { upsert, external_id, users }, Some(conn));
+    let job = new_job(&s, Kind::Import { upsert, external_id, users }, Some(conn));
     let answer = job_json(&s, &job);
     jobs.jobs.insert(job.id.clone(), job);
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
@@ -863,7 +864,7 @@ pub(crate) async fn download_export(
         );
     }
     match &export.file {
-        Some(bytes) if export.expires > Instant::now() => {
+        Some(bytes) if export.expires > s.clock.tick() => {
             (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/gzip"))], bytes.clone())
                 .into_response()
         }

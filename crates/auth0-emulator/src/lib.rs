@@ -45,9 +45,15 @@
 //!   it runs and 204 when a completed job has no errors.
 //! - `GET /__emulator/stats` (no auth) neither counts itself nor waits `latency_ms`;
 //!   every other request, export downloads included, does both.
+//!
+//! Time (token expiry, job pending time, export link expiry, the bucket,
+//! `x-ratelimit-reset`, timestamps) is read from [`EmulatorOptions::clock`]: the
+//! machine's by default, a [`Clock::manual`] that tests move instead of sleeping. Only
+//! `latency_ms` is real time.
 
 pub mod args;
 mod auth;
+mod clock;
 mod error;
 mod http;
 mod jobs;
@@ -56,6 +62,7 @@ mod routes;
 pub mod state;
 
 pub use args::EmulatorArgs;
+pub use clock::Clock;
 pub use error::EmulatorError;
 pub use state::TenantState;
 
@@ -74,7 +81,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A token bucket like Auth0's tenant budget: `burst` requests at once, refilled at
 /// `per_second`. Past it the Management API answers 429.
@@ -121,6 +128,10 @@ pub struct EmulatorOptions {
     pub job_max_pending: Duration,
     /// How long an export's `location` can be downloaded (Auth0: 60 s).
     pub export_url_lifetime: Duration,
+    /// Where the emulator reads the time: [`Clock::system`] by default; a test passes a
+    /// [`Clock::manual`] (and keeps a clone, or uses [`Emulator::clock`]) to move it
+    /// instead of sleeping.
+    pub clock: Clock,
     /// Tests only: remember received passwords and issued tokens in memory
     /// ([`Emulator::secrets_seen`]) so a test can assert none leaks.
     pub witness_secrets: bool,
@@ -137,6 +148,7 @@ impl Default for EmulatorOptions {
             job_pending_polls: 1,
             job_max_pending: Duration::from_secs(2),
             export_url_lifetime: Duration::from_secs(60),
+            clock: Clock::system(),
             witness_secrets: false,
         }
     }
@@ -174,7 +186,7 @@ impl Tenant {
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
-    last: Instant,
+    last: clock::Tick,
 }
 
 /// Everything the handlers share.
@@ -182,6 +194,8 @@ pub(crate) struct Shared {
     pub tenant: Mutex<Tenant>,
     pub tokens: Mutex<auth::TokenStore>,
     pub base_url: String,
+    /// Every time the emulator reads (a copy of [`EmulatorOptions::clock`]).
+    pub clock: Clock,
     options: Mutex<EmulatorOptions>,
     counts: Mutex<Counts>,
     bucket: Mutex<Bucket>,
@@ -254,7 +268,7 @@ impl Shared {
     /// allowed and the three `x-ratelimit-*` values.
     fn rate(&self, consume: bool) -> (bool, u32, u32, u64) {
         let limit = self.options.lock().unwrap_or_else(|e| e.into_inner()).rate_limit;
-        let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now_unix = self.clock.unix_secs_f64();
         let Some(rl) = limit else {
             let n = RateLimit::ENTERPRISE.burst;
             return (true, n, n, now_unix.ceil() as u64);
@@ -262,8 +276,8 @@ impl Shared {
         let burst = f64::from(rl.burst.max(1));
         let rate = rl.per_second.max(0.001);
         let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(burst);
+        let now = self.clock.tick();
+        b.tokens = (b.tokens + now.since(b.last).as_secs_f64() * rate).min(burst);
         b.last = now;
         let allowed = !consume || b.tokens >= 1.0;
         if consume && allowed {
@@ -273,11 +287,6 @@ impl Shared {
         let wait = ((1.0 - b.tokens) / rate).max(0.0);
         (allowed, rl.burst, b.tokens.floor() as u32, (now_unix + wait).ceil() as u64)
     }
-}
-
-/// `2023-01-25T19:00:26.187Z`
-pub(crate) fn now_iso() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// Path of the statistics endpoint (no auth, not counted, no latency).
@@ -318,7 +327,7 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
             let h = r.headers_mut();
             h.insert("x-ratelimit-limit", HeaderValue::from(limit));
             h.insert("x-ratelimit-remaining", HeaderValue::from(0u32));
-            h.insert("x-ratelimit-reset", HeaderValue::from(reset.max(unix_now() + 1)));
+            h.insert("x-ratelimit-reset", HeaderValue::from(reset.max(s.clock.unix_secs() + 1)));
             if retry_after {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(1u32));
             }
@@ -345,10 +354,6 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
 fn too_many() -> Response {
     http::ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Global limit has been reached", Some("too_many_requests"))
         .into_response()
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Charset, `x-ratelimit-*` headers (unless already set) and the status count.
@@ -434,14 +439,17 @@ impl Emulator {
         let addr = listener.local_addr().map_err(cannot_listen)?;
         let burst = options.rate_limit.map_or(0.0, |r| f64::from(r.burst));
         let options_witness = options.witness_secrets;
+        let clock = options.clock.clone();
+        let bucket = Bucket { tokens: burst, last: clock.tick() };
         let shared = Arc::new(Shared {
             tenant: Mutex::new(Tenant::from_state(state)),
             tokens: Mutex::new(auth::TokenStore::default()),
             base_url: format!("http://{addr}"),
+            clock,
             faults: Mutex::new(options.faults.map(|f| (f, StdRng::seed_from_u64(f.seed)))),
             options: Mutex::new(options),
             counts: Mutex::new(Counts::default()),
-            bucket: Mutex::new(Bucket { tokens: burst, last: Instant::now() }),
+            bucket: Mutex::new(bucket),
             jobs: Mutex::new(jobs::Jobs::default()),
             witness: Mutex::new(options_witness.then(Vec::new)),
         });
@@ -455,6 +463,11 @@ impl Emulator {
                 .await
         });
         Ok(Emulator { addr, shared, state_path, stop: Some(tx), task: Some(task) })
+    }
+
+    /// The emulator's clock (the options' one): advance it when it is manual.
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -502,7 +515,7 @@ impl Emulator {
         self.shared.options.lock().unwrap_or_else(|e| e.into_inner()).rate_limit = limit;
         let mut b = self.shared.bucket.lock().unwrap_or_else(|e| e.into_inner());
         b.tokens = limit.map_or(0.0, |r| f64::from(r.burst));
-        b.last = Instant::now();
+        b.last = self.shared.clock.tick();
     }
 
     /// Turns fault injection on (`Some`, restarting the sequence from its seed) or off

@@ -6,7 +6,7 @@ use crate::http::{
 };
 use crate::query;
 use crate::state::{StateConnection, StateRole, StateUser};
-use crate::{Shared, Tenant, now_iso};
+use crate::{Shared, Tenant};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -455,7 +455,7 @@ pub(crate) async fn create_user(
     if t.users.contains_key(&user_id) {
         return Err(user_exists());
     }
-    let now = now_iso();
+    let now = s.clock.now_iso();
     let local = email.split('@').next().unwrap_or_default().to_owned();
     let user = StateUser {
         user_id: user_id.clone(),
@@ -636,7 +636,7 @@ pub(crate) async fn update_user(
     if let Some(m) = user_metadata {
         merge_metadata(&mut u.user_metadata, m);
     }
-    u.updated_at = Some(now_iso());
+    u.updated_at = Some(s.clock.now_iso());
     let answer = user_json(&u, &t.connections);
     t.users.insert(id, u);
     Ok(Json(answer).into_response())
