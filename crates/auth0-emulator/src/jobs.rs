@@ -15,7 +15,7 @@ use crate::state::{StateConnection, StateUser};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -662,54 +662,26 @@ struct Part {
     data: Vec<u8>,
 }
 
-fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
-    }
-    (from..=hay.len() - needle.len()).find(|&i| &hay[i..i + needle.len()] == needle)
-}
-
-fn multipart(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Part>, ApiError> {
+/// The parts of a `multipart/form-data` body, read by axum's `Multipart` extractor
+/// (multer). It runs here on the body `create_import` has already buffered rather than
+/// in the handler's signature: streamed, a parse error (400) or a wrong content type
+/// could come before the 512000-byte limit (413), and bytes after the closing boundary
+/// would not be read, while the limit is on the whole payload and checked first.
+async fn multipart(headers: &HeaderMap, body: Bytes) -> Result<Vec<Part>, ApiError> {
     let invalid = || bad_body("'Invalid multipart payload format'.");
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.to_ascii_lowercase().starts_with("multipart/form-data") {
-        return Err(invalid());
+    let mut req = Request::new(axum::body::Body::from(body));
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        req.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
     }
-    let boundary = ct
-        .split(';')
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(k, _)| k.eq_ignore_ascii_case("boundary"))
-        .map(|(_, v)| v.trim_matches('"').to_owned())
-        .filter(|b| !b.is_empty())
-        .ok_or_else(invalid)?;
-    let delim = format!("--{boundary}").into_bytes();
-    let mut pos = find(body, &delim, 0).ok_or_else(invalid)? + delim.len();
+    // Rejected when the type is not multipart/form-data or has no boundary.
+    let mut form = Multipart::from_request(req, &()).await.map_err(|_| invalid())?;
     let mut parts = Vec::new();
-    loop {
-        if body[pos..].starts_with(b"--") {
-            return Ok(parts);
-        }
-        if !body[pos..].starts_with(b"\r\n") {
-            return Err(invalid());
-        }
-        pos += 2;
-        let head_end = find(body, b"\r\n\r\n", pos).ok_or_else(invalid)?;
-        let head = std::str::from_utf8(&body[pos..head_end]).map_err(|_| invalid())?;
-        let name = head
-            .split("\r\n")
-            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
-            .and_then(|l| {
-                l.split(';').filter_map(|p| p.trim().split_once('=')).find(|(k, _)| *k == "name").map(|(_, v)| v)
-            })
-            .map(|v| v.trim_matches('"').to_owned())
-            .ok_or_else(invalid)?;
-        let data_start = head_end + 4;
-        let mut end_delim = b"\r\n".to_vec();
-        end_delim.extend_from_slice(&delim);
-        let data_end = find(body, &end_delim, data_start).ok_or_else(invalid)?;
-        parts.push(Part { name, data: body[data_start..data_end].to_vec() });
-        pos = data_end + end_delim.len();
+    while let Some(field) = form.next_field().await.map_err(|_| invalid())? {
+        let name = field.name().ok_or_else(invalid)?.to_owned();
+        let data = field.bytes().await.map_err(|_| invalid())?.to_vec();
+        parts.push(Part { name, data });
     }
+    Ok(parts)
 }
 
 fn too_large() -> ApiError {
@@ -736,7 +708,7 @@ pub(crate) async fn create_import(
     if body.len() > IMPORT_MAX_BYTES {
         return Err(too_large());
     }
-    let parts = multipart(&headers, &body)?;
+    let parts = multipart(&headers, body).await?;
     let part = |n: &str| parts.iter().find(|p| p.name == n);
     let text = |n: &str| -> Result<Option<String>, ApiError> {
         part(n)
@@ -904,19 +876,19 @@ mod tests {
         assert!(!is_bcrypt(&format!("$2c$10${}", "a".repeat(53))));
     }
 
-    #[test]
-    fn multipart_parts_and_malformed_bodies() {
+    #[tokio::test]
+    async fn multipart_parts_and_malformed_bodies() {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("multipart/form-data; boundary=XyZ"));
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"connection_id\"\r\n\r\ncon_x\r\n--XyZ\r\nContent-Disposition: form-data; name=\"users\"; filename=\"u.json\"\r\nContent-Type: application/json\r\n\r\n[1,\r\n2]\r\n--XyZ--\r\n";
-        let parts = multipart(&h, body).expect("parses");
+        let parts = multipart(&h, Bytes::from_static(body)).await.expect("parses");
         assert_eq!(parts.len(), 2);
         assert_eq!((parts[0].name.as_str(), parts[0].data.as_slice()), ("connection_id", &b"con_x"[..]));
         assert_eq!((parts[1].name.as_str(), parts[1].data.as_slice()), ("users", &b"[1,\r\n2]"[..]));
-        assert!(multipart(&h, b"--XyZ\r\nno headers end").is_err());
-        assert!(multipart(&h, b"garbage").is_err());
+        assert!(multipart(&h, Bytes::from_static(b"--XyZ\r\nno headers end")).await.is_err());
+        assert!(multipart(&h, Bytes::from_static(b"garbage")).await.is_err());
         let mut json_ct = HeaderMap::new();
         json_ct.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        assert!(multipart(&json_ct, body).is_err());
+        assert!(multipart(&json_ct, Bytes::from_static(body)).await.is_err());
     }
 }
