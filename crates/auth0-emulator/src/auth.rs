@@ -1,6 +1,6 @@
-//! Client-credentials tokens for the emulator: the `/oauth/token` endpoint, the
-//! in-memory token store (opaque random tokens with an expiry) and the scope each
-//! Management API route requires.
+//! Client-credentials tokens, so that the client meets Auth0's login, expiry and scope
+//! checks: the `/oauth/token` endpoint, the in-memory token store (opaque random tokens
+//! with an expiry) and the scope each Management API route requires.
 
 use crate::Shared;
 use crate::clock::Tick;

@@ -1,4 +1,5 @@
-//! Export and import jobs: `POST /api/v2/jobs/users-exports`, `POST
+//! Export and import jobs, the client's way past the 1000-result paging cap and its
+//! bulk-creation path: `POST /api/v2/jobs/users-exports`, `POST
 //! /api/v2/jobs/users-imports` (multipart), `GET /api/v2/jobs/{id}`, `GET
 //! /api/v2/jobs/{id}/errors`, and the export download (a pre-signed-like URL on the
 //! emulator that needs no bearer token and expires).

@@ -1,5 +1,5 @@
-//! The Management API handlers of the emulator: Auth0's rules for users, roles and
-//! connections (limits, conflicts, password policy) and its response shapes.
+//! The Management API handlers, where the client meets Auth0's rules for users, roles
+//! and connections (limits, conflicts, password policy) and its response shapes.
 
 use crate::http::{
     ApiError, ApiResult, Body, Offset, Params, apply_fields, bad_body, bad_query, no_role, no_user, path_id, read_body,

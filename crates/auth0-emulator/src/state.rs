@@ -1,5 +1,6 @@
-//! The emulator's tenant state and its JSON file format (documented in the README,
-//! section "Emulator state file"): loaded at start, saved atomically on shutdown.
+//! The emulator's tenant state and its JSON file format, so that a tenant can be written
+//! by hand, kept across runs and compared by tests (README, section "Emulator state
+//! file"): loaded at start, saved atomically on shutdown.
 
 use crate::EmulatorError;
 use serde::{Deserialize, Serialize};
