@@ -13,11 +13,11 @@
 //! each side and 10% with changed roles, 10 roles, plus 2% users of another connection.
 //! Not a test: timings are noisy; it prints ratios and call counts from one run.
 
+use auth0_emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
+use auth0_emulator::{Emulator, EmulatorOptions, RateLimit, TenantState};
 use auth0_sync::apply::{ApplyOptions, Cancel, CreateVia};
 use auth0_sync::auth0::Auth0Client;
 use auth0_sync::commands::plan::{PlanArgs, make_plan};
-use auth0_sync::emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
-use auth0_sync::emulator::{Emulator, EmulatorOptions, RateLimit, TenantState};
 use auth0_sync::model::{DesiredState, DesiredUser, NameSet, TenantRole, TenantSnapshot, TenantUser};
 use auth0_sync::planner::{DeleteCap, Policy};
 use auth0_sync::settings::{SourceArgs, TenantArgs};

@@ -60,7 +60,7 @@ pub enum Command {
     /// Check that the source and the tenant are reachable and consistent.
     Check(crate::commands::check::CheckArgs),
     /// Run a local Auth0 tenant emulator.
-    Emulator(crate::emulator::EmulatorArgs),
+    Emulator(auth0_emulator::EmulatorArgs),
     /// Run plan → apply → plan on shipped demo data against an in-process emulator.
     Demo,
 }

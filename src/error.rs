@@ -100,14 +100,21 @@ pub enum Error {
     )]
     ApplyFailed { failed: usize, total: usize },
 
+    /// The emulator's own errors (loading or saving its state, listening, serving);
+    /// their code is `auth0_sync::emulator`.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Emulator(#[from] auth0_emulator::EmulatorError),
+
+    /// The demo's shipped data or its run did not behave as it must.
     #[error("{0}")]
     #[diagnostic(
-        code(auth0_sync::emulator),
+        code(auth0_sync::demo),
         help(
-            "check the emulator's state file (README: \"Emulator state file\") and that the --listen address is free"
+            "the demo runs only on data shipped inside the binary, so nothing here is yours to fix: please report it with the output above"
         )
     )]
-    Emulator(String),
+    Demo(String),
 }
 
 impl Error {

@@ -9,7 +9,6 @@ pub mod apply;
 pub mod auth0;
 pub mod cli;
 pub mod commands;
-pub mod emulator;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -250,7 +250,6 @@ fn emulator_binary_prints_its_address_and_saves_on_sigterm() {
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
     assert_eq!(status.ok(), Some(401));
-    let saved: auth0_sync::emulator::TenantState =
-        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let saved: auth0_emulator::TenantState = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(saved.users.len(), 8, "state was not saved back");
 }

@@ -4,8 +4,8 @@
 
 mod common;
 
+use auth0_emulator::EmulatorOptions;
 use auth0_sync::apply::journal::{Entry, path_for};
-use auth0_sync::emulator::EmulatorOptions;
 use common::{Env, run, text};
 use std::collections::BTreeMap;
 use std::path::Path;

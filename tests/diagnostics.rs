@@ -67,6 +67,7 @@ fn covered_error(e: &Error) -> &'static str {
         Error::Auth0(_) => "auth0",
         Error::ApplyFailed { .. } => "apply_failed",
         Error::Emulator(_) => "emulator",
+        Error::Demo(_) => "demo",
     }
 }
 
@@ -235,7 +236,11 @@ fn apply_and_plan_diagnostics() {
         },
         Error::UnknownConnection { name: "Staff-DB".into(), known: String::new() },
         Error::ApplyFailed { failed: 2, total: 8 },
-        Error::Emulator("cannot listen on 127.0.0.1:80: Permission denied (os error 13)".into()),
+        Error::Emulator(auth0_emulator::EmulatorError::Listen {
+            addr: "127.0.0.1:80".parse().unwrap(),
+            reason: "Permission denied (os error 13)".into(),
+        }),
+        Error::Demo("the demo's second plan still has 2 change(s); this is a bug".into()),
     ];
     for e in &cases {
         check(covered_error(e), e);

@@ -3,11 +3,11 @@
 
 mod common;
 
-use auth0_sync::emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
-use auth0_sync::emulator::{Emulator, RateLimit, TenantState};
+use auth0_emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
+use auth0_emulator::{Clock, Emulator, EmulatorOptions, RateLimit, TenantState};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 const DB: &str = "Username-Password-Authentication";
 const ALL_SCOPES: &[&str] = &[
@@ -82,7 +82,13 @@ struct T {
 
 impl T {
     async fn new(users: Vec<StateUser>) -> T {
-        let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), seed(users), None).await.expect("emulator starts");
+        Self::with_options(users, EmulatorOptions::default()).await
+    }
+
+    async fn with_options(users: Vec<StateUser>, options: EmulatorOptions) -> T {
+        let emu = Emulator::start_with("127.0.0.1:0".parse().unwrap(), seed(users), None, options)
+            .await
+            .expect("emulator starts");
         let http = Client::new();
         let token = token_for(&http, &emu, "sync", "s3cret").await;
         T { emu, http, token }
@@ -199,7 +205,8 @@ async fn token_endpoint_success_and_failures() {
 
 #[tokio::test]
 async fn management_api_needs_a_valid_token_with_scope() {
-    let t = T::new(vec![user(1, &[])]).await;
+    let options = EmulatorOptions { clock: Clock::manual(SystemTime::now()), ..Default::default() };
+    let t = T::with_options(vec![user(1, &[])], options).await;
     let r = t.http.get(t.url("/api/v2/users")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers().contains_key("x-ratelimit-reset"));
@@ -230,7 +237,7 @@ async fn management_api_needs_a_valid_token_with_scope() {
     let short = token_for(&t.http, &t.emu, "sync", "s3cret").await;
     let ok = t.http.get(t.url("/api/v2/users")).bearer_auth(&short).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    t.emu.clock().advance(Duration::from_millis(1100));
     let r = t.http.get(t.url("/api/v2/users")).bearer_auth(&short).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(r.json::<Value>().await.unwrap()["message"], "Expired token received for JSON Web Token validation");
@@ -643,12 +650,15 @@ async fn social_users_render_as_social_and_cannot_be_created() {
 
 #[tokio::test]
 async fn rate_limit_from_start_options_refills() {
-    use auth0_sync::emulator::EmulatorOptions;
     let emu = Emulator::start_with(
         "127.0.0.1:0".parse().unwrap(),
         seed(vec![]),
         None,
-        EmulatorOptions { rate_limit: Some(RateLimit { burst: 1, per_second: 20.0 }), ..Default::default() },
+        EmulatorOptions {
+            rate_limit: Some(RateLimit { burst: 1, per_second: 20.0 }),
+            clock: Clock::manual(SystemTime::now()),
+            ..Default::default()
+        },
     )
     .await
     .unwrap();
@@ -668,7 +678,7 @@ async fn rate_limit_from_start_options_refills() {
     // 20 tokens a second: a later request passes (no bound on how much later).
     let mut passed = false;
     for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        emu.clock().advance(Duration::from_millis(60));
         if get().await.unwrap().status() == StatusCode::OK {
             passed = true;
             break;

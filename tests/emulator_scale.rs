@@ -4,8 +4,8 @@
 
 mod common;
 
-use auth0_sync::emulator::state::{ClientApp, StateConnection, StateUser};
-use auth0_sync::emulator::{Emulator, EmulatorOptions, Faults, RateLimit, TenantState};
+use auth0_emulator::state::{ClientApp, StateConnection, StateUser};
+use auth0_emulator::{Clock, Emulator, EmulatorOptions, Faults, RateLimit, TenantState};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -261,8 +261,12 @@ async fn export_requests_are_checked_like_auth0() {
 
 #[tokio::test]
 async fn export_location_expires_and_needs_its_signature() {
-    let options =
-        EmulatorOptions { export_url_lifetime: Duration::from_millis(300), job_pending_polls: 0, ..Default::default() };
+    let options = EmulatorOptions {
+        export_url_lifetime: Duration::from_millis(300),
+        job_pending_polls: 0,
+        clock: Clock::manual(SystemTime::now()),
+        ..Default::default()
+    };
     let t = T::new(state(3, 0), options).await;
     let (_, job) = t.post("/api/v2/jobs/users-exports", json!({"connection_id": DB_ID, "format": "json"})).await;
     let (seen, done) = t.poll(job["id"].as_str().unwrap()).await;
@@ -277,7 +281,7 @@ async fn export_location_expires_and_needs_its_signature() {
     let unsigned = location.split('?').next().unwrap();
     assert_eq!(Client::new().get(unsigned).send().await.unwrap().status(), StatusCode::FORBIDDEN);
 
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    t.emu.clock().advance(Duration::from_millis(400));
     let r = Client::new().get(&location).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("Request has expired"));
@@ -364,6 +368,24 @@ async fn a_third_concurrent_import_is_refused() {
     // One finished: room for one more.
     let r = t.import(&json!([{"email": "c2@example.com"}]), false).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn a_job_completes_once_max_pending_has_passed_on_the_emulator_clock() {
+    let clock = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let options = EmulatorOptions { job_pending_polls: 1000, clock: clock.clone(), ..Default::default() };
+    let t = T::new(state(2, 0), options).await;
+    let (_, job) = t.post("/api/v2/jobs/users-exports", json!({"connection_id": DB_ID, "format": "json"})).await;
+    assert_eq!(job["created_at"], "2023-11-14T22:13:20.000Z", "timestamps come from the clock");
+    let path = format!("/api/v2/jobs/{}", job["id"].as_str().unwrap());
+    assert_eq!(t.get(&path).await.1["status"], "pending");
+    clock.advance(Duration::from_millis(1999));
+    assert_eq!(t.get(&path).await.1["status"], "processing");
+    // job_max_pending (2 s) has passed: completed without the 1000 polls.
+    clock.advance(Duration::from_millis(1));
+    let (_, done) = t.get(&path).await;
+    assert_eq!(done["status"], "completed");
+    assert!(done["location"].is_string(), "{done}");
 }
 
 #[tokio::test]
@@ -577,7 +599,7 @@ async fn the_token_endpoint_draws_from_the_same_bucket() {
 
 #[tokio::test]
 async fn serve_until_with_writes_the_counts_file_on_stop() {
-    use auth0_sync::emulator::serve_until_with;
+    use auth0_emulator::serve_until_with;
     let dir = tempfile::tempdir().unwrap();
     let state_path = dir.path().join("tenant.json");
     state(1, 0).save(&state_path).unwrap();

@@ -3,8 +3,8 @@
 
 mod common;
 
-use auth0_sync::emulator::state::{ClientApp, StateConnection};
-use auth0_sync::emulator::{Emulator, EmulatorOptions, TenantState, serve_until_with};
+use auth0_emulator::state::{ClientApp, StateConnection};
+use auth0_emulator::{Emulator, EmulatorOptions, TenantState, serve_until_with};
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};

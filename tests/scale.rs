@@ -3,9 +3,9 @@
 
 mod common;
 
+use auth0_emulator::state::StateUser;
+use auth0_emulator::{Emulator, EmulatorOptions, Faults, TenantState};
 use auth0_sync::auth0::Auth0Client;
-use auth0_sync::emulator::state::StateUser;
-use auth0_sync::emulator::{Emulator, EmulatorOptions, Faults, TenantState};
 use common::{Env, run, text};
 use std::collections::BTreeMap;
 
@@ -138,7 +138,7 @@ async fn an_expiring_token_is_refreshed_mid_run() {
 }
 
 async fn run_at_tenant_rate(client_rate: Option<(&str, &str)>) -> (bool, BTreeMap<String, u64>, u64) {
-    use auth0_sync::emulator::RateLimit;
+    use auth0_emulator::RateLimit;
     let opts = EmulatorOptions { rate_limit: Some(RateLimit { burst: 6, per_second: 6.0 }), ..Default::default() };
     let env = Env::with_options(common::demo_state(), include_bytes!("../examples/demo/hr.sqlite"), opts).await;
     let plan = env.path("p.json");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use auth0_sync::emulator::EmulatorOptions;
+use auth0_emulator::EmulatorOptions;
 use common::{Env, run, text};
 
 const CLIENT_SECRET: &str = "client-secret-WITNESS-7f3a9c";

@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    auth0_sync::fuzzing::check_emulator_request(data);
+    let _ = auth0_emulator::fuzz_request_bytes(data);
 });

@@ -9,10 +9,10 @@ use super::print_plan;
 use crate::apply::ApplyOptions;
 use crate::auth0::Auth0Client;
 use crate::cli::Format;
-use crate::emulator::{Emulator, TenantState};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::settings::{PolicyArgs, SourceArgs, TenantArgs};
+use auth0_emulator::{Emulator, TenantState};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -34,8 +34,8 @@ pub async fn run() -> Result<ExitCode> {
     let state_path = dir.path().join("tenant.json");
     std::fs::write(&state_path, TENANT).map_err(|e| Error::io("write", &state_path, e))?;
     let state: TenantState =
-        serde_json::from_str(TENANT).map_err(|e| Error::Emulator(format!("demo tenant state: {e}")))?;
-    let app = state.clients.first().cloned().ok_or_else(|| Error::Emulator("demo tenant has no client".into()))?;
+        serde_json::from_str(TENANT).map_err(|e| Error::Demo(format!("demo tenant state: {e}")))?;
+    let app = state.clients.first().cloned().ok_or_else(|| Error::Demo("demo tenant has no client".into()))?;
 
     let emulator = Emulator::start(([127, 0, 0, 1], 0).into(), state, Some(state_path.clone())).await?;
     println!("Demo: emulated tenant at {} (state in {})", emulator.base_url(), state_path.display());
@@ -84,7 +84,7 @@ async fn demo_steps(settings: &PlanSettings, dir: &Path) -> Result<ExitCode> {
     let again = make_plan(settings).await?;
     print_plan(&again, Format::Table)?;
     if again.has_changes() {
-        return Err(Error::Emulator(format!(
+        return Err(Error::Demo(format!(
             "the demo's second plan still has {} change(s); this is a bug",
             again.changeset.changes.len()
         )));

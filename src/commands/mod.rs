@@ -27,7 +27,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apply(args) => apply::run(&args.resolve()?).await,
         Command::Check(args) => check::run(&args, &mut std::io::stdout().lock()).await,
         Command::Emulator(args) => {
-            crate::emulator::run(args).await?;
+            auth0_emulator::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => demo::run().await,

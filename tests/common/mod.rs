@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use assert_cmd::Command;
-use auth0_sync::emulator::{Emulator, TenantState};
+use auth0_emulator::{Emulator, TenantState};
 use std::path::{Path, PathBuf};
 
 pub const CONNECTION: &str = "Username-Password-Authentication";
@@ -29,7 +29,7 @@ pub struct Env {
     pub emulator: Emulator,
     pub db: PathBuf,
     /// The application whose credentials the tool uses (the state's first client).
-    pub app: auth0_sync::emulator::state::ClientApp,
+    pub app: auth0_emulator::state::ClientApp,
 }
 
 impl Env {
@@ -39,14 +39,10 @@ impl Env {
     }
 
     pub async fn with(state: TenantState, db_bytes: &[u8]) -> Env {
-        Self::with_options(state, db_bytes, auth0_sync::emulator::EmulatorOptions::default()).await
+        Self::with_options(state, db_bytes, auth0_emulator::EmulatorOptions::default()).await
     }
 
-    pub async fn with_options(
-        state: TenantState,
-        db_bytes: &[u8],
-        options: auth0_sync::emulator::EmulatorOptions,
-    ) -> Env {
+    pub async fn with_options(state: TenantState, db_bytes: &[u8], options: auth0_emulator::EmulatorOptions) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("hr.sqlite");
         std::fs::write(&db, db_bytes).unwrap();

@@ -1,7 +1,8 @@
-//! Command-line arguments of `auth0-sync emulator` (flattened into the CLI by the
-//! caller) and their translation into [`EmulatorOptions`].
+//! Command-line arguments of `auth0-sync emulator`, kept with the emulator so that its
+//! knobs and their defaults live in one place (the CLI only flattens them), and their
+//! translation into [`EmulatorOptions`].
 
-use super::{EmulatorOptions, Faults, RateLimit};
+use crate::{EmulatorOptions, Faults, RateLimit};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
-//! The emulator's tenant state and its JSON file format (documented in the README,
-//! section "Emulator state file"): loaded at start, saved atomically on shutdown.
+//! The emulator's tenant state and its JSON file format, so that a tenant can be written
+//! by hand, kept across runs and compared by tests (README, section "Emulator state
+//! file"): loaded at start, saved atomically on shutdown.
 
-use crate::error::Error;
+use crate::EmulatorError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::io::Write;
@@ -117,30 +118,30 @@ pub struct TenantState {
 
 impl TenantState {
     /// Reads and checks a state file. Errors name the file and what is wrong with it.
-    pub fn load(path: &Path) -> Result<Self, Error> {
+    pub fn load(path: &Path) -> Result<Self, EmulatorError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Emulator(format!("cannot read emulator state file {}: {e}", path.display())))?;
+            .map_err(|e| EmulatorError::ReadState { path: path.to_path_buf(), reason: e.to_string() })?;
         let de = &mut serde_json::Deserializer::from_str(&text);
         let state: TenantState = serde_path_to_error::deserialize(de).map_err(|e| {
             let inner = e.inner();
-            Error::Emulator(format!(
-                "emulator state file {} is invalid at `{}` (line {}, column {}): {inner}",
-                path.display(),
-                e.path(),
-                inner.line(),
-                inner.column()
-            ))
+            EmulatorError::ParseState {
+                path: path.to_path_buf(),
+                at: e.path().to_string(),
+                line: inner.line(),
+                column: inner.column(),
+                reason: inner.to_string(),
+            }
         })?;
-        state
-            .validate()
-            .map_err(|why| Error::Emulator(format!("emulator state file {} is inconsistent: {why}", path.display())))?;
+        state.validate().map_err(|why| EmulatorError::InconsistentState { path: path.to_path_buf(), why })?;
         Ok(state)
     }
 
     /// Writes the state as pretty JSON, atomically (temporary file, then rename).
-    pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| {
-            Error::Emulator(format!("cannot {what} emulator state file {}: {e}", path.display()))
+    pub fn save(&self, path: &Path) -> Result<(), EmulatorError> {
+        let fail = |action: &'static str, e: &dyn std::fmt::Display| EmulatorError::SaveState {
+            action,
+            path: path.to_path_buf(),
+            reason: e.to_string(),
         };
         let json = serde_json::to_vec_pretty(self).map_err(|e| fail("serialise", &e))?;
         let dir = match path.parent() {

@@ -2,6 +2,10 @@
 //! the token endpoint and the Management API paths the tool uses, with Auth0's shapes,
 //! status codes, error bodies and limits. Never easier on the client than Auth0.
 //!
+//! It is a crate of its own that depends on nothing of `auth0-sync` and shares none of
+//! its types: it is the oracle the client is tested against, and a type shared with the
+//! client would make it agree with the client's bugs.
+//!
 //! Where Auth0's behaviour is not in `../shared/auth0/` the emulator picks the stricter
 //! reading: unknown query parameters and body properties are 400s, `q` accepts only
 //! `field:value` terms joined by `AND`, bodies must be JSON, `GET /roles/{id}/users`
@@ -41,9 +45,16 @@
 //!   it runs and 204 when a completed job has no errors.
 //! - `GET /__emulator/stats` (no auth) neither counts itself nor waits `latency_ms`;
 //!   every other request, export downloads included, does both.
+//!
+//! Time (token expiry, job pending time, export link expiry, the bucket,
+//! `x-ratelimit-reset`, timestamps) is read from [`EmulatorOptions::clock`]: the
+//! machine's by default, a [`Clock::manual`] that tests move instead of sleeping. Only
+//! `latency_ms` is real time.
 
 pub mod args;
 mod auth;
+mod clock;
+mod error;
 mod http;
 mod jobs;
 mod query;
@@ -51,9 +62,10 @@ mod routes;
 pub mod state;
 
 pub use args::EmulatorArgs;
+pub use clock::Clock;
+pub use error::EmulatorError;
 pub use state::TenantState;
 
-use crate::error::Error;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -69,7 +81,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A token bucket like Auth0's tenant budget: `burst` requests at once, refilled at
 /// `per_second`. Past it the Management API answers 429.
@@ -116,6 +128,10 @@ pub struct EmulatorOptions {
     pub job_max_pending: Duration,
     /// How long an export's `location` can be downloaded (Auth0: 60 s).
     pub export_url_lifetime: Duration,
+    /// Where the emulator reads the time: [`Clock::system`] by default; a test passes a
+    /// [`Clock::manual`] (and keeps a clone, or uses [`Emulator::clock`]) to move it
+    /// instead of sleeping.
+    pub clock: Clock,
     /// Tests only: remember received passwords and issued tokens in memory
     /// ([`Emulator::secrets_seen`]) so a test can assert none leaks.
     pub witness_secrets: bool,
@@ -132,6 +148,7 @@ impl Default for EmulatorOptions {
             job_pending_polls: 1,
             job_max_pending: Duration::from_secs(2),
             export_url_lifetime: Duration::from_secs(60),
+            clock: Clock::system(),
             witness_secrets: false,
         }
     }
@@ -169,7 +186,7 @@ impl Tenant {
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
-    last: Instant,
+    last: clock::Tick,
 }
 
 /// Everything the handlers share.
@@ -177,6 +194,8 @@ pub(crate) struct Shared {
     pub tenant: Mutex<Tenant>,
     pub tokens: Mutex<auth::TokenStore>,
     pub base_url: String,
+    /// Every time the emulator reads (a copy of [`EmulatorOptions::clock`]).
+    pub clock: Clock,
     options: Mutex<EmulatorOptions>,
     counts: Mutex<Counts>,
     bucket: Mutex<Bucket>,
@@ -249,7 +268,7 @@ impl Shared {
     /// allowed and the three `x-ratelimit-*` values.
     fn rate(&self, consume: bool) -> (bool, u32, u32, u64) {
         let limit = self.options.lock().unwrap_or_else(|e| e.into_inner()).rate_limit;
-        let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let now_unix = self.clock.unix_secs_f64();
         let Some(rl) = limit else {
             let n = RateLimit::ENTERPRISE.burst;
             return (true, n, n, now_unix.ceil() as u64);
@@ -257,8 +276,8 @@ impl Shared {
         let burst = f64::from(rl.burst.max(1));
         let rate = rl.per_second.max(0.001);
         let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(burst);
+        let now = self.clock.tick();
+        b.tokens = (b.tokens + now.since(b.last).as_secs_f64() * rate).min(burst);
         b.last = now;
         let allowed = !consume || b.tokens >= 1.0;
         if consume && allowed {
@@ -268,11 +287,6 @@ impl Shared {
         let wait = ((1.0 - b.tokens) / rate).max(0.0);
         (allowed, rl.burst, b.tokens.floor() as u32, (now_unix + wait).ceil() as u64)
     }
-}
-
-/// `2023-01-25T19:00:26.187Z`
-pub(crate) fn now_iso() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// Path of the statistics endpoint (no auth, not counted, no latency).
@@ -313,7 +327,7 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
             let h = r.headers_mut();
             h.insert("x-ratelimit-limit", HeaderValue::from(limit));
             h.insert("x-ratelimit-remaining", HeaderValue::from(0u32));
-            h.insert("x-ratelimit-reset", HeaderValue::from(reset.max(unix_now() + 1)));
+            h.insert("x-ratelimit-reset", HeaderValue::from(reset.max(s.clock.unix_secs() + 1)));
             if retry_after {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(1u32));
             }
@@ -340,10 +354,6 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
 fn too_many() -> Response {
     http::ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Global limit has been reached", Some("too_many_requests"))
         .into_response()
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Charset, `x-ratelimit-*` headers (unless already set) and the status count.
@@ -408,7 +418,11 @@ pub struct Emulator {
 impl Emulator {
     /// Binds `listen` (port 0 picks a free port) and starts serving `state`.
     /// On shutdown the state is written to `state_path` when given.
-    pub async fn start(listen: SocketAddr, state: TenantState, state_path: Option<PathBuf>) -> Result<Emulator, Error> {
+    pub async fn start(
+        listen: SocketAddr,
+        state: TenantState,
+        state_path: Option<PathBuf>,
+    ) -> Result<Emulator, EmulatorError> {
         Self::start_with(listen, state, state_path, EmulatorOptions::default()).await
     }
 
@@ -418,22 +432,24 @@ impl Emulator {
         state: TenantState,
         state_path: Option<PathBuf>,
         options: EmulatorOptions,
-    ) -> Result<Emulator, Error> {
-        state.validate().map_err(|why| Error::Emulator(format!("invalid emulator state: {why}")))?;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| Error::Emulator(format!("cannot listen on {listen}: {e}")))?;
-        let addr = listener.local_addr().map_err(|e| Error::Emulator(format!("cannot listen on {listen}: {e}")))?;
+    ) -> Result<Emulator, EmulatorError> {
+        state.validate().map_err(|why| EmulatorError::InvalidState { why })?;
+        let cannot_listen = |e: std::io::Error| EmulatorError::Listen { addr: listen, reason: e.to_string() };
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(cannot_listen)?;
+        let addr = listener.local_addr().map_err(cannot_listen)?;
         let burst = options.rate_limit.map_or(0.0, |r| f64::from(r.burst));
         let options_witness = options.witness_secrets;
+        let clock = options.clock.clone();
+        let bucket = Bucket { tokens: burst, last: clock.tick() };
         let shared = Arc::new(Shared {
             tenant: Mutex::new(Tenant::from_state(state)),
             tokens: Mutex::new(auth::TokenStore::default()),
             base_url: format!("http://{addr}"),
+            clock,
             faults: Mutex::new(options.faults.map(|f| (f, StdRng::seed_from_u64(f.seed)))),
             options: Mutex::new(options),
             counts: Mutex::new(Counts::default()),
-            bucket: Mutex::new(Bucket { tokens: burst, last: Instant::now() }),
+            bucket: Mutex::new(bucket),
             jobs: Mutex::new(jobs::Jobs::default()),
             witness: Mutex::new(options_witness.then(Vec::new)),
         });
@@ -447,6 +463,11 @@ impl Emulator {
                 .await
         });
         Ok(Emulator { addr, shared, state_path, stop: Some(tx), task: Some(task) })
+    }
+
+    /// The emulator's clock (the options' one): advance it when it is manual.
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -494,7 +515,7 @@ impl Emulator {
         self.shared.options.lock().unwrap_or_else(|e| e.into_inner()).rate_limit = limit;
         let mut b = self.shared.bucket.lock().unwrap_or_else(|e| e.into_inner());
         b.tokens = limit.map_or(0.0, |r| f64::from(r.burst));
-        b.last = Instant::now();
+        b.last = self.shared.clock.tick();
     }
 
     /// Turns fault injection on (`Some`, restarting the sequence from its seed) or off
@@ -507,7 +528,7 @@ impl Emulator {
 
     /// Stops serving, saves the state to `state_path` (if any), writes the request
     /// counts to the options' `counts_file` (if any) and returns the state.
-    pub async fn shutdown(mut self) -> Result<TenantState, Error> {
+    pub async fn shutdown(mut self) -> Result<TenantState, EmulatorError> {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -516,9 +537,9 @@ impl Emulator {
             match tokio::time::timeout(Duration::from_secs(5), &mut task).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => {
-                    return Err(Error::Emulator(format!("emulator server failed: {e}")));
+                    return Err(EmulatorError::Server { reason: e.to_string() });
                 }
-                Ok(Err(e)) => return Err(Error::Emulator(format!("emulator task failed: {e}"))),
+                Ok(Err(e)) => return Err(EmulatorError::Task { reason: e.to_string() }),
                 Err(_) => task.abort(),
             }
         }
@@ -548,8 +569,9 @@ pub fn listening_line(emulator: &Emulator) -> String {
 }
 
 /// Writes `stats` as pretty JSON to `path` (temporary file, then rename).
-fn write_counts(path: &Path, stats: &serde_json::Value) -> Result<(), Error> {
-    let fail = |e: &dyn std::fmt::Display| Error::Emulator(format!("cannot write counts file {}: {e}", path.display()));
+fn write_counts(path: &Path, stats: &serde_json::Value) -> Result<(), EmulatorError> {
+    let fail =
+        |e: &dyn std::fmt::Display| EmulatorError::CountsFile { path: path.to_path_buf(), reason: e.to_string() };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -571,7 +593,7 @@ pub async fn serve_until_with<W, F>(
     options: EmulatorOptions,
     out: &mut W,
     stop: F,
-) -> Result<TenantState, Error>
+) -> Result<TenantState, EmulatorError>
 where
     W: Write + ?Sized,
     F: Future<Output = ()>,
@@ -579,9 +601,7 @@ where
     let state = TenantState::load(state_path)?;
     let emulator = Emulator::start_with(listen, state, Some(state_path.to_path_buf()), options).await?;
     let line = listening_line(&emulator);
-    writeln!(out, "{line}")
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::Emulator(format!("cannot write to stdout: {e}")))?;
+    writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| EmulatorError::Stdout { reason: e.to_string() })?;
     stop.await;
     emulator.shutdown().await
 }
@@ -612,7 +632,7 @@ async fn termination() {
 /// `auth0-sync emulator`: loads `--state`, serves on `--listen` with the options the
 /// arguments ask for, prints `listening on http://ADDR` as its first stdout line, and
 /// on SIGINT/SIGTERM saves the state file and writes `--counts-file`.
-pub async fn run(args: EmulatorArgs) -> Result<(), Error> {
+pub async fn run(args: EmulatorArgs) -> Result<(), EmulatorError> {
     let mut stdout = std::io::stdout();
     let options = args.options();
     serve_until_with(&args.state, args.listen, options, &mut stdout, termination()).await?;
@@ -634,4 +654,14 @@ pub fn fuzz_parse_request(q: &str, body: &[u8]) -> (bool, bool) {
     let bytes = axum::body::Bytes::copy_from_slice(body);
     let body_ok = http::Body::parse(&headers, &bytes, routes::CREATE_USER_PROPS, &["connection"]).is_ok();
     (query_ok, body_ok)
+}
+
+/// [`fuzz_parse_request`] on raw fuzzer bytes: `q` up to the first NUL byte (lossy
+/// UTF-8), the body after it.
+#[doc(hidden)]
+pub fn fuzz_request_bytes(data: &[u8]) -> (bool, bool) {
+    let split = data.iter().position(|b| *b == 0).unwrap_or(data.len());
+    let q = String::from_utf8_lossy(&data[..split]);
+    let body = data.get(split + 1..).unwrap_or_default();
+    fuzz_parse_request(&q, body)
 }

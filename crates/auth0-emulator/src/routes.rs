@@ -1,12 +1,12 @@
-//! The Management API handlers of the emulator: Auth0's rules for users, roles and
-//! connections (limits, conflicts, password policy) and its response shapes.
+//! The Management API handlers, where the client meets Auth0's rules for users, roles
+//! and connections (limits, conflicts, password policy) and its response shapes.
 
-use super::http::{
+use crate::http::{
     ApiError, ApiResult, Body, Offset, Params, apply_fields, bad_body, bad_query, no_role, no_user, path_id, read_body,
 };
-use super::query;
-use super::state::{StateConnection, StateRole, StateUser};
-use super::{Shared, Tenant, now_iso};
+use crate::query;
+use crate::state::{StateConnection, StateRole, StateUser};
+use crate::{Shared, Tenant};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -455,7 +455,7 @@ pub(crate) async fn create_user(
     if t.users.contains_key(&user_id) {
         return Err(user_exists());
     }
-    let now = now_iso();
+    let now = s.clock.now_iso();
     let local = email.split('@').next().unwrap_or_default().to_owned();
     let user = StateUser {
         user_id: user_id.clone(),
@@ -636,7 +636,7 @@ pub(crate) async fn update_user(
     if let Some(m) = user_metadata {
         merge_metadata(&mut u.user_metadata, m);
     }
-    u.updated_at = Some(now_iso());
+    u.updated_at = Some(s.clock.now_iso());
     let answer = user_json(&u, &t.connections);
     t.users.insert(id, u);
     Ok(Json(answer).into_response())

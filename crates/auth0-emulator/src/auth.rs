@@ -1,9 +1,10 @@
-//! Client-credentials tokens for the emulator: the `/oauth/token` endpoint, the
-//! in-memory token store (opaque random tokens with an expiry) and the scope each
-//! Management API route requires.
+//! Client-credentials tokens, so that the client meets Auth0's login, expiry and scope
+//! checks: the `/oauth/token` endpoint, the in-memory token store (opaque random tokens
+//! with an expiry) and the scope each Management API route requires.
 
-use super::Shared;
-use super::http::ApiError;
+use crate::Shared;
+use crate::clock::Tick;
+use crate::http::ApiError;
 use axum::Json;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -11,13 +12,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A token the emulator issued.
 #[derive(Debug, Clone)]
 pub(crate) struct IssuedToken {
     pub scopes: Vec<String>,
-    pub expires_at: Instant,
+    pub expires_at: Tick,
 }
 
 /// Issued tokens, keyed by the opaque token string. Never persisted.
@@ -27,8 +28,7 @@ pub(crate) struct TokenStore {
 }
 
 impl TokenStore {
-    pub fn issue(&mut self, scopes: Vec<String>, lifetime: Duration) -> String {
-        let now = Instant::now();
+    pub fn issue(&mut self, scopes: Vec<String>, lifetime: Duration, now: Tick) -> String {
         self.tokens.retain(|_, t| t.expires_at > now);
         let bytes: [u8; 32] = rand::random();
         let token = hex::encode(bytes);
@@ -98,7 +98,7 @@ pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap, need: Option<Need>
     let Some(issued) = tokens.get(token) else {
         return Err(unauthorized("Invalid token", true));
     };
-    if issued.expires_at <= Instant::now() {
+    if issued.expires_at <= shared.clock.tick() {
         return Err(unauthorized("Expired token received for JSON Web Token validation", true));
     }
     let has = |s: &&str| issued.scopes.iter().any(|g| g == s);
@@ -231,7 +231,8 @@ pub(crate) async fn token_endpoint(
         }
     };
     let lifetime = shared.token_lifetime();
-    let token = shared.tokens.lock().unwrap_or_else(|e| e.into_inner()).issue(scopes.clone(), lifetime);
+    let token =
+        shared.tokens.lock().unwrap_or_else(|e| e.into_inner()).issue(scopes.clone(), lifetime, shared.clock.tick());
     shared.witness(&token);
     (
         StatusCode::OK,

@@ -1,4 +1,5 @@
-//! Export and import jobs: `POST /api/v2/jobs/users-exports`, `POST
+//! Export and import jobs, the client's way past the 1000-result paging cap and its
+//! bulk-creation path: `POST /api/v2/jobs/users-exports`, `POST
 //! /api/v2/jobs/users-imports` (multipart), `GET /api/v2/jobs/{id}`, `GET
 //! /api/v2/jobs/{id}/errors`, and the export download (a pre-signed-like URL on the
 //! emulator that needs no bearer token and expires).
@@ -7,21 +8,21 @@
 //! until `job_max_pending` has passed) and completes on the next poll; an import is
 //! applied to the tenant when it completes, an export is written then.
 
-use super::http::{ApiError, ApiResult, Body, bad_body, path_id, read_body};
-use super::routes::{picture_for, random_id, user_json, valid_email};
-use super::state::{StateConnection, StateUser};
-use super::{Shared, now_iso};
+use crate::Shared;
+use crate::clock::{Clock, Tick};
+use crate::http::{ApiError, ApiResult, Body, bad_body, path_id, read_body};
+use crate::routes::{picture_for, random_id, user_json, valid_email};
+use crate::state::{StateConnection, StateUser};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Largest users-imports request Auth0 accepts (the whole multipart payload).
 pub(crate) const IMPORT_MAX_BYTES: usize = 512_000;
@@ -86,7 +87,7 @@ enum Kind {
 struct Export {
     file: Option<Vec<u8>>,
     signature: String,
-    expires: Instant,
+    expires: Tick,
 }
 
 #[derive(Debug)]
@@ -95,7 +96,7 @@ struct Job {
     kind: Kind,
     connection: Option<StateConnection>,
     created_at: String,
-    created: Instant,
+    created: Tick,
     polls: u32,
     completed: bool,
     summary: Option<Value>,
@@ -133,9 +134,9 @@ fn bad_connection_id() -> ApiError {
 pub(crate) fn advance(s: &Shared) {
     let opts = s.options();
     let mut jobs = lock_jobs(s);
-    let now = Instant::now();
+    let now = s.clock.tick();
     for job in jobs.jobs.values_mut() {
-        if !job.completed && now.duration_since(job.created) >= opts.job_max_pending {
+        if !job.completed && now.since(job.created) >= opts.job_max_pending {
             complete(s, job);
         }
         if let Some(e) = &mut job.export
@@ -186,7 +187,7 @@ fn complete(s: &Shared, job: &mut Job) {
             job.export = Some(Export {
                 file,
                 signature: hex::encode(bytes),
-                expires: Instant::now() + s.options().export_url_lifetime,
+                expires: s.clock.tick() + s.options().export_url_lifetime,
             });
         }
         Kind::Import { upsert, users, .. } => {
@@ -196,7 +197,7 @@ fn complete(s: &Shared, job: &mut Job) {
             let (mut inserted, mut updated, mut failed) = (0u64, 0u64, 0u64);
             let mut t = s.tenant.lock().unwrap_or_else(|e| e.into_inner());
             for raw in users {
-                match import_one(&mut t.users, &conn, *upsert, raw) {
+                match import_one(&mut t.users, &conn, *upsert, raw, &s.clock) {
                     Ok(true) => inserted += 1,
                     Ok(false) => updated += 1,
                     Err(errors) => {
@@ -287,11 +288,12 @@ fn import_one(
     conn: &StateConnection,
     upsert: bool,
     raw: &Value,
+    clock: &Clock,
 ) -> Result<bool, Vec<Value>> {
     let Value::Object(m) = raw else {
         return Err(vec![import_error(
             "INVALID_TYPE",
-            &format!("Expected type object but found type {}", super::http::json_type(raw)),
+            &format!("Expected type object but found type {}", crate::http::json_type(raw)),
             None,
         )]);
     };
@@ -311,7 +313,7 @@ fn import_one(
             Some(v) => {
                 errors.push(import_error(
                     "INVALID_TYPE",
-                    &format!("Expected type string but found type {}", super::http::json_type(v)),
+                    &format!("Expected type string but found type {}", crate::http::json_type(v)),
                     Some(k),
                 ));
                 None
@@ -325,7 +327,7 @@ fn import_one(
             Some(v) => {
                 errors.push(import_error(
                     "INVALID_TYPE",
-                    &format!("Expected type boolean but found type {}", super::http::json_type(v)),
+                    &format!("Expected type boolean but found type {}", crate::http::json_type(v)),
                     Some(k),
                 ));
                 None
@@ -339,7 +341,7 @@ fn import_one(
             Some(v) => {
                 errors.push(import_error(
                     "INVALID_TYPE",
-                    &format!("Expected type object but found type {}", super::http::json_type(v)),
+                    &format!("Expected type object but found type {}", crate::http::json_type(v)),
                     Some(k),
                 ));
                 None
@@ -373,7 +375,7 @@ fn import_one(
     {
         errors.push(import_error(
             "INVALID_TYPE",
-            &format!("Expected type array but found type {}", super::http::json_type(v)),
+            &format!("Expected type array but found type {}", crate::http::json_type(v)),
             Some("mfa_factors"),
         ));
     }
@@ -430,7 +432,7 @@ fn import_one(
         .values()
         .find(|u| u.connection == conn.name && u.email.as_deref().is_some_and(|e| e.to_lowercase() == email))
         .map(|u| u.user_id.clone());
-    let now = now_iso();
+    let now = clock.now_iso();
     if let Some(id) = existing {
         if !upsert {
             return Err(duplicate());
@@ -551,13 +553,13 @@ fn job_json(s: &Shared, job: &Job) -> Value {
     v
 }
 
-fn new_job(kind: Kind, connection: Option<StateConnection>) -> Job {
+fn new_job(s: &Shared, kind: Kind, connection: Option<StateConnection>) -> Job {
     Job {
         id: format!("job_{}", random_id(16)),
         kind,
         connection,
-        created_at: now_iso(),
-        created: Instant::now(),
+        created_at: s.clock.now_iso(),
+        created: s.clock.tick(),
         polls: 0,
         completed: false,
         summary: None,
@@ -580,7 +582,7 @@ pub(crate) async fn create_export(
     if format != "json" && format != "csv" {
         return Err(bad_body(&format!("'No enum match for: \"{format}\"' on property format.")));
     }
-    let raw = super::http::json_body(&headers, &body)?;
+    let raw = crate::http::json_body(&headers, &body)?;
     let limit = match raw.get("limit") {
         None => None,
         Some(Value::Number(n)) if n.as_u64().is_some_and(|l| l >= 1) => n.as_u64(),
@@ -649,7 +651,7 @@ pub(crate) async fn create_export(
             Some(t.connections.iter().find(|c| &c.id == id).cloned().ok_or_else(no_connection)?)
         }
     };
-    let job = new_job(Kind::Export { format, limit, fields, fields_json }, connection);
+    let job = new_job(&s, Kind::Export { format, limit, fields, fields_json }, connection);
     let answer = job_json(&s, &job);
     lock_jobs(&s).jobs.insert(job.id.clone(), job);
     Ok(Json(answer).into_response())
@@ -661,54 +663,26 @@ struct Part {
     data: Vec<u8>,
 }
 
-fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
-    }
-    (from..=hay.len() - needle.len()).find(|&i| &hay[i..i + needle.len()] == needle)
-}
-
-fn multipart(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Part>, ApiError> {
+/// The parts of a `multipart/form-data` body, read by axum's `Multipart` extractor
+/// (multer). It runs here on the body `create_import` has already buffered rather than
+/// in the handler's signature: streamed, a parse error (400) or a wrong content type
+/// could come before the 512000-byte limit (413), and bytes after the closing boundary
+/// would not be read, while the limit is on the whole payload and checked first.
+async fn multipart(headers: &HeaderMap, body: Bytes) -> Result<Vec<Part>, ApiError> {
     let invalid = || bad_body("'Invalid multipart payload format'.");
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.to_ascii_lowercase().starts_with("multipart/form-data") {
-        return Err(invalid());
+    let mut req = Request::new(axum::body::Body::from(body));
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        req.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
     }
-    let boundary = ct
-        .split(';')
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(k, _)| k.eq_ignore_ascii_case("boundary"))
-        .map(|(_, v)| v.trim_matches('"').to_owned())
-        .filter(|b| !b.is_empty())
-        .ok_or_else(invalid)?;
-    let delim = format!("--{boundary}").into_bytes();
-    let mut pos = find(body, &delim, 0).ok_or_else(invalid)? + delim.len();
+    // Rejected when the type is not multipart/form-data or has no boundary.
+    let mut form = Multipart::from_request(req, &()).await.map_err(|_| invalid())?;
     let mut parts = Vec::new();
-    loop {
-        if body[pos..].starts_with(b"--") {
-            return Ok(parts);
-        }
-        if !body[pos..].starts_with(b"\r\n") {
-            return Err(invalid());
-        }
-        pos += 2;
-        let head_end = find(body, b"\r\n\r\n", pos).ok_or_else(invalid)?;
-        let head = std::str::from_utf8(&body[pos..head_end]).map_err(|_| invalid())?;
-        let name = head
-            .split("\r\n")
-            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
-            .and_then(|l| {
-                l.split(';').filter_map(|p| p.trim().split_once('=')).find(|(k, _)| *k == "name").map(|(_, v)| v)
-            })
-            .map(|v| v.trim_matches('"').to_owned())
-            .ok_or_else(invalid)?;
-        let data_start = head_end + 4;
-        let mut end_delim = b"\r\n".to_vec();
-        end_delim.extend_from_slice(&delim);
-        let data_end = find(body, &end_delim, data_start).ok_or_else(invalid)?;
-        parts.push(Part { name, data: body[data_start..data_end].to_vec() });
-        pos = data_end + end_delim.len();
+    while let Some(field) = form.next_field().await.map_err(|_| invalid())? {
+        let name = field.name().ok_or_else(invalid)?.to_owned();
+        let data = field.bytes().await.map_err(|_| invalid())?.to_vec();
+        parts.push(Part { name, data });
     }
+    Ok(parts)
 }
 
 fn too_large() -> ApiError {
@@ -735,7 +709,7 @@ pub(crate) async fn create_import(
     if body.len() > IMPORT_MAX_BYTES {
         return Err(too_large());
     }
-    let parts = multipart(&headers, &body)?;
+    let parts = multipart(&headers, body).await?;
     let part = |n: &str| parts.iter().find(|p| p.name == n);
     let text = |n: &str| -> Result<Option<String>, ApiError> {
         part(n)
@@ -791,7 +765,7 @@ pub(crate) async fn create_import(
             Some("too_many_requests"),
         ));
     }
-    let job = new_job(Kind::Import { upsert, external_id, users }, Some(conn));
+    let job = new_job(&s, Kind::Import { upsert, external_id, users }, Some(conn));
     let answer = job_json(&s, &job);
     jobs.jobs.insert(job.id.clone(), job);
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
@@ -863,7 +837,7 @@ pub(crate) async fn download_export(
         );
     }
     match &export.file {
-        Some(bytes) if export.expires > Instant::now() => {
+        Some(bytes) if export.expires > s.clock.tick() => {
             (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/gzip"))], bytes.clone())
                 .into_response()
         }
@@ -903,19 +877,19 @@ mod tests {
         assert!(!is_bcrypt(&format!("$2c$10${}", "a".repeat(53))));
     }
 
-    #[test]
-    fn multipart_parts_and_malformed_bodies() {
+    #[tokio::test]
+    async fn multipart_parts_and_malformed_bodies() {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("multipart/form-data; boundary=XyZ"));
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"connection_id\"\r\n\r\ncon_x\r\n--XyZ\r\nContent-Disposition: form-data; name=\"users\"; filename=\"u.json\"\r\nContent-Type: application/json\r\n\r\n[1,\r\n2]\r\n--XyZ--\r\n";
-        let parts = multipart(&h, body).expect("parses");
+        let parts = multipart(&h, Bytes::from_static(body)).await.expect("parses");
         assert_eq!(parts.len(), 2);
         assert_eq!((parts[0].name.as_str(), parts[0].data.as_slice()), ("connection_id", &b"con_x"[..]));
         assert_eq!((parts[1].name.as_str(), parts[1].data.as_slice()), ("users", &b"[1,\r\n2]"[..]));
-        assert!(multipart(&h, b"--XyZ\r\nno headers end").is_err());
-        assert!(multipart(&h, b"garbage").is_err());
+        assert!(multipart(&h, Bytes::from_static(b"--XyZ\r\nno headers end")).await.is_err());
+        assert!(multipart(&h, Bytes::from_static(b"garbage")).await.is_err());
         let mut json_ct = HeaderMap::new();
         json_ct.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        assert!(multipart(&json_ct, body).is_err());
+        assert!(multipart(&json_ct, Bytes::from_static(body)).await.is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! HTTP plumbing shared by the emulator's handlers: Auth0's error body, query-string
-//! and JSON-body validation with Auth0's messages, and offset paging.
+//! HTTP plumbing shared by the emulator's handlers, so that every route refuses and
+//! pages the same way Auth0 does: Auth0's error body, query-string and JSON-body
+//! validation with Auth0's messages, and offset paging.
 
 use axum::Json;
 use axum::body::Bytes;

@@ -2,7 +2,7 @@
 //! engine v3): `field:value` or `field:"value"` terms joined by `AND`. Anything else
 //! is rejected with a 400 so the client never relies on syntax the emulator fakes.
 
-use super::state::StateUser;
+use crate::state::StateUser;
 
 /// One `field:value` term.
 #[derive(Debug, Clone, PartialEq)]
