@@ -1,0 +1,26 @@
+//! The one integration-test binary (as uv and ripgrep do): every suite is a module
+//! here, so the crates are linked once and the fixtures in `common` are shared.
+
+mod apply_offline;
+mod apply_safety;
+mod auth0_client;
+mod check;
+mod cli;
+mod common;
+mod crash_resume;
+mod diagnostics;
+mod emulator_api;
+mod emulator_scale;
+mod emulator_state;
+mod fuzz_regressions;
+mod mock_sql;
+mod mssql_connect;
+mod mssql_e2e;
+mod mssql_source;
+mod plan_schema;
+mod planner;
+mod properties;
+mod render;
+mod scale;
+mod secrets;
+mod source_sqlite;

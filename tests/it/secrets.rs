@@ -1,0 +1,74 @@
+//! No secret ever reaches output, logs, plans or journals: the client secret, a wrong
+//! secret from a failing login, every access token the tenant issued, and every
+//! generated password the tenant received (the emulator's test witness records them).
+
+use crate::common::{Env, run, text};
+use auth0_emulator::EmulatorOptions;
+
+const CLIENT_SECRET: &str = "client-secret-WITNESS-7f3a9c";
+const WRONG_SECRET: &str = "wrong-secret-WITNESS-b81d2e";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_in_output_logs_plans_or_journals() {
+    let mut state = crate::common::demo_state();
+    state.clients[0].client_secret = CLIENT_SECRET.into();
+    let opts = EmulatorOptions { witness_secrets: true, ..Default::default() };
+    let env = Env::with_options(state, include_bytes!("../../examples/demo/hr.sqlite"), opts).await;
+    let mut seen = String::new();
+    let go = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut c = env.cmd();
+        c.args(args);
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c
+    };
+    let plan = env.path("plan.json");
+    let plan_s = plan.to_str().unwrap();
+    let runs = [
+        go(&["check", "-vv"], &[]),
+        go(&["plan", "-vv", "--out", plan_s], &[]),
+        go(&["apply", "-vv", "--log-format", "json", plan_s], &[]),
+        go(&["plan", "-vv", "--format", "json", "--out", env.path("plan2.json").to_str().unwrap()], &[]),
+        go(&["plan", "-vv"], &[("AUTH0_CLIENT_SECRET", WRONG_SECRET)]),
+        go(&["check", "-vv"], &[("AUTH0_CLIENT_SECRET", WRONG_SECRET)]),
+        go(&["apply", "-vv", plan_s], &[("AUTH0_CLIENT_SECRET", WRONG_SECRET)]),
+    ];
+    let mut codes = Vec::new();
+    for c in runs {
+        let out = run(c).await;
+        codes.push(out.status.code());
+        seen += &text(&out.stdout);
+        seen += &text(&out.stderr);
+    }
+    assert_eq!(codes, [Some(0), Some(0), Some(0), Some(0), Some(1), Some(1), Some(1)], "{seen}");
+    assert!(seen.contains("change applied"), "-vv should log each applied change:\n{seen}");
+    for f in [plan.clone(), env.path("plan2.json"), auth0_sync::apply::journal::path_for(&plan)] {
+        seen += &std::fs::read_to_string(&f).unwrap();
+    }
+
+    let witnessed = env.emulator.secrets_seen();
+    let passwords = witnessed.iter().filter(|s| s.len() == 32).count();
+    assert!(witnessed.len() >= 8 && passwords >= 4, "the witness saw too little: {} secrets", witnessed.len());
+    for secret in witnessed.iter().map(String::as_str).chain([CLIENT_SECRET, WRONG_SECRET]) {
+        assert!(!seen.contains(secret), "a secret leaked ({} chars)", secret.len());
+    }
+}
+
+#[test]
+fn debug_of_settings_redacts_secrets() {
+    let tenant = auth0_sync::settings::TenantArgs {
+        auth0_url: Some("https://acme.auth0.com".into()),
+        auth0_client_id: Some("id".into()),
+        auth0_client_secret: Some(CLIENT_SECRET.into()),
+        ..Default::default()
+    };
+    let source = auth0_sync::settings::SourceArgs {
+        mssql_server: Some("db".into()),
+        mssql_password: Some("db-password-WITNESS".into()),
+        mssql_connection_string: Some("server=db;password=cs-WITNESS".into()),
+        ..Default::default()
+    };
+    let all = format!("{tenant:?} {source:?} {:?} {:?}", tenant.auth0().unwrap(), source.mssql().unwrap());
+    assert!(!all.contains("WITNESS"), "{all}");
+}
