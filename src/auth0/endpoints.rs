@@ -4,12 +4,13 @@
 use super::Auth0Error;
 use super::client::{Auth0Client, Connection};
 use super::retry::Idempotency;
+use super::snapshot::tenant_user;
 use super::transport::{Call, decode, decode_error, display_path, json_body};
 use super::wire::{
     ConnectionItem, CreateRoleRequest, CreateUserRequest, OffsetPage, Role, RoleUsersRequest, SetBlockedRequest, User,
     UserRolesRequest,
 };
-use crate::model::{Profile, TenantRole};
+use crate::model::{Profile, TenantRole, TenantUser};
 use crate::settings::Secret;
 use reqwest::Method;
 use secrecy::ExposeSecret;
@@ -78,7 +79,14 @@ impl Auth0Client {
     }
 
     /// Users with exactly this email, in every connection: (user_id, connection).
+    /// Immediately consistent, unlike search (Auth0 docs, "User Search").
     pub async fn users_by_email(&self, email: &str) -> Result<Vec<(String, String)>, Auth0Error> {
+        Ok(self.find_by_email(email).await?.into_iter().map(|u| (u.user_id, u.connection)).collect())
+    }
+
+    /// The users with exactly this email, in every connection, as the model sees
+    /// them (roles not read). Immediately consistent.
+    pub async fn find_by_email(&self, email: &str) -> Result<Vec<TenantUser>, Auth0Error> {
         let call = Call {
             method: Method::GET,
             segments: &["users-by-email"],
@@ -89,13 +97,29 @@ impl Auth0Client {
         };
         let raw = self.call(&call).await?;
         let users: Vec<User> = decode(&call, &raw)?;
-        Ok(users
-            .into_iter()
-            .map(|u| {
-                let connection = u.connection().unwrap_or_default().to_owned();
-                (u.user_id, connection)
-            })
-            .collect())
+        Ok(users.into_iter().map(tenant_user).collect())
+    }
+
+    /// One user with its role ids (`GET /users/{id}` and `GET /users/{id}/roles`), or
+    /// `None` when Auth0 answers 404. Immediately consistent: the proof that a user is
+    /// gone, and the state a resumed change is checked against.
+    pub async fn user_with_roles(&self, user_id: &str) -> Result<Option<TenantUser>, Auth0Error> {
+        let call = Call {
+            method: Method::GET,
+            segments: &["users", user_id],
+            query: Vec::new(),
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            needs: &["read:users"],
+        };
+        let raw = match self.call(&call).await {
+            Err(e) if e.status() == Some(404) => return Ok(None),
+            other => other?,
+        };
+        let user: User = decode(&call, &raw)?;
+        let mut user = tenant_user(user);
+        user.role_ids = self.roles_of_user(user_id).await?.into_iter().collect();
+        Ok(Some(user))
     }
 
     /// Deletes a user (`DELETE /users/{id}`).

@@ -58,6 +58,14 @@ pub enum Auth0Error {
         )
     )]
     Unconfirmed { method: String, path: String, url: String, message: String },
+
+    /// Ctrl-C cut a wait (a backoff, a job poll) before the request was sent.
+    #[error("{method} {path} was not sent: the run was interrupted")]
+    #[diagnostic(
+        code(auth0_sync::auth0::cancelled),
+        help("nothing was sent for it; run the same command again to carry on")
+    )]
+    Cancelled { method: String, path: String },
 }
 
 impl Auth0Error {

@@ -3,8 +3,24 @@
 
 use super::Auth0Error;
 use super::client::{Auth0Client, PER_PAGE, ROLE_MEMBER_CONCURRENCY};
+use super::wire::User;
 use crate::model::{NameSet, TenantRole, TenantSnapshot, TenantUser};
 use futures::{StreamExt, TryStreamExt};
+
+/// The model's view of a user as the API answers it (roles not included: they come
+/// from other calls).
+pub(super) fn tenant_user(user: User) -> TenantUser {
+    let connection = user.connection().unwrap_or_default().to_owned();
+    let blocked_by_sync = user.blocked_by_sync();
+    TenantUser {
+        user_id: user.user_id,
+        email: user.email.filter(|e| !e.is_empty()),
+        connection,
+        blocked: user.blocked.unwrap_or(false),
+        blocked_by_sync,
+        role_ids: NameSet::new(),
+    }
+}
 
 impl Auth0Client {
     /// All roles, and every user of `connection` with its role ids.
@@ -28,19 +44,8 @@ impl Auth0Client {
             snapshot.roles.insert(role.id.clone(), TenantRole { id: role.id, name: role.name });
         }
         for user in users {
-            let connection = user.connection().unwrap_or_default().to_owned();
-            let blocked_by_sync = user.blocked_by_sync();
-            snapshot.users.insert(
-                user.user_id.clone(),
-                TenantUser {
-                    user_id: user.user_id,
-                    email: user.email.filter(|e| !e.is_empty()),
-                    connection,
-                    blocked: user.blocked.unwrap_or(false),
-                    blocked_by_sync,
-                    role_ids: NameSet::new(),
-                },
-            );
+            let user = tenant_user(user);
+            snapshot.users.insert(user.user_id.clone(), user);
         }
         if snapshot.users.is_empty() {
             return Ok(snapshot);

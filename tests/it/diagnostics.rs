@@ -123,6 +123,7 @@ fn covered_auth0(e: &Auth0Error) -> &'static str {
         Auth0Error::Decode { .. } => "auth0_decode",
         Auth0Error::TooManyUsers { .. } => "auth0_too_many_users",
         Auth0Error::Unconfirmed { .. } => "auth0_unconfirmed",
+        Auth0Error::Cancelled { .. } => "auth0_cancelled",
     }
 }
 
@@ -347,6 +348,7 @@ fn auth0_diagnostics() {
             url: "https://acme.eu.auth0.com".into(),
             message: "connection reset by peer".into(),
         },
+        Auth0Error::Cancelled { method: "POST".into(), path: "/api/v2/users".into() },
     ];
     for e in &cases {
         check(covered_auth0(e), e);
