@@ -189,8 +189,31 @@ struct Bucket {
     last: clock::Tick,
 }
 
+/// Where a crash test stops the tenant: at the Nth write request (any `POST`,
+/// `PATCH`, `PUT` or `DELETE` under `/api/v2` but the users-export job, which only
+/// reads). Every request after it is held forever and never performed, as if the
+/// process on the other side had died at that instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Halt {
+    /// The Nth write is held before it is performed: the tool sent it (and journaled
+    /// that it would), Auth0 never saw it.
+    BeforeWrite(u64),
+    /// The Nth write is performed, but its answer is never sent: Auth0 did it, the
+    /// tool never learns so.
+    AfterWrite(u64),
+}
+
+#[derive(Debug, Default)]
+struct Halting {
+    halt: Option<Halt>,
+    writes: u64,
+    halted: bool,
+}
+
 /// Everything the handlers share.
 pub(crate) struct Shared {
+    halting: Mutex<Halting>,
+    halted: tokio::sync::Notify,
     pub tenant: Mutex<Tenant>,
     pub tokens: Mutex<auth::TokenStore>,
     pub base_url: String,
@@ -299,6 +322,59 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
     if req.uri().path() == STATS_PATH {
         return finish(&s, next.run(req).await, false);
     }
+    let write = req.method() != axum::http::Method::GET
+        && req.uri().path().starts_with("/api/v2/")
+        && req.uri().path() != "/api/v2/jobs/users-exports";
+    let after_this = match s.halt_point(write) {
+        HaltPoint::Hold => return std::future::pending().await,
+        HaltPoint::AfterThis => true,
+        HaltPoint::Go => false,
+    };
+    if after_this {
+        let _ = guarded(&s, req, next).await;
+        s.halted.notify_waiters();
+        return std::future::pending().await;
+    }
+    guarded(&s, req, next).await
+}
+
+enum HaltPoint {
+    Go,
+    /// Perform this request, then hold it.
+    AfterThis,
+    /// Hold it unperformed.
+    Hold,
+}
+
+impl Shared {
+    /// Where this request stands with respect to the halt (counts writes).
+    fn halt_point(&self, write: bool) -> HaltPoint {
+        let mut h = self.halting.lock().unwrap_or_else(|e| e.into_inner());
+        if h.halted {
+            return HaltPoint::Hold;
+        }
+        if !write {
+            return HaltPoint::Go;
+        }
+        h.writes += 1;
+        match h.halt {
+            Some(Halt::BeforeWrite(n)) if h.writes >= n => {
+                h.halted = true;
+                drop(h);
+                self.halted.notify_waiters();
+                HaltPoint::Hold
+            }
+            Some(Halt::AfterWrite(n)) if h.writes >= n => {
+                h.halted = true;
+                HaltPoint::AfterThis
+            }
+            _ => HaltPoint::Go,
+        }
+    }
+}
+
+/// [`guard`] once the halt let the request through.
+async fn guarded(s: &Arc<Shared>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let template = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
     let key = format!("{method} {}", template.as_deref().unwrap_or("<unmatched>"));
@@ -442,6 +518,8 @@ impl Emulator {
         let clock = options.clock.clone();
         let bucket = Bucket { tokens: burst, last: clock.tick() };
         let shared = Arc::new(Shared {
+            halting: Mutex::new(Halting::default()),
+            halted: tokio::sync::Notify::new(),
             tenant: Mutex::new(Tenant::from_state(state)),
             tokens: Mutex::new(auth::TokenStore::default()),
             base_url: format!("http://{addr}"),
@@ -503,6 +581,30 @@ impl Emulator {
     /// What `GET /__emulator/stats` answers: `{routes, status, total}`.
     pub fn stats(&self) -> serde_json::Value {
         self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()).json()
+    }
+
+    /// Arms a halt (crash tests); `None` disarms it and lets requests through again
+    /// (requests already held stay held). The write count starts again from zero.
+    pub fn set_halt(&self, halt: Option<Halt>) {
+        let mut h = self.shared.halting.lock().unwrap_or_else(|e| e.into_inner());
+        *h = Halting { halt, writes: 0, halted: false };
+    }
+
+    /// Write requests seen since the halt was last set.
+    pub fn writes_seen(&self) -> u64 {
+        self.shared.halting.lock().unwrap_or_else(|e| e.into_inner()).writes
+    }
+
+    /// Waits until the armed halt point is reached.
+    pub async fn halted(&self) {
+        loop {
+            let mut notified = std::pin::pin!(self.shared.halted.notified());
+            notified.as_mut().enable();
+            if self.shared.halting.lock().unwrap_or_else(|e| e.into_inner()).halted {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Changes the lifetime of tokens issued from now on (tests of expiry).
