@@ -15,7 +15,7 @@
 
 use auth0_emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
 use auth0_emulator::{Emulator, EmulatorOptions, RateLimit, TenantState};
-use auth0_sync::apply::{ApplyOptions, Cancel, CreateVia};
+use auth0_sync::apply::{ApplyOptions, CreateVia};
 use auth0_sync::auth0::Auth0Client;
 use auth0_sync::commands::plan::{PlanArgs, make_plan};
 use auth0_sync::model::{DesiredState, DesiredUser, NameSet, TenantRole, TenantSnapshot, TenantUser};
@@ -278,7 +278,10 @@ async fn sync_bench(n: usize, o: SyncOpts) {
         let (c0, s0) = (emulator.request_counts(), emulator.status_counts());
         let t = Instant::now();
         let opts = ApplyOptions { delete_cap: DeleteCap::Unlimited, concurrency: 8, create_via, ..Default::default() };
-        let report_ = auth0_sync::apply::apply(&client, &path, &plan, &opts, &Cancel::default()).await.expect("apply");
+        let report_ =
+            auth0_sync::apply::apply(&client, &path, &plan, &opts, &tokio_util::sync::CancellationToken::new())
+                .await
+                .expect("apply");
         let secs = t.elapsed().as_secs_f64();
         report(
             "apply",

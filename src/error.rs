@@ -69,12 +69,33 @@ pub enum Error {
         drifted: Vec<DriftItem>,
     },
 
-    #[error("apply was interrupted: {done} change(s) done, {remaining} not started")]
+    #[error("apply was interrupted: {summary}")]
     #[diagnostic(
         code(auth0_sync::apply::interrupted),
         help("the journal {} records what was done; run the same `auth0-sync apply {}` again to finish", journal.display(), plan.display())
     )]
-    Interrupted { done: usize, remaining: usize, journal: PathBuf, plan: PathBuf },
+    Interrupted { summary: String, journal: PathBuf, plan: PathBuf },
+
+    #[error("the token lacks {} scope(s) this plan needs: {}", scopes.len(), scopes.join(", "))]
+    #[diagnostic(
+        code(auth0_sync::auth0::missing_scopes),
+        help(
+            "nothing was sent. Grant the scopes to the application in the Auth0 Dashboard (Applications → APIs → Auth0 Management API → Machine to Machine Applications), then run again. Needed: {}",
+            details.join("; ")
+        )
+    )]
+    MissingScopes { scopes: Vec<String>, details: Vec<String> },
+
+    #[error(
+        "connection {name:?} is not a database connection (strategy {strategy:?}), but the plan creates {creates} user(s) in it"
+    )]
+    #[diagnostic(
+        code(auth0_sync::auth0::not_a_database),
+        help(
+            "nothing was sent. Users can be created only in a database connection (strategy \"auth0\"); set AUTH0_CONNECTION to one and make a new plan"
+        )
+    )]
+    NotADatabase { name: String, strategy: String, creates: u32 },
 
     #[error("connection {name:?} does not exist in the tenant")]
     #[diagnostic(

@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod logging;
 pub mod redact;
 pub mod render;
+pub mod scopes;
 pub mod settings;
 pub mod source;
 

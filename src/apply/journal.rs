@@ -1,12 +1,15 @@
-//! The apply journal: `PLAN.journal` beside the plan, NDJSON, 0600, one line per
-//! completed change, flushed to disk before the change is reported done. A re-run
-//! skips what the journal records as done; the journal is also the audit record.
+//! The apply journal: `PLAN.journal` beside the plan, NDJSON, 0600. A line before
+//! each request (which changes it is for), one per finished change and one summary
+//! per run, each flushed to disk before the run goes on. A re-run skips what the
+//! journal records as done and reads begun changes afresh; the journal is also the
+//! audit record.
 
+use super::report::{OutcomeStatus, Tally};
 use crate::error::{Error, Result};
 use crate::plan::{Action, Plan};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,16 +21,33 @@ pub enum Entry {
     Run { plan_checksum: String, tool_version: String, started_at: DateTime<Utc> },
     /// A role created before the user changes.
     Role { name: String, role_id: String, at: DateTime<Utc> },
-    /// The outcome of one change.
+    /// Written (and flushed) before a request for these changes is sent: a later run
+    /// reads the state of begun, unfinished changes with immediately consistent reads
+    /// instead of trusting a search or an export that may lag.
+    Begin { changes: Vec<u32>, step: String, at: DateTime<Utc> },
+    /// A step of a change Auth0 confirmed, when later steps remain (a create's new id).
+    Step {
+        id: u32,
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// The outcome of one change in this run.
     Change {
         id: u32,
         action: Action,
         email: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         user_id: Option<String>,
-        /// `done`, `already_applied` or `failed`.
+        /// `done`, `already_applied`, `adopted`, `partly_done`, `failed` or `skipped`.
         outcome: String,
+        /// Write requests this run sent for the change.
+        #[serde(default)]
+        requests: u32,
         at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         http_status: Option<u16>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -35,13 +55,27 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    /// The end of a run: the same counts as its report (changes not started have no
+    /// line of their own; they are counted here).
+    Summary {
+        #[serde(flatten)]
+        tally: Tally,
+        interrupted: bool,
+        at: DateTime<Utc>,
+    },
 }
 
-/// What earlier runs finished.
+/// What earlier runs of the plan did.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
-    /// Change id → user id (for creates, the new user's id) of changes done.
+    /// Change id → user id of changes whose effect is in place (done, already
+    /// applied, adopted).
     pub done: BTreeMap<u32, Option<String>>,
+    /// Changes a request was sent for that no later line finished: their state must
+    /// be read with immediately consistent calls.
+    pub begun: BTreeSet<u32>,
+    /// Change id → user id of users created by earlier runs (whose roles may be pending).
+    pub created: BTreeMap<u32, String>,
     /// Role name → id of roles created by earlier runs.
     pub roles: BTreeMap<String, String>,
     pub runs: usize,
@@ -99,11 +133,28 @@ impl Journal {
                     Entry::Role { name, role_id, .. } => {
                         progress.roles.insert(name, role_id);
                     }
-                    Entry::Change { id, user_id, outcome, .. } => {
-                        if outcome == "done" || outcome == "already_applied" {
-                            progress.done.insert(id, user_id);
+                    Entry::Begin { changes, .. } => {
+                        progress.begun.extend(changes);
+                    }
+                    Entry::Step { id, user_id, .. } => {
+                        if let Some(uid) = user_id {
+                            progress.created.insert(id, uid);
                         }
                     }
+                    Entry::Change { id, user_id, outcome, .. } => {
+                        let status = OutcomeStatus::parse(&outcome).ok_or_else(|| Error::BadJournal {
+                            path: path.clone(),
+                            reason: format!("line {} has an unknown outcome {outcome:?}", n + 1),
+                        })?;
+                        if status.is_complete() {
+                            progress.begun.remove(&id);
+                            progress.done.insert(id, user_id);
+                        } else if let Some(uid) = user_id {
+                            // Failed or partly done after its user was created.
+                            progress.created.insert(id, uid);
+                        }
+                    }
+                    Entry::Summary { .. } => {}
                 }
             }
         }
@@ -119,10 +170,21 @@ impl Journal {
 
     /// Appends one entry and makes it durable before returning.
     pub fn append(&mut self, entry: &Entry) -> Result<()> {
-        let mut line = serde_json::to_vec(entry).expect("journal entries serialise");
-        line.push(b'\n');
+        self.append_all(std::slice::from_ref(entry))
+    }
+
+    /// Appends entries (each one whole line) and makes them durable with one flush.
+    pub fn append_all(&mut self, entries: &[Entry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut lines = Vec::new();
+        for entry in entries {
+            lines.extend(serde_json::to_vec(entry).expect("journal entries serialise"));
+            lines.push(b'\n');
+        }
         self.file
-            .write_all(&line)
+            .write_all(&lines)
             .and_then(|_| self.file.sync_data())
             .map_err(|e| Error::io("write journal", &self.path, e))
     }

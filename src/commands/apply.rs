@@ -1,7 +1,7 @@
 //! `auth0-sync apply PLAN`: check a saved plan (seal, target, age, caps, drift) and
 //! execute exactly that plan, with progress bars, a journal and a report.
 
-use crate::apply::{self, ApplyOptions, ApplyReport, Cancel, CreateVia};
+use crate::apply::{self, ApplyOptions, ApplyReport, CreateVia};
 use crate::auth0::Auth0Client;
 use crate::cli::Format;
 use crate::error::{Error, Result};
@@ -66,6 +66,7 @@ impl ApplyArgs {
                 allow_empty_source: self.safety.allow_empty_source,
                 role_batch_size: self.role_batch_size.into(),
                 create_via: self.create_via,
+                now: None,
             },
             format: self.format,
         })
@@ -110,7 +111,7 @@ pub async fn apply_plan(
 ) -> Result<ApplyReport> {
     use std::io::IsTerminal;
     opts.progress = opts.progress && std::io::stderr().is_terminal();
-    let cancel = Cancel::default();
+    let cancel = tokio_util::sync::CancellationToken::new();
     let watcher = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
@@ -136,10 +137,8 @@ pub async fn apply_plan(
 
 pub fn finish_apply(report: &ApplyReport, plan_path: &Path) -> Result<ExitCode> {
     if report.interrupted {
-        let done = report.outcomes.iter().filter(|o| o.status == apply::OutcomeStatus::Done).count();
         return Err(Error::Interrupted {
-            done: done + report.done_earlier,
-            remaining: report.not_started,
+            summary: report.summary.line(),
             journal: apply::journal::path_for(plan_path),
             plan: plan_path.to_path_buf(),
         });

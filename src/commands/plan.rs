@@ -36,6 +36,10 @@ pub struct PlanArgs {
     /// Reads in flight at once (within the request budget).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Tenant")]
     pub concurrency: u16,
+    /// Do not refuse a plan the token's scopes could not apply (for pipelines that
+    /// plan with read-only credentials; apply always checks).
+    #[arg(long, help_heading = "Tenant")]
+    pub skip_scope_check: bool,
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
@@ -59,6 +63,7 @@ pub struct PlanSettings {
     pub overwrite: bool,
     pub format: Format,
     pub detailed_exitcode: bool,
+    pub skip_scope_check: bool,
 }
 
 impl PlanArgs {
@@ -85,6 +90,7 @@ impl PlanArgs {
             overwrite: self.overwrite,
             format: self.format,
             detailed_exitcode: self.detailed_exitcode,
+            skip_scope_check: self.skip_scope_check,
         })
     }
 }
@@ -130,7 +136,7 @@ pub async fn make_plan(s: &PlanSettings) -> Result<Plan> {
         duration_ms = started.elapsed().as_millis() as u64,
         "plan finished"
     );
-    Ok(Plan::new(
+    let plan = Plan::new(
         chrono::Utc::now(),
         s.tenant.auth0.tenant.clone(),
         s.tenant.connection.clone(),
@@ -138,7 +144,11 @@ pub async fn make_plan(s: &PlanSettings) -> Result<Plan> {
         source_info,
         policy_record,
         changeset,
-    ))
+    );
+    if !s.skip_scope_check {
+        crate::apply::check_scopes(&plan, &client.scopes(), crate::apply::CreateVia::Api)?;
+    }
+    Ok(plan)
 }
 
 /// Errors unless the tenant has a connection with this name.

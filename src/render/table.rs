@@ -149,20 +149,29 @@ fn role_diff(c: &Change, out: &mut impl Write, opts: &RenderOptions) -> io::Resu
     Ok(())
 }
 
-/// What apply did: one row per change that did not simply succeed, then counts.
+/// What apply did: a row per change that needs a reader's eye (adopted, partly done,
+/// failed, skipped), the count of every outcome, and the summary line.
 pub fn apply_report(report: &ApplyReport, out: &mut impl Write, opts: &RenderOptions) -> io::Result<()> {
-    let problems: Vec<_> = report.outcomes.iter().filter(|o| o.status != OutcomeStatus::Done).collect();
-    if !problems.is_empty() {
+    let notable = |s: OutcomeStatus| {
+        matches!(s, OutcomeStatus::Adopted | OutcomeStatus::PartlyDone | OutcomeStatus::Failed | OutcomeStatus::Skipped)
+    };
+    let rows: Vec<_> = report.outcomes.iter().filter(|o| notable(o.status)).collect();
+    if !rows.is_empty() {
         let mut t = new_table(opts);
-        t.set_header(vec!["#", "action", "email", "outcome", "status", "errorCode", "message"]);
-        for o in problems {
-            let color = Some(if o.status == OutcomeStatus::Failed { Color::Red } else { Color::Yellow });
+        t.set_header(vec!["#", "action", "email", "outcome", "detail", "status", "errorCode", "message"]);
+        for o in rows {
+            let color = Some(match o.status {
+                OutcomeStatus::Failed => Color::Red,
+                OutcomeStatus::Adopted => Color::Cyan,
+                _ => Color::Yellow,
+            });
             let err = o.error.as_ref();
             t.add_row(vec![
                 cell(o.change_id, None, opts),
                 cell(o.action.label(), None, opts),
                 cell(crate::redact::email(&o.email, opts.redact), None, opts),
-                cell(o.status.as_str(), color, opts),
+                cell(o.status.label(), color, opts),
+                cell(o.detail.as_deref().unwrap_or(""), None, opts),
                 cell(err.and_then(|e| e.status).map(|s| s.to_string()).unwrap_or_default(), None, opts),
                 cell(err.and_then(|e| e.error_code.clone()).unwrap_or_default(), None, opts),
                 cell(err.map(|e| crate::redact::text(&e.message, None, opts.redact)).unwrap_or_default(), None, opts),
@@ -173,17 +182,33 @@ pub fn apply_report(report: &ApplyReport, out: &mut impl Write, opts: &RenderOpt
     if !report.roles_created.is_empty() {
         writeln!(out, "Roles created: {}", report.roles_created.join(", "))?;
     }
-    if report.done_earlier > 0 {
-        writeln!(
-            out,
-            "{} change(s) were already done by an earlier run of this plan (see its journal).",
-            report.done_earlier
-        )?;
+    let earlier =
+        report.outcomes.iter().filter(|o| o.detail.as_deref() == Some(crate::apply::report::EARLIER_RUN)).count();
+    if earlier > 0 {
+        writeln!(out, "{earlier} change(s) were already done by an earlier run of this plan (see its journal).")?;
     }
-    let c = report.counts();
+    let mut t = new_table(opts);
+    t.set_header(vec!["outcome", "changes"]);
+    for s in OutcomeStatus::ALL {
+        t.add_row(vec![cell(s.label(), None, opts), cell(report.count(s), None, opts)]);
+    }
+    t.add_row(vec![cell("requests sent", None, opts), cell(report.summary.sent, None, opts)]);
+    writeln!(out, "{t}")?;
+    let made = |a: Action| {
+        report
+            .outcomes
+            .iter()
+            .filter(|o| o.action == a && matches!(o.status, OutcomeStatus::Done | OutcomeStatus::Adopted))
+            .count()
+    };
     writeln!(
         out,
-        "Applied: {} created, {} unblocked, {} updated, {} blocked, {} deleted; {} failed, {} skipped.",
-        c.created, c.unblocked, c.updated, c.blocked, c.deleted, c.failed, c.skipped
-    )
+        "Made by this run: {} created, {} unblocked, {} updated, {} blocked, {} deleted.",
+        made(Action::CreateUser),
+        made(Action::UnblockUser),
+        made(Action::UpdateRoles),
+        made(Action::BlockUser),
+        made(Action::DeleteUser)
+    )?;
+    writeln!(out, "Apply: {}.", report.summary.line())
 }

@@ -176,8 +176,13 @@ async fn missing_roles_are_created_when_asked() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_creates_skip_their_roles_and_independent_changes_go_on() {
+    // The connection requires a username, which the tool does not send: Auth0 refuses
+    // every create with a 400 (the plan cannot know; a missing scope, which it can, is
+    // refused before the first write, see `missing_scopes_are_refused_before_any_write`).
     let mut state = crate::common::demo_state();
-    state.clients[0].scopes.retain(|s| s != "create:users");
+    for c in state.connections.iter_mut().filter(|c| c.name == crate::common::CONNECTION) {
+        c.requires_username = true;
+    }
     let env = Env::with(state, include_bytes!("../../examples/demo/hr.sqlite")).await;
     let (p, out) = plan(&env, &[]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -187,8 +192,7 @@ async fn failed_creates_skip_their_roles_and_independent_changes_go_on() {
     assert_eq!(failed.len(), 4, "{outcomes:#?}");
     for f in &failed {
         assert_eq!(f["action"], "create_user");
-        assert_eq!(f["error"]["status"], 403);
-        assert_eq!(f["error"]["error_code"], "insufficient_scope");
+        assert_eq!(f["error"]["status"], 400);
     }
     let grace = failed.iter().find(|o| o["email"] == "grace@acme.example").unwrap();
     assert!(grace["error"]["message"].as_str().unwrap().contains("2 role assignment(s) were skipped"), "{grace}");
@@ -196,4 +200,37 @@ async fn failed_creates_skip_their_roles_and_independent_changes_go_on() {
     assert_eq!(outcomes.iter().filter(|o| o["status"] == "done").count(), 4, "{outcomes:#?}");
     let err = text(&out.stderr);
     assert!(err.contains("auth0_sync::apply::failed") && err.contains("4 of 8"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_scopes_are_refused_before_any_write() {
+    let mut state = crate::common::demo_state();
+    state.clients[0].scopes.retain(|s| s != "create:users" && s != "delete:users");
+    let env = Env::with(state, include_bytes!("../../examples/demo/hr.sqlite")).await;
+    let before = env.emulator.state().await;
+    let (p, out) = plan(&env, &["--skip-scope-check"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = apply(&env, &p, &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("auth0_sync::auth0::missing_scopes"), "{err}");
+    assert!(err.contains("create:users") && err.contains("delete:users"), "{err}");
+    assert!(err.contains("create_user") && err.contains("delete_user"), "the changes that need them: {err}");
+    assert_eq!(env.emulator.state().await, before, "nothing was sent");
+    let writes: u64 = env
+        .emulator
+        .request_counts()
+        .iter()
+        .filter(|(route, _)| !route.starts_with("GET ") && !route.contains("/oauth/token"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(writes, 0, "{:?}", env.emulator.request_counts());
+
+    // `plan` says so too (unless told the plan is made with other credentials).
+    let mut c = env.cmd();
+    c.args(["plan", "--out"]).arg(env.path("p2.json"));
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("auth0_sync::auth0::missing_scopes"), "{}", text(&out.stderr));
+    assert!(!env.path("p2.json").exists(), "no plan written");
 }

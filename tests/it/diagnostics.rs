@@ -66,6 +66,8 @@ fn covered_error(e: &Error) -> &'static str {
         Error::Source(_) => "source",
         Error::Auth0(_) => "auth0",
         Error::ApplyFailed { .. } => "apply_failed",
+        Error::MissingScopes { .. } => "missing_scopes",
+        Error::NotADatabase { .. } => "not_a_database",
         Error::Emulator(_) => "emulator",
         Error::Demo(_) => "demo",
     }
@@ -230,13 +232,22 @@ fn apply_and_plan_diagnostics() {
         Error::PlanTooOld { age: "1d 2h".into(), max: "1d 0h".into() },
         Error::Drifted { drifted: vec![drift] },
         Error::Interrupted {
-            done: 3,
-            remaining: 5,
+            summary: "3 sent: 3 done, 0 already applied, 0 adopted, 0 partly done, 0 failed, 0 skipped, 5 not started"
+                .into(),
             journal: PathBuf::from("plans/plan.json.journal"),
             plan: PathBuf::from("plans/plan.json"),
         },
         Error::UnknownConnection { name: "Staff-DB".into(), known: String::new() },
         Error::ApplyFailed { failed: 2, total: 8 },
+        Error::MissingScopes {
+            scopes: vec!["create:users".into(), "delete:users".into()],
+            details: vec![
+                "create:users (needed by 2 change(s), e.g. create_user ann@acme.example, create_user bo@acme.example)"
+                    .into(),
+                "delete:users (needed by 1 change(s), e.g. delete_user cy@acme.example)".into(),
+            ],
+        },
+        Error::NotADatabase { name: "google-oauth2".into(), strategy: "google-oauth2".into(), creates: 3 },
         Error::Emulator(auth0_emulator::EmulatorError::Listen {
             addr: "127.0.0.1:80".parse().unwrap(),
             reason: "Permission denied (os error 13)".into(),

@@ -103,14 +103,16 @@ fn markdown_snapshot_warns_about_deletes() {
 
 #[test]
 fn apply_report_lists_failures_with_auth0_details() {
-    let report = ApplyReport {
-        outcomes: vec![
+    let report = ApplyReport::new(
+        vec![
             Outcome {
                 change_id: 1,
                 action: Action::CreateUser,
                 email: "a@x.io".into(),
                 status: OutcomeStatus::Done,
                 user_id: Some("auth0|1".into()),
+                requests: 2,
+                detail: None,
                 error: None,
             },
             Outcome {
@@ -119,6 +121,8 @@ fn apply_report_lists_failures_with_auth0_details() {
                 email: "b@x.io".into(),
                 status: OutcomeStatus::Failed,
                 user_id: Some("auth0|2".into()),
+                requests: 1,
+                detail: None,
                 error: Some(FailureInfo {
                     status: Some(403),
                     error_code: Some("insufficient_scope".into()),
@@ -126,8 +130,9 @@ fn apply_report_lists_failures_with_auth0_details() {
                 }),
             },
         ],
-        ..Default::default()
-    };
+        Vec::new(),
+        false,
+    );
     let text = render(|o| apply_report(&report, o, &PLAIN).unwrap());
     assert!(text.contains("insufficient_scope") && text.contains("1 failed"), "{text}");
     insta::assert_snapshot!(text);

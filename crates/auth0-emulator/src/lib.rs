@@ -383,7 +383,7 @@ async fn guarded(s: &Arc<Shared>, req: Request, next: Next) -> Response {
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-    jobs::advance(&s);
+    jobs::advance(s);
     let path = req.uri().path();
     let is_api = path.starts_with("/api/v2");
     let budgeted = is_api || path == "/oauth/token";
@@ -407,7 +407,7 @@ async fn guarded(s: &Arc<Shared>, req: Request, next: Next) -> Response {
             if retry_after {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(1u32));
             }
-            return finish(&s, r, true);
+            return finish(s, r, true);
         }
         None => {
             let (allowed, ..) = if budgeted { s.rate(true) } else { (true, 0, 0, 0) };
@@ -415,7 +415,7 @@ async fn guarded(s: &Arc<Shared>, req: Request, next: Next) -> Response {
                 too_many()
             } else if is_api {
                 let need = template.as_deref().and_then(|t| auth::required_scopes(&method, t));
-                match auth::authorize(&s, req.headers(), need) {
+                match auth::authorize(s, req.headers(), need) {
                     Ok(()) => next.run(req).await,
                     Err(e) => e.into_response(),
                 }
@@ -424,7 +424,7 @@ async fn guarded(s: &Arc<Shared>, req: Request, next: Next) -> Response {
             }
         }
     };
-    finish(&s, resp, true)
+    finish(s, resp, true)
 }
 
 fn too_many() -> Response {

@@ -8,19 +8,50 @@ use crate::plan::{Action, Plan, UserState};
 use crate::roles::ManagedRoles;
 use std::collections::BTreeMap;
 
-/// What to do with one change, given the tenant as it is now.
+/// What to do with one change, given a view of the tenant as it is now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// The tenant is as the plan saw it: execute.
-    Pending,
-    /// The tenant already shows the change's "after" state (an earlier run did it but
-    /// crashed before journaling): record it, send nothing.
+    /// Work is left: send it. A change found part way between its "before" and its
+    /// "after" is this plan's own work in progress (a run stopped after some of its
+    /// requests), so only the rest is left.
+    Pending(Work),
+    /// The tenant already shows the change's "after" state: send nothing.
     AlreadyApplied { user_id: Option<String> },
-    /// A create whose user exists with only some of its roles (an earlier run created
-    /// it and crashed): assign the missing roles to this user.
-    ResumeCreate { user_id: String, missing_roles: Vec<String> },
-    /// The user changed since the plan: refuse (or skip with --skip-drifted).
+    /// The change's user is not in this view. Snapshots come from search or an export,
+    /// which lag and can be incomplete: only `GET /users/{id}` can say whether the
+    /// user is gone. Check, then classify again with what it answers.
+    Unseen,
+    /// The user changed in a way no prefix of this plan explains: refuse (or skip
+    /// with --skip-drifted).
     Drifted(DriftItem),
+}
+
+/// What is left of a change. Role names, not ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Work {
+    /// `None` for a user still to be created.
+    pub user_id: Option<String>,
+    /// Roles still to assign.
+    pub assign: Vec<String>,
+    /// Roles still to remove.
+    pub remove: Vec<String>,
+    /// `blocked` to set.
+    pub set_blocked: Option<bool>,
+    pub delete: bool,
+    /// Part of the change is already in place (an earlier run's work in progress).
+    pub resumed: bool,
+}
+
+impl Work {
+    /// The requests' worth of work left, counted as apply sends them (one create, one
+    /// assignment per role, one removal call, one PATCH, one delete).
+    pub fn steps(&self) -> usize {
+        usize::from(self.user_id.is_none())
+            + self.assign.len()
+            + usize::from(!self.remove.is_empty())
+            + usize::from(self.set_blocked.is_some())
+            + usize::from(self.delete)
+    }
 }
 
 fn describe(s: Option<&UserState>) -> String {
@@ -37,7 +68,7 @@ fn describe(s: Option<&UserState>) -> String {
     }
 }
 
-/// Classifies every change of `plan` not yet `done`.
+/// Classifies every change of `plan` not yet `done` against the view `now`.
 pub fn check(plan: &Plan, now: &TenantSnapshot, done: &BTreeMap<u32, Option<String>>) -> BTreeMap<u32, Verdict> {
     let managed = ManagedRoles(plan.policy.managed_roles.as_ref().map(|m| m.iter().cloned().collect()));
     let mut by_email: BTreeMap<String, &TenantUser> = BTreeMap::new();
@@ -59,54 +90,67 @@ pub fn check(plan: &Plan, now: &TenantSnapshot, done: &BTreeMap<u32, Option<Stri
                 found,
             })
         };
-        let verdict = match c.action {
-            Action::CreateUser => match by_email.get(&c.user.email) {
-                None => Verdict::Pending,
+        let roles = |s: &Option<UserState>| s.as_ref().map(|s| s.roles.clone()).unwrap_or_default();
+        let (before, after) = (roles(&c.before), roles(&c.after));
+        let user = c.user.user_id.as_ref().and_then(|id| now.users.get(id));
+        let verdict = match (c.action, user) {
+            (Action::CreateUser, _) => match by_email.get(&c.user.email) {
+                None => Verdict::Pending(Work { assign: after.iter().cloned().collect(), ..Work::default() }),
                 Some(u) => {
                     let have = managed.set_of(u, now);
-                    let want = c.after.as_ref().map(|a| a.roles.clone()).unwrap_or_default();
-                    if have == want {
-                        Verdict::AlreadyApplied { user_id: Some(u.user_id.clone()) }
-                    } else if have.is_subset(&want) {
-                        Verdict::ResumeCreate {
-                            user_id: u.user_id.clone(),
-                            missing_roles: want.difference(&have).cloned().collect(),
-                        }
-                    } else {
+                    if u.blocked || !have.is_subset(&after) {
                         drift(describe(Some(&state_of(u))))
-                    }
-                }
-            },
-            Action::DeleteUser => match c.user.user_id.as_ref().and_then(|id| now.users.get(id)) {
-                None => Verdict::AlreadyApplied { user_id: c.user.user_id.clone() },
-                Some(u) => {
-                    let cur = state_of(u);
-                    if Some(&cur.roles) == c.before.as_ref().map(|b| &b.roles) {
-                        Verdict::Pending
+                    } else if have == after {
+                        Verdict::AlreadyApplied { user_id: Some(u.user_id.clone()) }
                     } else {
-                        drift(describe(Some(&cur)))
+                        Verdict::Pending(Work {
+                            user_id: Some(u.user_id.clone()),
+                            assign: after.difference(&have).cloned().collect(),
+                            resumed: true,
+                            ..Work::default()
+                        })
                     }
                 }
             },
-            Action::UpdateRoles | Action::BlockUser | Action::UnblockUser => {
-                match c.user.user_id.as_ref().and_then(|id| now.users.get(id)) {
-                    None => drift("no user (it was deleted)".into()),
-                    Some(u) => {
-                        let cur = state_of(u);
-                        let same = |s: &Option<UserState>| {
-                            s.as_ref().is_some_and(|s| match c.action {
-                                Action::UpdateRoles => s.roles == cur.roles,
-                                _ => s.blocked == cur.blocked,
-                            })
-                        };
-                        if same(&c.before) {
-                            Verdict::Pending
-                        } else if same(&c.after) {
-                            Verdict::AlreadyApplied { user_id: Some(u.user_id.clone()) }
-                        } else {
-                            drift(describe(Some(&cur)))
-                        }
-                    }
+            (_, None) => Verdict::Unseen,
+            (Action::DeleteUser, Some(u)) => {
+                let cur = state_of(u);
+                if cur.roles == before {
+                    Verdict::Pending(Work { user_id: Some(u.user_id.clone()), delete: true, ..Work::default() })
+                } else {
+                    drift(describe(Some(&cur)))
+                }
+            }
+            (Action::UpdateRoles, Some(u)) => {
+                // Apply assigns first, then removes: every state from "before" to
+                // "after" holds all roles both keep and only roles one of them has.
+                let have = managed.set_of(u, now);
+                let kept_all = before.iter().filter(|r| after.contains(r)).all(|r| have.contains(r));
+                let only_known = have.iter().all(|r| before.contains(r) || after.contains(r));
+                if have == after {
+                    Verdict::AlreadyApplied { user_id: Some(u.user_id.clone()) }
+                } else if kept_all && only_known {
+                    Verdict::Pending(Work {
+                        user_id: Some(u.user_id.clone()),
+                        assign: after.difference(&have).cloned().collect(),
+                        remove: have.difference(&after).cloned().collect(),
+                        resumed: have != before,
+                        ..Work::default()
+                    })
+                } else {
+                    drift(describe(Some(&state_of(u))))
+                }
+            }
+            (Action::BlockUser | Action::UnblockUser, Some(u)) => {
+                let want = c.action == Action::BlockUser;
+                if u.blocked == want {
+                    Verdict::AlreadyApplied { user_id: Some(u.user_id.clone()) }
+                } else {
+                    Verdict::Pending(Work {
+                        user_id: Some(u.user_id.clone()),
+                        set_blocked: Some(want),
+                        ..Work::default()
+                    })
                 }
             }
         };

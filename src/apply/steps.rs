@@ -1,0 +1,111 @@
+//! The requests apply sends for a plan's changes, and what is left of each change
+//! while a run goes on.
+
+use super::report::{FailureInfo, OutcomeStatus};
+use crate::drift::Work;
+use crate::plan::Change;
+
+/// One request (or one batch) of an apply run.
+#[derive(Debug, Clone)]
+pub(super) enum Request {
+    /// `POST /users`.
+    Create { id: u32 },
+    /// `PATCH /users/{id}` with `blocked`.
+    SetBlocked { id: u32, user_id: String, blocked: bool },
+    /// `POST /roles/{role}/users` for up to `--role-batch-size` users.
+    Assign { role: String, role_id: String, members: Vec<(u32, String)> },
+    /// `POST /users/{id}/roles`: one user's assignments when its batch was refused, so
+    /// that only a bad user's change fails.
+    AssignOne { id: u32, user_id: String, roles: Vec<(String, String)> },
+    /// `DELETE /users/{id}/roles` with every role the change removes.
+    Remove { id: u32, user_id: String, role_ids: Vec<String> },
+    /// `DELETE /users/{id}`.
+    Delete { id: u32, user_id: String },
+}
+
+impl Request {
+    /// The changes this request works for.
+    pub(super) fn changes(&self) -> Vec<u32> {
+        match self {
+            Request::Create { id }
+            | Request::SetBlocked { id, .. }
+            | Request::AssignOne { id, .. }
+            | Request::Remove { id, .. }
+            | Request::Delete { id, .. } => vec![*id],
+            Request::Assign { members, .. } => members.iter().map(|(id, _)| *id).collect(),
+        }
+    }
+
+    /// The step's name in the journal.
+    pub(super) fn step(&self) -> &'static str {
+        match self {
+            Request::Create { .. } => "create",
+            Request::SetBlocked { blocked: true, .. } => "block",
+            Request::SetBlocked { blocked: false, .. } => "unblock",
+            Request::Assign { .. } | Request::AssignOne { .. } => "assign_roles",
+            Request::Remove { .. } => "remove_roles",
+            Request::Delete { .. } => "delete",
+        }
+    }
+}
+
+/// What a successful request tells the run.
+#[derive(Debug, Clone)]
+pub(super) enum Reply {
+    Ok,
+    /// A new user's id.
+    Created(String),
+    /// A create answered 409: the existing user of the connection with this email,
+    /// and its managed roles.
+    Exists {
+        user_id: String,
+        roles: Vec<String>,
+    },
+}
+
+/// What is left of one change during a run, and how it is ending.
+pub(super) struct Tracked<'a> {
+    pub change: &'a Change,
+    pub work: Work,
+    /// Write requests this run sent for it.
+    pub requests: u32,
+    /// Some step is confirmed (this run or an earlier one).
+    pub progressed: bool,
+    /// The user was found after a 409 and taken over.
+    pub adopted: bool,
+    pub status: Option<OutcomeStatus>,
+    pub detail: Option<String>,
+    pub error: Option<FailureInfo>,
+}
+
+impl<'a> Tracked<'a> {
+    pub fn new(change: &'a Change, work: Work) -> Self {
+        let progressed = work.resumed;
+        Tracked { change, work, requests: 0, progressed, adopted: false, status: None, detail: None, error: None }
+    }
+
+    pub fn finished(&self) -> bool {
+        self.status.is_some()
+    }
+
+    /// What of the change is in place, for a failure's or an interruption's detail.
+    pub fn done_so_far(&self) -> Option<String> {
+        use crate::plan::Action;
+        let c = self.change;
+        let mut parts = Vec::new();
+        if c.action == Action::CreateUser && self.work.user_id.is_some() {
+            parts.push("created".to_owned());
+        }
+        let assigned = c.assign().len().saturating_sub(self.work.assign.len());
+        if assigned > 0 {
+            parts.push(format!("{assigned} role(s) assigned"));
+        }
+        if !self.work.assign.is_empty() && (self.progressed || c.action != Action::CreateUser) {
+            parts.push(format!("{} role assignment(s) not done", self.work.assign.len()));
+        }
+        if !self.work.remove.is_empty() && self.progressed {
+            parts.push(format!("{} role removal(s) not done", self.work.remove.len()));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
