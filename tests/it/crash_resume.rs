@@ -134,3 +134,45 @@ async fn ctrl_c_finishes_in_flight_work_and_says_how_to_resume() {
     assert!(text(&out.stdout).contains("already done by an earlier run"), "{}", text(&out.stdout));
     converged(&env, &plan).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_reports_every_change_in_the_same_categories_as_the_journal() {
+    let env = slow_env().await;
+    let plan = env.path("plan.json");
+    let mut c = env.cmd();
+    c.args(["plan", "--out"]).arg(&plan);
+    assert!(run(c).await.status.success());
+
+    let mut cmd = env.std_cmd();
+    cmd.args(["apply", "--concurrency", "1", "--format", "json"]).arg(&plan);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let plan2 = plan.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let child = cmd.spawn().unwrap();
+        let pid = child.id().to_string();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Interrupt once a create has its user but not yet its roles (or later).
+        while journal_lines(&plan2) < 4 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report after Ctrl-C");
+    assert_eq!(report["interrupted"], true);
+    let s = &report["summary"];
+    let total: u64 = ["done", "already_applied", "adopted", "partly_done", "failed", "skipped", "not_started"]
+        .iter()
+        .map(|k| s[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 8, "every change has exactly one outcome: {s}");
+    assert_eq!(report["outcomes"].as_array().unwrap().len(), 8);
+    assert!(s["not_started"].as_u64().unwrap() + s["partly_done"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(crate::resume::last_summary(&plan), *s, "the journal's summary is the report's");
+    let err = text(&out.stderr);
+    let line = format!("{} sent", s["sent"]);
+    assert!(err.contains(&line) && err.contains(&format!("{} not started", s["not_started"])), "{err}");
+}

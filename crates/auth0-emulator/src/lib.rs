@@ -583,6 +583,18 @@ impl Emulator {
         self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()).json()
     }
 
+    /// Replaces the whole tenant (tests that run many scenarios against one address,
+    /// so that plans made for it stay valid). Jobs, counts and the halt start afresh;
+    /// issued tokens stay valid.
+    pub fn reset(&self, state: TenantState) -> Result<(), EmulatorError> {
+        state.validate().map_err(|why| EmulatorError::InvalidState { why })?;
+        *self.shared.tenant.lock().unwrap_or_else(|e| e.into_inner()) = Tenant::from_state(state);
+        *self.shared.jobs.lock().unwrap_or_else(|e| e.into_inner()) = jobs::Jobs::default();
+        *self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()) = Counts::default();
+        self.set_halt(None);
+        Ok(())
+    }
+
     /// Arms a halt (crash tests); `None` disarms it and lets requests through again
     /// (requests already held stay held). The write count starts again from zero.
     pub fn set_halt(&self, halt: Option<Halt>) {
