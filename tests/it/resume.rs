@@ -184,7 +184,7 @@ async fn a_kill_at_every_write_then_resume_converges() {
                 env.emulator.reset(tenant()).unwrap();
                 let plan = env.path(&format!("plan-{n}-{}.json", matches!(halt, Halt::AfterWrite(_))));
                 std::fs::write(&plan, &s.plan_text).unwrap();
-                assert!(apply_killed_at(&env, &plan, halt).await, "{on_missing} {halt:?}: never reached");
+                assert!(apply_killed_at(env, &plan, halt).await, "{on_missing} {halt:?}: never reached");
                 let mut c = env.cmd();
                 c.args(["apply", "--format", "json"]).arg(&plan);
                 // (the same address, a fresh tenant: the plan made for it applies)
