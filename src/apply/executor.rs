@@ -32,6 +32,8 @@ pub(super) struct Run<'a> {
     pub settled: Vec<Outcome>,
     /// Every tenant role, id → name (to read an existing user's managed roles).
     pub role_names: BTreeMap<String, String>,
+    /// Write requests sent (a batch or an import job is one).
+    pub sent: u32,
 }
 
 impl<'a> Run<'a> {
@@ -52,6 +54,7 @@ impl<'a> Run<'a> {
                 step: format!("create_role {name}"),
                 at: Utc::now(),
             }])?;
+            self.sent += 1;
             let id = self.client.create_role(&name).await?;
             self.journal_entries(&[Entry::Role { name: name.clone(), role_id: id.clone(), at: Utc::now() }])?;
             self.roles_created.push(name.clone());
@@ -215,6 +218,9 @@ impl<'a> Run<'a> {
         result: std::result::Result<Reply, Auth0Error>,
     ) -> Result<Option<Vec<Request>>> {
         let ids = request.changes();
+        if !matches!(result, Err(Auth0Error::Cancelled { .. })) {
+            self.sent += 1;
+        }
         let error = match result {
             Ok(reply) => {
                 for id in &ids {
@@ -395,7 +401,7 @@ impl<'a> Run<'a> {
         }
         let mut outcomes = std::mem::take(&mut self.settled);
         outcomes.extend(self.tracked.values().map(outcome_of));
-        let report = ApplyReport::new(outcomes, std::mem::take(&mut self.roles_created), interrupted);
+        let report = ApplyReport::new(outcomes, std::mem::take(&mut self.roles_created), interrupted, self.sent);
         entries.push(Entry::Summary { tally: report.summary, interrupted, at: Utc::now() });
         self.journal_entries(&entries)?;
         Ok(report)

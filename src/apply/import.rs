@@ -85,6 +85,9 @@ impl Run<'_> {
         }
         drop(results);
         for (ids, result) in outcomes {
+            if !matches!(result, Err(Auth0Error::Cancelled { .. })) {
+                self.sent += 1;
+            }
             for id in &ids {
                 if let Some(t) = self.tracked.get_mut(id) {
                     t.requests += 1;

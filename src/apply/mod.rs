@@ -171,6 +171,7 @@ pub async fn apply(
         roles_created: Vec::new(),
         settled: Vec::new(),
         role_names: view.roles.values().map(|r| (r.id.clone(), r.name.clone())).collect(),
+        sent: 0,
     };
     // Roles the plan creates that exist (an earlier run made them) are used as they are.
     for r in view.roles.values() {

@@ -112,7 +112,8 @@ pub struct Outcome {
     /// The user's id after the change (the new id for creates).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
-    /// Write requests this run sent for the change.
+    /// Write requests this run sent for the change (a role batch counts for each of
+    /// the changes it serves).
     pub requests: u32,
     /// What was done of it, when that is not all or nothing ("created; roles not
     /// assigned", "done by an earlier run").
@@ -137,10 +138,10 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn of(outcomes: &[Outcome]) -> Tally {
-        let mut t = Tally::default();
+    /// The counts of `outcomes`; `sent` is the run's own count of write requests.
+    pub fn of(outcomes: &[Outcome], sent: u32) -> Tally {
+        let mut t = Tally { sent, ..Tally::default() };
         for o in outcomes {
-            t.sent += o.requests;
             *t.count_mut(o.status) += 1;
         }
         t
@@ -194,9 +195,10 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
-    pub fn new(mut outcomes: Vec<Outcome>, roles_created: Vec<String>, interrupted: bool) -> ApplyReport {
+    /// `sent`: the write requests the run sent (a batch is one request).
+    pub fn new(mut outcomes: Vec<Outcome>, roles_created: Vec<String>, interrupted: bool, sent: u32) -> ApplyReport {
         outcomes.sort_by_key(|o| o.change_id);
-        ApplyReport { summary: Tally::of(&outcomes), outcomes, roles_created, interrupted }
+        ApplyReport { summary: Tally::of(&outcomes, sent), outcomes, roles_created, interrupted }
     }
 
     pub fn count(&self, s: OutcomeStatus) -> u32 {

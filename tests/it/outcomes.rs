@@ -39,9 +39,13 @@ async fn a_stale_plan_whose_changes_are_all_in_place_sends_nothing_and_says_so()
     let first = plan(&env, "first.json").await;
     let second = plan(&env, "second.json").await;
     let mut c = env.cmd();
-    c.arg("apply").arg(&first);
+    c.args(["apply", "--format", "json"]).arg(&first);
     let out = run(c).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // "sent" is exactly the write requests the tenant saw.
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["sent"], writes(&env), "{report}");
+    assert_eq!(report["summary"]["done"], 8, "{report}");
 
     let before = writes(&env);
     let mut c = env.cmd();

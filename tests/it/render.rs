@@ -132,6 +132,7 @@ fn apply_report_lists_failures_with_auth0_details() {
         ],
         Vec::new(),
         false,
+        3,
     );
     let text = render(|o| apply_report(&report, o, &PLAIN).unwrap());
     assert!(text.contains("insufficient_scope") && text.contains("1 failed"), "{text}");
