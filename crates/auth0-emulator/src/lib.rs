@@ -54,16 +54,24 @@
 pub mod args;
 mod auth;
 mod clock;
+mod enabled_clients;
 mod error;
 mod http;
+mod invites;
 mod jobs;
+pub mod lifecycle;
+pub mod outbox;
 mod query;
 mod routes;
+mod sessions;
 pub mod state;
+mod users_patch;
 
 pub use args::EmulatorArgs;
 pub use clock::Clock;
 pub use error::EmulatorError;
+pub use lifecycle::{FeatureAnswer, LifecycleOptions};
+pub use outbox::{EmailKind, Invitation, InvitationKind, Revocation, RevocationKind, SentEmail, Ticket};
 pub use state::TenantState;
 
 use axum::Router;
@@ -135,6 +143,8 @@ pub struct EmulatorOptions {
     /// Tests only: remember received passwords and issued tokens in memory
     /// ([`Emulator::secrets_seen`]) so a test can assert none leaks.
     pub witness_secrets: bool,
+    /// Readings of email changes, invitations, sessions and enabled clients.
+    pub lifecycle: LifecycleOptions,
 }
 
 impl Default for EmulatorOptions {
@@ -150,6 +160,7 @@ impl Default for EmulatorOptions {
             export_url_lifetime: Duration::from_secs(60),
             clock: Clock::system(),
             witness_secrets: false,
+            lifecycle: LifecycleOptions::default(),
         }
     }
 }
@@ -191,7 +202,7 @@ struct Bucket {
 
 /// Where a crash test stops the tenant: at the Nth write request (any `POST`,
 /// `PATCH`, `PUT` or `DELETE` under `/api/v2` but the users-export job, which only
-/// reads). Every request after it is held forever and never performed, as if the
+/// reads, and `POST /dbconnections/change_password`, which sends an email). Every request after it is held forever and never performed, as if the
 /// process on the other side had died at that instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Halt {
@@ -228,6 +239,8 @@ pub(crate) struct Shared {
     /// [`EmulatorOptions::witness_secrets`] is on, so tests can prove the tool never
     /// prints them. Never saved.
     pub witness: Mutex<Option<Vec<String>>>,
+    /// Emails, tickets and revocations (never saved).
+    outbox: Mutex<outbox::Outbox>,
 }
 
 impl Shared {
@@ -236,6 +249,10 @@ impl Shared {
         if let Some(w) = self.witness.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             w.push(secret.to_owned());
         }
+    }
+
+    pub(crate) fn outbox(&self) -> std::sync::MutexGuard<'_, outbox::Outbox> {
+        self.outbox.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -324,7 +341,9 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
     }
     let write = req.method() != axum::http::Method::GET
         && req.uri().path().starts_with("/api/v2/")
-        && req.uri().path() != "/api/v2/jobs/users-exports";
+        && req.uri().path() != "/api/v2/jobs/users-exports"
+        // An invitation email is a write too (crash tests: "resume does not invite twice").
+        || req.uri().path() == "/dbconnections/change_password";
     let after_this = match s.halt_point(write) {
         HaltPoint::Hold => return std::future::pending().await,
         HaltPoint::AfterThis => true,
@@ -383,7 +402,7 @@ async fn guarded(s: &Arc<Shared>, req: Request, next: Next) -> Response {
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-    jobs::advance(&s);
+    jobs::advance(s);
     let path = req.uri().path();
     let is_api = path.starts_with("/api/v2");
     let budgeted = is_api || path == "/oauth/token";
@@ -407,7 +426,7 @@ async fn guarded(s: &Arc<Shared>, req: Request, next: Next) -> Response {
             if retry_after {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(1u32));
             }
-            return finish(&s, r, true);
+            return finish(s, r, true);
         }
         None => {
             let (allowed, ..) = if budgeted { s.rate(true) } else { (true, 0, 0, 0) };
@@ -415,7 +434,7 @@ async fn guarded(s: &Arc<Shared>, req: Request, next: Next) -> Response {
                 too_many()
             } else if is_api {
                 let need = template.as_deref().and_then(|t| auth::required_scopes(&method, t));
-                match auth::authorize(&s, req.headers(), need) {
+                match auth::authorize(s, req.headers(), need) {
                     Ok(()) => next.run(req).await,
                     Err(e) => e.into_response(),
                 }
@@ -424,7 +443,7 @@ async fn guarded(s: &Arc<Shared>, req: Request, next: Next) -> Response {
             }
         }
     };
-    finish(&s, resp, true)
+    finish(s, resp, true)
 }
 
 fn too_many() -> Response {
@@ -464,6 +483,14 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v2/users", get(list_users).post(create_user))
         .route("/api/v2/users/{id}", get(get_user).patch(update_user).delete(delete_user))
         .route("/api/v2/users/{id}/roles", get(list_user_roles).post(assign_user_roles).delete(remove_user_roles))
+        .route("/api/v2/users/{id}/sessions", get(sessions::list_user_sessions).delete(sessions::delete_user_sessions))
+        .route(
+            "/api/v2/users/{id}/refresh-tokens",
+            get(sessions::list_user_refresh_tokens).delete(sessions::delete_user_refresh_tokens),
+        )
+        .route("/api/v2/tickets/password-change", post(invites::create_password_change_ticket))
+        .route("/api/v2/connections/{id}/clients", get(enabled_clients::list_connection_clients))
+        .route("/dbconnections/change_password", post(invites::change_password))
         .route("/api/v2/users-by-email", get(users_by_email))
         .route("/api/v2/roles", get(list_roles).post(create_role))
         .route("/api/v2/roles/{id}", get(get_role).delete(delete_role))
@@ -530,6 +557,7 @@ impl Emulator {
             bucket: Mutex::new(bucket),
             jobs: Mutex::new(jobs::Jobs::default()),
             witness: Mutex::new(options_witness.then(Vec::new)),
+            outbox: Mutex::new(outbox::Outbox::default()),
         });
         let app = router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -607,6 +635,39 @@ impl Emulator {
         }
     }
 
+    /// Every email Auth0 would have sent so far (verification and change-password), in
+    /// order.
+    pub fn emails(&self) -> Vec<SentEmail> {
+        self.shared.outbox().emails.clone()
+    }
+
+    /// The verification emails among [`Emulator::emails`].
+    pub fn verification_emails(&self) -> Vec<SentEmail> {
+        self.emails().into_iter().filter(|e| e.kind == EmailKind::Verification).collect()
+    }
+
+    /// Every invitation so far, in order: change-password emails sent
+    /// ([`InvitationKind::Email`]) and tickets issued ([`InvitationKind::Ticket`]).
+    pub fn invitations(&self) -> Vec<Invitation> {
+        self.shared.outbox().invitations.clone()
+    }
+
+    /// Every password-change ticket issued so far, with its (secret) URL.
+    pub fn tickets(&self) -> Vec<Ticket> {
+        self.shared.outbox().tickets.clone()
+    }
+
+    /// Every accepted session and refresh-token revocation so far, in order.
+    pub fn revocations(&self) -> Vec<Revocation> {
+        self.shared.outbox().revocations.clone()
+    }
+
+    /// Changes the lifecycle readings from now on (e.g. a tenant losing the sessions
+    /// API between plan and apply).
+    pub fn set_lifecycle(&self, lifecycle: LifecycleOptions) {
+        self.shared.options.lock().unwrap_or_else(|e| e.into_inner()).lifecycle = lifecycle;
+    }
+
     /// Changes the lifetime of tokens issued from now on (tests of expiry).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
         self.shared.options.lock().unwrap_or_else(|e| e.into_inner()).token_lifetime = lifetime;
@@ -628,8 +689,10 @@ impl Emulator {
             faults.map(|f| (f, StdRng::seed_from_u64(f.seed)));
     }
 
-    /// Stops serving, saves the state to `state_path` (if any), writes the request
-    /// counts to the options' `counts_file` (if any) and returns the state.
+    /// Stops serving, saves the state to `state_path` (if any, and only when the file
+    /// does not already hold this very state: an untouched tenant leaves its file
+    /// alone), writes the request counts to the options' `counts_file` (if any) and
+    /// returns the state.
     pub async fn shutdown(mut self) -> Result<TenantState, EmulatorError> {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
@@ -647,7 +710,9 @@ impl Emulator {
         }
         jobs::advance(&self.shared);
         let state = self.state().await;
-        if let Some(path) = &self.state_path {
+        if let Some(path) = &self.state_path
+            && !file_holds(path, &state)
+        {
             state.save(path)?;
         }
         if let Some(path) = self.shared.options().counts_file {
@@ -663,6 +728,18 @@ impl Drop for Emulator {
             task.abort();
         }
     }
+}
+
+/// Whether the state file at `path` already holds `state` (same content, whatever the
+/// formatting and the order of users); an unreadable or invalid file does not.
+fn file_holds(path: &Path, state: &TenantState) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Ok(on_disk) = serde_json::from_str::<TenantState>(&text) else {
+        return false;
+    };
+    Tenant::from_state(on_disk).to_state() == Tenant::from_state(state.clone()).to_state()
 }
 
 /// The line `run` prints first: `listening on http://127.0.0.1:PORT`.
@@ -700,8 +777,26 @@ where
     W: Write + ?Sized,
     F: Future<Output = ()>,
 {
+    serve_with(state_path, true, listen, options, out, stop).await
+}
+
+/// [`serve_until_with`], saving `state_path` on stop only when `save` (and only when
+/// the state differs from what the file holds); without it the file is only read.
+pub async fn serve_with<W, F>(
+    state_path: &Path,
+    save: bool,
+    listen: SocketAddr,
+    options: EmulatorOptions,
+    out: &mut W,
+    stop: F,
+) -> Result<TenantState, EmulatorError>
+where
+    W: Write + ?Sized,
+    F: Future<Output = ()>,
+{
     let state = TenantState::load(state_path)?;
-    let emulator = Emulator::start_with(listen, state, Some(state_path.to_path_buf()), options).await?;
+    let save_to = save.then(|| state_path.to_path_buf());
+    let emulator = Emulator::start_with(listen, state, save_to, options).await?;
     let line = listening_line(&emulator);
     writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| EmulatorError::Stdout { reason: e.to_string() })?;
     stop.await;
@@ -733,11 +828,12 @@ async fn termination() {
 
 /// `auth0-sync emulator`: loads `--state`, serves on `--listen` with the options the
 /// arguments ask for, prints `listening on http://ADDR` as its first stdout line, and
-/// on SIGINT/SIGTERM saves the state file and writes `--counts-file`.
+/// on SIGINT/SIGTERM saves the state file (when it changed, and never with
+/// `--no-save`) and writes `--counts-file`.
 pub async fn run(args: EmulatorArgs) -> Result<(), EmulatorError> {
     let mut stdout = std::io::stdout();
     let options = args.options();
-    serve_until_with(&args.state, args.listen, options, &mut stdout, termination()).await?;
+    serve_with(&args.state, !args.no_save, args.listen, options, &mut stdout, termination()).await?;
     Ok(())
 }
 
