@@ -50,6 +50,58 @@
 //! `x-ratelimit-reset`, timestamps) is read from [`EmulatorOptions::clock`]: the
 //! machine's by default, a [`Clock::manual`] that tests move instead of sleeping. Only
 //! `latency_ms` is real time.
+//!
+//! For the user lifecycle (renames, invitations, leavers), researched in
+//! `AUTH0-BEHAVIOUR.md` (§6 PATCH, §7 invitations, §8 sessions, §10 connections, §11
+//! errors) with one [`LifecycleOptions`] knob per uncertain reading, the stricter
+//! readings are:
+//! - `PATCH /users/{id}`: properties outside the OAS schema are 400s (the OAS says
+//!   `additionalProperties: true`), and so is `{}`. Any `email` in the body is a change,
+//!   even to the current address: lower-cased, `email_verified` becomes false unless the
+//!   body gives it (`patch_email_resets_verified`), and a verification email is recorded
+//!   unless `verify_email: false`, or `email_verified: true` without `verify_email` (the
+//!   documented `POST /users` rule; the OAS's "`email_verified: false` alone sends
+//!   nothing" is the lenient reading, not modelled); `verify_email: true` alone also
+//!   mails. Another user of the connection with the address (in any case) is 400
+//!   `auth0_idp_error` "The specified new email already exists". `email: null` is a 400
+//!   unless the connection has usernames; a non-database user's email cannot change
+//!   (400 "Cannot update email for this user", `operation_not_supported` is ours), nor
+//!   can `email_verified` of enterprise or passwordless users.
+//! - `password` with `email`, `email_verified` or `username` is 400 "Cannot update
+//!   password and X simultaneously" (`invalid_body` is ours; `patch_forbidden_combos`).
+//!   `connection` must name a connection of the user's identity (else 400), and is
+//!   required for those four properties under `patch_requires_connection`. `client_id`
+//!   goes only with `email` and must be a known application (400 `inexistent_client`).
+//! - A new `password` lifts the administrator's block (documented) even when the same
+//!   body says `blocked: true`; the answer then carries `blocked: false`. Brute-force
+//!   blocks (`/user-blocks`) are not modelled. Only `update:users` allows a PATCH (Auth0
+//!   also takes `update:users_app_metadata` for metadata-only bodies).
+//! - Metadata: top-level keys merge, nested objects are replaced whole, a top-level
+//!   `null` deletes its key, `{}` clears it all; `app_metadata: null` is a 400 (the
+//!   schema says object), nested `null`s are stored as sent, and keys with `.` or `$`
+//!   at any depth are 400s. `name: null` removes the name, which then renders as the
+//!   email (as for a user created without one); `""` for any name is a 400.
+//! - `POST /dbconnections/change_password`: a JSON body only, unknown parameters and
+//!   `organization` (no organizations are modelled) are 400s; `client_id` is required
+//!   (`change_password_requires_client_id`) and the connection must be enabled for it
+//!   (`change_password_requires_enabled_client`); an unknown address answers 200 and
+//!   mails nothing (`change_password_unknown_email`). The per-address limit (10 at once,
+//!   1 a minute) is keyed by the address alone (every caller shares it, whatever its IP)
+//!   and counts every well-formed attempt, unknown addresses included. Error
+//!   descriptions are ours but "Connection does not exist" and "the connection was
+//!   disabled". It is outside the tenant bucket and fault injection (Authentication
+//!   API) but is a write for the [`Halt`].
+//! - Tickets: `ttl_sec` at most 2592000 (`ticket_ttl_max`); `result_url` with
+//!   `client_id` or `organization_id`, `user_id` with `email` or `connection_id`, are
+//!   400s; only users of database connections get tickets; tickets draw from the same
+//!   per-address budget (`ticket_shares_address_limit`); `identity` (secondary
+//!   identities) is refused. Messages are ours.
+//! - Sessions and refresh tokens: the plan gate (`sessions_api`, `refresh_tokens_api`)
+//!   answers before the user is looked up, on the `GET` probes as on the `DELETE`s; an
+//!   unknown user is a 404 (`revoke_unknown_user_accepted`); lists are always empty.
+//! - `GET /connections` no longer carries `enabled_clients` (end of life 2026-07-13;
+//!   `legacy_enabled_clients`); `GET /connections/{id}/clients` needs `read:connections`.
+//! - The state file is rewritten on exit only when it would change.
 
 pub mod args;
 mod auth;
