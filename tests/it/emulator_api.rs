@@ -49,19 +49,12 @@ fn seed(users: Vec<StateUser>) -> TenantState {
             },
         ],
         connections: vec![
-            StateConnection {
-                id: "con_db".into(),
-                name: DB.into(),
-                strategy: "auth0".into(),
-                requires_username: false,
-                password_policy: None,
-            },
+            StateConnection { id: "con_db".into(), name: DB.into(), strategy: "auth0".into(), ..Default::default() },
             StateConnection {
                 id: "con_other".into(),
                 name: "Other-DB".into(),
                 strategy: "auth0".into(),
-                requires_username: false,
-                password_policy: None,
+                ..Default::default()
             },
         ],
         roles: vec![
@@ -609,8 +602,7 @@ async fn social_users_render_as_social_and_cannot_be_created() {
         id: "con_google".into(),
         name: "google-oauth2".into(),
         strategy: "google-oauth2".into(),
-        requires_username: false,
-        password_policy: None,
+        ..Default::default()
     });
     state.users.push(StateUser {
         user_id: "google-oauth2|104000000000000000001".into(),

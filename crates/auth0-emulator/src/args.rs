@@ -2,6 +2,7 @@
 //! knobs and their defaults live in one place (the CLI only flattens them), and their
 //! translation into [`EmulatorOptions`].
 
+use crate::lifecycle::LifecycleArgs;
 use crate::{EmulatorOptions, Faults, RateLimit};
 use clap::Args;
 use std::net::SocketAddr;
@@ -11,7 +12,8 @@ use std::time::Duration;
 /// Run a local Auth0 tenant emulator.
 #[derive(Debug, Clone, PartialEq, Args)]
 pub struct EmulatorArgs {
-    /// Tenant state file (JSON); loaded at start, saved on SIGINT/SIGTERM.
+    /// Tenant state file (JSON); loaded at start, saved on SIGINT/SIGTERM when the
+    /// tenant changed.
     #[arg(long, value_name = "FILE")]
     pub state: PathBuf,
     /// Address to listen on; port 0 picks a free port.
@@ -44,6 +46,11 @@ pub struct EmulatorArgs {
     /// Polls of `GET /api/v2/jobs/{id}` a job answers as not yet completed.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub job_polls: u32,
+    /// Never write the state file (it is only read).
+    #[arg(long)]
+    pub no_save: bool,
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
 }
 
 fn positive_f64(s: &str) -> Result<f64, String> {
@@ -75,6 +82,8 @@ impl EmulatorArgs {
             counts_file: None,
             token_lifetime: 86400,
             job_polls: 1,
+            no_save: false,
+            lifecycle: LifecycleArgs::default(),
         }
     }
 
@@ -96,6 +105,7 @@ impl EmulatorArgs {
             faults,
             counts_file: self.counts_file.clone(),
             job_pending_polls: self.job_polls,
+            lifecycle: self.lifecycle.options(),
             ..EmulatorOptions::default()
         }
     }

@@ -73,6 +73,13 @@ pub(crate) fn required_scopes(method: &Method, path: &str) -> Option<Need> {
         ("POST", "/api/v2/jobs/users-imports") => AnyOf(&["create:users"]),
         ("GET", "/api/v2/jobs/{id}") => AnyOf(&["create:users", "read:users"]),
         ("GET", "/api/v2/jobs/{id}/errors") => AnyOf(&["create:users", "read:users"]),
+        // Invitations, sessions, enabled clients (lifecycle.rs, invites.rs, sessions.rs).
+        ("POST", "/api/v2/tickets/password-change") => AnyOf(&["create:user_tickets"]),
+        ("GET", "/api/v2/users/{id}/sessions") => AnyOf(&["read:sessions"]),
+        ("DELETE", "/api/v2/users/{id}/sessions") => AnyOf(&["delete:sessions"]),
+        ("GET", "/api/v2/users/{id}/refresh-tokens") => AnyOf(&["read:refresh_tokens"]),
+        ("DELETE", "/api/v2/users/{id}/refresh-tokens") => AnyOf(&["delete:refresh_tokens"]),
+        ("GET", "/api/v2/connections/{id}/clients") => AnyOf(&["read:connections"]),
         _ => return None,
     })
 }

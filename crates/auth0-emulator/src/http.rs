@@ -279,6 +279,36 @@ impl Body {
         self.0.contains_key(k)
     }
 
+    /// Whether the body is `{}`.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A non-negative integer no larger than `max` (JSON integers only: `1.5` and
+    /// `"1"` are type errors).
+    pub(crate) fn uint(&self, k: &str, max: Option<u64>) -> Result<Option<u64>, ApiError> {
+        match self.0.get(k) {
+            None => Ok(None),
+            Some(v @ Value::Number(n)) => {
+                if let Some(i) = n.as_i64()
+                    && i < 0
+                {
+                    return Err(bad_body(&format!("'Number must be greater than or equal to 0' on property {k}.")));
+                }
+                let Some(u) = n.as_u64() else {
+                    return Err(Self::wrong_type(k, "integer", v));
+                };
+                if let Some(max) = max
+                    && u > max
+                {
+                    return Err(bad_body(&format!("'Number must be less than or equal to {max}' on property {k}.")));
+                }
+                Ok(Some(u))
+            }
+            Some(v) => Err(Self::wrong_type(k, "integer", v)),
+        }
+    }
+
     pub(crate) fn wrong_type(k: &str, want: &str, v: &Value) -> ApiError {
         bad_body(&format!("'Expected type {want} but found type {}' on property {k}.", json_type(v)))
     }

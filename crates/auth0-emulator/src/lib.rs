@@ -50,20 +50,80 @@
 //! `x-ratelimit-reset`, timestamps) is read from [`EmulatorOptions::clock`]: the
 //! machine's by default, a [`Clock::manual`] that tests move instead of sleeping. Only
 //! `latency_ms` is real time.
+//!
+//! For the user lifecycle (renames, invitations, leavers), researched in
+//! `AUTH0-BEHAVIOUR.md` (§6 PATCH, §7 invitations, §8 sessions, §10 connections, §11
+//! errors) with one [`LifecycleOptions`] knob per uncertain reading, the stricter
+//! readings are:
+//! - `PATCH /users/{id}`: properties outside the OAS schema are 400s (the OAS says
+//!   `additionalProperties: true`), and so is `{}`. Any `email` in the body is a change,
+//!   even to the current address: lower-cased, `email_verified` becomes false unless the
+//!   body gives it (`patch_email_resets_verified`), and a verification email is recorded
+//!   unless `verify_email: false`, or `email_verified: true` without `verify_email` (the
+//!   documented `POST /users` rule; the OAS's "`email_verified: false` alone sends
+//!   nothing" is the lenient reading, not modelled); `verify_email: true` alone also
+//!   mails. Another user of the connection with the address (in any case) is 400
+//!   `auth0_idp_error` "The specified new email already exists". `email: null` is a 400
+//!   unless the connection has usernames; a non-database user's email cannot change
+//!   (400 "Cannot update email for this user", `operation_not_supported` is ours), nor
+//!   can `email_verified` of enterprise or passwordless users.
+//! - `password` with `email`, `email_verified` or `username` is 400 "Cannot update
+//!   password and X simultaneously" (`invalid_body` is ours; `patch_forbidden_combos`).
+//!   `connection` must name a connection of the user's identity (else 400), and is
+//!   required for those four properties under `patch_requires_connection`. `client_id`
+//!   goes only with `email` and must be a known application (400 `inexistent_client`).
+//! - A new `password` lifts the administrator's block (documented) even when the same
+//!   body says `blocked: true`; the answer then carries `blocked: false`. Brute-force
+//!   blocks (`/user-blocks`) are not modelled. Only `update:users` allows a PATCH (Auth0
+//!   also takes `update:users_app_metadata` for metadata-only bodies).
+//! - Metadata: top-level keys merge, nested objects are replaced whole, a top-level
+//!   `null` deletes its key, `{}` clears it all; `app_metadata: null` is a 400 (the
+//!   schema says object), nested `null`s are stored as sent, and keys with `.` or `$`
+//!   at any depth are 400s. `name: null` removes the name, which then renders as the
+//!   email (as for a user created without one); `""` for any name is a 400.
+//! - `POST /dbconnections/change_password`: a JSON body only, unknown parameters and
+//!   `organization` (no organizations are modelled) are 400s; `client_id` is required
+//!   (`change_password_requires_client_id`) and the connection must be enabled for it
+//!   (`change_password_requires_enabled_client`); an unknown address answers 200 and
+//!   mails nothing (`change_password_unknown_email`). The per-address limit (10 at once,
+//!   1 a minute) is keyed by the address alone (every caller shares it, whatever its IP)
+//!   and counts every well-formed attempt, unknown addresses included. Error
+//!   descriptions are ours but "Connection does not exist" and "the connection was
+//!   disabled". It is outside the tenant bucket and fault injection (Authentication
+//!   API) but is a write for the [`Halt`].
+//! - Tickets: `ttl_sec` at most 2592000 (`ticket_ttl_max`); `result_url` with
+//!   `client_id` or `organization_id`, `user_id` with `email` or `connection_id`, are
+//!   400s; only users of database connections get tickets; tickets draw from the same
+//!   per-address budget (`ticket_shares_address_limit`); `identity` (secondary
+//!   identities) is refused. Messages are ours.
+//! - Sessions and refresh tokens: the plan gate (`sessions_api`, `refresh_tokens_api`)
+//!   answers before the user is looked up, on the `GET` probes as on the `DELETE`s; an
+//!   unknown user is a 404 (`revoke_unknown_user_accepted`); lists are always empty.
+//! - `GET /connections` no longer carries `enabled_clients` (end of life 2026-07-13;
+//!   `legacy_enabled_clients`); `GET /connections/{id}/clients` needs `read:connections`.
+//! - The state file is rewritten on exit only when it would change.
 
 pub mod args;
 mod auth;
 mod clock;
+mod enabled_clients;
 mod error;
 mod http;
+mod invites;
 mod jobs;
+pub mod lifecycle;
+pub mod outbox;
 mod query;
 mod routes;
+mod sessions;
 pub mod state;
+mod users_patch;
 
 pub use args::EmulatorArgs;
 pub use clock::Clock;
 pub use error::EmulatorError;
+pub use lifecycle::{FeatureAnswer, LifecycleOptions};
+pub use outbox::{EmailKind, Invitation, InvitationKind, Revocation, RevocationKind, SentEmail, Ticket};
 pub use state::TenantState;
 
 use axum::Router;
@@ -135,6 +195,8 @@ pub struct EmulatorOptions {
     /// Tests only: remember received passwords and issued tokens in memory
     /// ([`Emulator::secrets_seen`]) so a test can assert none leaks.
     pub witness_secrets: bool,
+    /// Readings of email changes, invitations, sessions and enabled clients.
+    pub lifecycle: LifecycleOptions,
 }
 
 impl Default for EmulatorOptions {
@@ -150,6 +212,7 @@ impl Default for EmulatorOptions {
             export_url_lifetime: Duration::from_secs(60),
             clock: Clock::system(),
             witness_secrets: false,
+            lifecycle: LifecycleOptions::default(),
         }
     }
 }
@@ -191,7 +254,7 @@ struct Bucket {
 
 /// Where a crash test stops the tenant: at the Nth write request (any `POST`,
 /// `PATCH`, `PUT` or `DELETE` under `/api/v2` but the users-export job, which only
-/// reads). Every request after it is held forever and never performed, as if the
+/// reads, and `POST /dbconnections/change_password`, which sends an email). Every request after it is held forever and never performed, as if the
 /// process on the other side had died at that instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Halt {
@@ -228,6 +291,8 @@ pub(crate) struct Shared {
     /// [`EmulatorOptions::witness_secrets`] is on, so tests can prove the tool never
     /// prints them. Never saved.
     pub witness: Mutex<Option<Vec<String>>>,
+    /// Emails, tickets and revocations (never saved).
+    outbox: Mutex<outbox::Outbox>,
 }
 
 impl Shared {
@@ -236,6 +301,10 @@ impl Shared {
         if let Some(w) = self.witness.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             w.push(secret.to_owned());
         }
+    }
+
+    pub(crate) fn outbox(&self) -> std::sync::MutexGuard<'_, outbox::Outbox> {
+        self.outbox.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -324,7 +393,9 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
     }
     let write = req.method() != axum::http::Method::GET
         && req.uri().path().starts_with("/api/v2/")
-        && req.uri().path() != "/api/v2/jobs/users-exports";
+        && req.uri().path() != "/api/v2/jobs/users-exports"
+        // An invitation email is a write too (crash tests: "resume does not invite twice").
+        || req.uri().path() == "/dbconnections/change_password";
     let after_this = match s.halt_point(write) {
         HaltPoint::Hold => return std::future::pending().await,
         HaltPoint::AfterThis => true,
@@ -464,6 +535,14 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v2/users", get(list_users).post(create_user))
         .route("/api/v2/users/{id}", get(get_user).patch(update_user).delete(delete_user))
         .route("/api/v2/users/{id}/roles", get(list_user_roles).post(assign_user_roles).delete(remove_user_roles))
+        .route("/api/v2/users/{id}/sessions", get(sessions::list_user_sessions).delete(sessions::delete_user_sessions))
+        .route(
+            "/api/v2/users/{id}/refresh-tokens",
+            get(sessions::list_user_refresh_tokens).delete(sessions::delete_user_refresh_tokens),
+        )
+        .route("/api/v2/tickets/password-change", post(invites::create_password_change_ticket))
+        .route("/api/v2/connections/{id}/clients", get(enabled_clients::list_connection_clients))
+        .route("/dbconnections/change_password", post(invites::change_password))
         .route("/api/v2/users-by-email", get(users_by_email))
         .route("/api/v2/roles", get(list_roles).post(create_role))
         .route("/api/v2/roles/{id}", get(get_role).delete(delete_role))
@@ -530,6 +609,7 @@ impl Emulator {
             bucket: Mutex::new(bucket),
             jobs: Mutex::new(jobs::Jobs::default()),
             witness: Mutex::new(options_witness.then(Vec::new)),
+            outbox: Mutex::new(outbox::Outbox::default()),
         });
         let app = router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -619,6 +699,39 @@ impl Emulator {
         }
     }
 
+    /// Every email Auth0 would have sent so far (verification and change-password), in
+    /// order.
+    pub fn emails(&self) -> Vec<SentEmail> {
+        self.shared.outbox().emails.clone()
+    }
+
+    /// The verification emails among [`Emulator::emails`].
+    pub fn verification_emails(&self) -> Vec<SentEmail> {
+        self.emails().into_iter().filter(|e| e.kind == EmailKind::Verification).collect()
+    }
+
+    /// Every invitation so far, in order: change-password emails sent
+    /// ([`InvitationKind::Email`]) and tickets issued ([`InvitationKind::Ticket`]).
+    pub fn invitations(&self) -> Vec<Invitation> {
+        self.shared.outbox().invitations.clone()
+    }
+
+    /// Every password-change ticket issued so far, with its (secret) URL.
+    pub fn tickets(&self) -> Vec<Ticket> {
+        self.shared.outbox().tickets.clone()
+    }
+
+    /// Every accepted session and refresh-token revocation so far, in order.
+    pub fn revocations(&self) -> Vec<Revocation> {
+        self.shared.outbox().revocations.clone()
+    }
+
+    /// Changes the lifecycle readings from now on (e.g. a tenant losing the sessions
+    /// API between plan and apply).
+    pub fn set_lifecycle(&self, lifecycle: LifecycleOptions) {
+        self.shared.options.lock().unwrap_or_else(|e| e.into_inner()).lifecycle = lifecycle;
+    }
+
     /// Changes the lifetime of tokens issued from now on (tests of expiry).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
         self.shared.options.lock().unwrap_or_else(|e| e.into_inner()).token_lifetime = lifetime;
@@ -640,8 +753,10 @@ impl Emulator {
             faults.map(|f| (f, StdRng::seed_from_u64(f.seed)));
     }
 
-    /// Stops serving, saves the state to `state_path` (if any), writes the request
-    /// counts to the options' `counts_file` (if any) and returns the state.
+    /// Stops serving, saves the state to `state_path` (if any, and only when the file
+    /// does not already hold this very state: an untouched tenant leaves its file
+    /// alone), writes the request counts to the options' `counts_file` (if any) and
+    /// returns the state.
     pub async fn shutdown(mut self) -> Result<TenantState, EmulatorError> {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
@@ -659,7 +774,9 @@ impl Emulator {
         }
         jobs::advance(&self.shared);
         let state = self.state().await;
-        if let Some(path) = &self.state_path {
+        if let Some(path) = &self.state_path
+            && !file_holds(path, &state)
+        {
             state.save(path)?;
         }
         if let Some(path) = self.shared.options().counts_file {
@@ -675,6 +792,18 @@ impl Drop for Emulator {
             task.abort();
         }
     }
+}
+
+/// Whether the state file at `path` already holds `state` (same content, whatever the
+/// formatting and the order of users); an unreadable or invalid file does not.
+fn file_holds(path: &Path, state: &TenantState) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Ok(on_disk) = serde_json::from_str::<TenantState>(&text) else {
+        return false;
+    };
+    Tenant::from_state(on_disk).to_state() == Tenant::from_state(state.clone()).to_state()
 }
 
 /// The line `run` prints first: `listening on http://127.0.0.1:PORT`.
@@ -712,8 +841,26 @@ where
     W: Write + ?Sized,
     F: Future<Output = ()>,
 {
+    serve_with(state_path, true, listen, options, out, stop).await
+}
+
+/// [`serve_until_with`], saving `state_path` on stop only when `save` (and only when
+/// the state differs from what the file holds); without it the file is only read.
+pub async fn serve_with<W, F>(
+    state_path: &Path,
+    save: bool,
+    listen: SocketAddr,
+    options: EmulatorOptions,
+    out: &mut W,
+    stop: F,
+) -> Result<TenantState, EmulatorError>
+where
+    W: Write + ?Sized,
+    F: Future<Output = ()>,
+{
     let state = TenantState::load(state_path)?;
-    let emulator = Emulator::start_with(listen, state, Some(state_path.to_path_buf()), options).await?;
+    let save_to = save.then(|| state_path.to_path_buf());
+    let emulator = Emulator::start_with(listen, state, save_to, options).await?;
     let line = listening_line(&emulator);
     writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| EmulatorError::Stdout { reason: e.to_string() })?;
     stop.await;
@@ -745,11 +892,12 @@ async fn termination() {
 
 /// `auth0-sync emulator`: loads `--state`, serves on `--listen` with the options the
 /// arguments ask for, prints `listening on http://ADDR` as its first stdout line, and
-/// on SIGINT/SIGTERM saves the state file and writes `--counts-file`.
+/// on SIGINT/SIGTERM saves the state file (when it changed, and never with
+/// `--no-save`) and writes `--counts-file`.
 pub async fn run(args: EmulatorArgs) -> Result<(), EmulatorError> {
     let mut stdout = std::io::stdout();
     let options = args.options();
-    serve_until_with(&args.state, args.listen, options, &mut stdout, termination()).await?;
+    serve_with(&args.state, !args.no_save, args.listen, options, &mut stdout, termination()).await?;
     Ok(())
 }
 

@@ -13,8 +13,11 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::Arc;
+
+/// `PATCH /api/v2/users/{id}` lives in its own module (email changes, metadata merge).
+pub(crate) use crate::users_patch::update_user;
 
 /// Only this many results of a query can be paged through (`/users`, role members).
 pub(crate) const PAGING_CAP: u64 = 1000;
@@ -35,7 +38,7 @@ pub(crate) fn valid_email(e: &str) -> bool {
 }
 
 /// `picture` has format `strict-uri`.
-fn check_picture(p: Option<&str>) -> Result<(), ApiError> {
+pub(crate) fn check_picture(p: Option<&str>) -> Result<(), ApiError> {
     match p {
         Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) || u.chars().any(char::is_whitespace) => {
             Err(bad_body(&format!("'Object didn't pass validation for format strict-uri: {u}' on property picture.")))
@@ -44,7 +47,7 @@ fn check_picture(p: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-fn check_email(k: &str, e: &str) -> Result<String, ApiError> {
+pub(crate) fn check_email(k: &str, e: &str) -> Result<String, ApiError> {
     if valid_email(e) {
         Ok(e.to_lowercase())
     } else {
@@ -53,7 +56,7 @@ fn check_email(k: &str, e: &str) -> Result<String, ApiError> {
 }
 
 /// Auth0 password policies; never weaker than `fair` (8 chars, 3 of 4 kinds).
-fn check_password(conn: &StateConnection, pw: &str) -> Result<(), ApiError> {
+pub(crate) fn check_password(conn: &StateConnection, pw: &str) -> Result<(), ApiError> {
     let weak = || {
         ApiError::new(StatusCode::BAD_REQUEST, "PasswordStrengthError: Password is too weak", Some("invalid_password"))
     };
@@ -189,7 +192,8 @@ fn role_user_json(u: &StateUser) -> Value {
     v
 }
 
-fn connection_json(c: &StateConnection) -> Value {
+/// `enabled_clients` only when the tenant keeps the deprecated field (`legacy`).
+fn connection_json(c: &StateConnection, legacy: bool) -> Value {
     let mut options = json!({
         "mfa": {"active": true, "return_enroll_settings": true},
         "strategy_version": 2,
@@ -200,15 +204,18 @@ fn connection_json(c: &StateConnection) -> Value {
         options["requires_username"] = json!(c.requires_username);
         options["password_complexity_options"] = json!({"min_length": 8});
     }
-    json!({
+    let mut v = json!({
         "id": c.id,
         "options": options,
         "strategy": c.strategy,
         "name": c.name,
         "is_domain_connection": false,
         "realms": [c.name],
-        "enabled_clients": [],
-    })
+    });
+    if legacy {
+        v["enabled_clients"] = json!(c.enabled_clients);
+    }
+    v
 }
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Tenant> {
@@ -353,7 +360,7 @@ pub(crate) const CREATE_USER_PROPS: &[&str] = &[
     "username",
 ];
 
-fn conflict(message: &str, code: &str) -> ApiError {
+pub(crate) fn conflict(message: &str, code: &str) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, message, Some(code))
 }
 
@@ -381,7 +388,7 @@ pub(crate) async fn create_user(
     let custom_id = b.string("user_id", 0, 255, false)?.flatten();
     let blocked = b.boolean("blocked")?.unwrap_or(false);
     let email_verified = b.boolean("email_verified")?.unwrap_or(false);
-    b.boolean("verify_email")?;
+    let verify_email = b.boolean("verify_email")?;
     b.boolean("phone_verified")?;
     b.string("phone_number", 0, usize::MAX, false)?;
     let app_metadata = b.object("app_metadata")?;
@@ -479,167 +486,14 @@ pub(crate) async fn create_user(
     if b.has("blocked") {
         answer["blocked"] = json!(blocked);
     }
-    t.users.insert(user_id, user);
+    t.users.insert(user_id.clone(), user);
+    drop(t);
+    // Auth0 mails a verification unless `verify_email: false`, or `email_verified: true`
+    // without `verify_email`.
+    if verify_email.unwrap_or(!email_verified) {
+        crate::outbox::record_verification(&s, &email, &user_id, None);
+    }
     Ok((StatusCode::CREATED, Json(answer)).into_response())
-}
-
-const UPDATE_USER_PROPS: &[&str] = &[
-    "blocked",
-    "email_verified",
-    "email",
-    "phone_number",
-    "phone_verified",
-    "user_metadata",
-    "app_metadata",
-    "given_name",
-    "family_name",
-    "name",
-    "nickname",
-    "picture",
-    "verify_email",
-    "verify_phone_number",
-    "password",
-    "connection",
-    "client_id",
-    "username",
-];
-
-/// Auth0 merges metadata one level deep; `null` values remove keys; `{}` clears.
-fn merge_metadata(current: &mut Value, patch: Map<String, Value>) {
-    if patch.is_empty() {
-        *current = Value::Null;
-        return;
-    }
-    if !current.is_object() {
-        *current = Value::Object(Map::new());
-    }
-    if let Value::Object(cur) = current {
-        for (k, v) in patch {
-            if v.is_null() {
-                cur.remove(&k);
-            } else {
-                cur.insert(k, v);
-            }
-        }
-    }
-}
-
-/// `PATCH /api/v2/users/{id}`
-pub(crate) async fn update_user(
-    State(s): State<Arc<Shared>>,
-    id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult {
-    let body = read_body(body)?;
-    let id = path_id(id)?;
-    let b = Body::parse(&headers, &body, UPDATE_USER_PROPS, &[])?;
-    let blocked = b.boolean("blocked")?;
-    let email_verified = b.boolean("email_verified")?;
-    b.boolean("verify_email")?;
-    b.boolean("verify_phone_number")?;
-    b.boolean("phone_verified")?;
-    let email = b.string("email", 0, usize::MAX, true)?;
-    let given_name = b.string("given_name", 1, 150, true)?;
-    let family_name = b.string("family_name", 1, 150, true)?;
-    let name = b.string("name", 1, 300, true)?;
-    let nickname = b.string("nickname", 1, 300, true)?;
-    let picture = b.string("picture", 0, usize::MAX, true)?;
-    let password = b.string("password", 1, usize::MAX, true)?;
-    check_picture(picture.clone().flatten().as_deref())?;
-    let connection = b.string("connection", 1, usize::MAX, false)?.flatten();
-    b.string("client_id", 0, usize::MAX, false)?;
-    let username = b.string("username", 1, 128, false)?.flatten();
-    let app_metadata = b.object("app_metadata")?;
-    let user_metadata = b.object("user_metadata")?;
-
-    let mut t = lock(&s);
-    let Some(current) = t.users.get(&id).cloned() else {
-        return Err(no_user());
-    };
-    let Some(conn) = t.connections.iter().find(|c| c.name == current.connection).cloned() else {
-        return Err(no_user());
-    };
-    if let Some(c) = &connection
-        && !t.connections.iter().any(|x| &x.name == c)
-    {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "The connection does not exist.",
-            Some("inexistent_connection"),
-        ));
-    }
-    if b.has("phone_number") || b.has("phone_verified") {
-        return Err(bad_body("'phone_number and phone_verified are only valid for sms connections'."));
-    }
-    if username.is_some() && !conn.requires_username {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "Cannot set username for connection without requireUsername",
-            Some("invalid_body"),
-        ));
-    }
-    match password {
-        Some(Some(pw)) => check_password(&conn, &pw)?,
-        Some(None) => {
-            return Err(Body::wrong_type("password", "string", &Value::Null));
-        }
-        None => {}
-    }
-    let mut u = current;
-    if let Some(e) = email {
-        match e {
-            Some(e) => {
-                let e = check_email("email", &e)?;
-                if t.users.values().any(|o| {
-                    o.user_id != u.user_id
-                        && o.connection == u.connection
-                        && o.email.as_deref().is_some_and(|x| x.to_lowercase() == e)
-                }) {
-                    return Err(user_exists());
-                }
-                u.email = Some(e);
-            }
-            None => u.email = None,
-        }
-    }
-    if let Some(un) = username {
-        if t.users.values().any(|o| {
-            o.user_id != u.user_id
-                && o.connection == u.connection
-                && o.username.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(&un))
-        }) {
-            return Err(conflict("The username provided is in use already.", "username_exists"));
-        }
-        u.username = Some(un);
-    }
-    if let Some(b) = blocked {
-        u.blocked = b;
-    }
-    if let Some(v) = email_verified {
-        u.email_verified = v;
-    }
-    for (slot, val) in [
-        (&mut u.given_name, given_name),
-        (&mut u.family_name, family_name),
-        (&mut u.name, name),
-        (&mut u.nickname, nickname),
-        (&mut u.picture, picture),
-    ] {
-        if let Some(v) = val {
-            *slot = v;
-        }
-    }
-    if let Some(m) = app_metadata {
-        merge_metadata(&mut u.app_metadata, m);
-    }
-    if let Some(m) = user_metadata {
-        merge_metadata(&mut u.user_metadata, m);
-    }
-    u.updated_at = Some(s.clock.now_iso());
-    let answer = user_json(&u, &t.connections);
-    t.users.insert(id, u);
-    Ok(Json(answer).into_response())
 }
 
 /// `DELETE /api/v2/users/{id}`: 204, also for an id that does not exist (recorded).
@@ -914,7 +768,8 @@ pub(crate) async fn list_connections(
         .filter(|c| name.is_none_or(|n| c.name == n))
         .filter(|c| strategies.is_empty() || strategies.contains(&c.strategy.as_str()))
         .collect();
-    let render = |c: &StateConnection| apply_fields(connection_json(c), &fields, &["is_domain_connection"]);
+    let legacy = s.options().lifecycle.legacy_enabled_clients;
+    let render = |c: &StateConnection| apply_fields(connection_json(c, legacy), &fields, &["is_domain_connection"]);
     if take.is_some() || from.is_some() {
         p.boolean("include_totals")?;
         p.int("page", 0, None)?;

@@ -33,6 +33,12 @@ pub struct StateConnection {
     /// emulator never enforces less than `fair`; absent means `good` (Auth0's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_policy: Option<String>,
+    /// `client_id`s of the applications (in `clients`) for which the connection is
+    /// enabled, e.g. the application that sends invitations
+    /// (`POST /dbconnections/change_password`); served by
+    /// `GET /api/v2/connections/{id}/clients`. Absent: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enabled_clients: Vec<String>,
 }
 
 impl Default for StateConnection {
@@ -44,6 +50,7 @@ impl Default for StateConnection {
             strategy: default_strategy(),
             requires_username: false,
             password_policy: None,
+            enabled_clients: Vec::new(),
         }
     }
 }
@@ -172,6 +179,15 @@ impl TenantState {
             }
             if !ids.insert(c.id.as_str()) {
                 return Err(format!("connection id {:?} appears twice", c.id));
+            }
+            let mut enabled = HashSet::new();
+            for e in &c.enabled_clients {
+                if !seen.contains(e.as_str()) {
+                    return Err(format!("connection {:?} enables client {:?}, which is not in `clients`", c.name, e));
+                }
+                if !enabled.insert(e.as_str()) {
+                    return Err(format!("connection {:?} enables client {:?} twice", c.name, e));
+                }
             }
         }
         let mut role_ids = HashSet::new();
