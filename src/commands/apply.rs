@@ -27,14 +27,17 @@ pub struct ApplyArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Tenant")]
     pub concurrency: u16,
     /// How to create users: api (one request each, random password), import
-    /// (users-import jobs; users set a password through reset), auto (import from 200 up).
-    #[arg(long, value_enum, default_value_t)]
+    /// (users-import jobs; users set a password through reset), auto (import from 200 creations up).
+    #[arg(long, value_enum, default_value_t, hide_possible_values = true)]
     pub create_via: CreateVia,
     /// Users per role-assignment request (`POST /roles/{id}/users`).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000), help_heading = "Tenant")]
     pub role_batch_size: u16,
-    /// `table` prints a report; `json` prints every outcome as JSON.
-    #[arg(long, value_enum, default_value_t)]
+    /// The report: table (for people) or json (every outcome); markdown is for plans only.
+    #[arg(long, default_value = "table", value_parser = clap::builder::TypedValueParser::map(
+        clap::builder::PossibleValuesParser::new(["table", "json"]),
+        |f| if f == "json" { Format::Json } else { Format::Table },
+    ))]
     pub format: Format,
     #[command(flatten)]
     pub tenant: TenantArgs,
@@ -76,7 +79,11 @@ pub async fn run(s: &ApplySettings) -> Result<ExitCode> {
     let plan = Plan::read(&s.plan)?;
     check_target(&plan, &s.tenant.auth0, &s.tenant.connection)?;
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
+    let (json, journal) = (s.format == Format::Json, apply::journal::path_for(&s.plan));
+    render::print_note(json, |o, opts| render::apply_header(&plan, &s.plan, &journal, o, opts))
+        .map_err(super::stdout_err)?;
     let report = apply_plan(&client, &s.plan, &plan, s.options.clone(), s.format).await?;
+    render::print_note(json, |o, _| render::apply_footer(&journal, o)).map_err(super::stdout_err)?;
     finish_apply(&report, &s.plan)
 }
 
