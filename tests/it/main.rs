@@ -12,6 +12,7 @@ mod diagnostics;
 mod emulator_api;
 mod emulator_scale;
 mod emulator_state;
+mod ergonomics;
 mod fuzz_regressions;
 mod mock_sql;
 mod mssql_connect;
