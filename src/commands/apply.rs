@@ -28,7 +28,7 @@ pub struct ApplyArgs {
     pub concurrency: u16,
     /// How to create users: api (one request each, random password), import
     /// (users-import jobs; users set a password through reset), auto (import from 200 creations up).
-    #[arg(long, value_enum, default_value_t, hide_possible_values = true)]
+    #[arg(long, default_value = "api", value_parser = create_via_values(), hide_possible_values = true)]
     pub create_via: CreateVia,
     /// Users per role-assignment request (`POST /roles/{id}/users`).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000), help_heading = "Tenant")]
@@ -43,6 +43,18 @@ pub struct ApplyArgs {
     pub tenant: TenantArgs,
     #[command(flatten)]
     pub safety: SafetyArgs,
+}
+
+/// `--create-via`'s values, described in the user's terms for completions and man
+/// pages (the enum's own docs name an internal constant).
+fn create_via_values() -> impl clap::builder::TypedValueParser<Value = CreateVia> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("api").help("one POST /users each, with a random password"),
+        PossibleValue::new("import").help("users-import jobs; users set a password through reset"),
+        PossibleValue::new("auto").help(format!("import from {} creations up, the API below", apply::IMPORT_THRESHOLD)),
+    ])
+    .map(|v| <CreateVia as clap::ValueEnum>::from_str(&v, false).unwrap_or_default())
 }
 
 /// Everything `apply` needs, checked.

@@ -203,6 +203,7 @@ fn completions_for_each_shell_and_a_man_page() {
         let (code, stdout, stderr) = out(c);
         assert_eq!(code, Some(0), "{shell}: {stderr}");
         assert!(stdout.contains("auth0-sync") && stdout.contains("max-deletes") && stdout.contains("plan"), "{shell}");
+        assert!(!stdout.contains("IMPORT_THRESHOLD"), "{shell} completions name an internal constant");
     }
     let mut c = bin(dir.path());
     c.args(["completions", "tcsh"]);
@@ -218,6 +219,7 @@ fn completions_for_each_shell_and_a_man_page() {
     let (code, page, _) = out(c);
     assert_eq!(code, Some(0));
     assert!(page.contains(".TH auth0-sync-apply 1") && page.contains("max\\-plan\\-age"), "{page}");
+    assert!(!page.contains("IMPORT_THRESHOLD"), "{page}");
 }
 
 #[test]
@@ -248,6 +250,8 @@ fn every_help_is_short_and_speaks_the_users_language() {
     c.args(["apply", "--help"]);
     let help = out(c).1.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(help.contains("[default: table] [possible values: table, json]"), "{help}");
+    let threshold = format!("import from {} creations up", auth0_sync::apply::IMPORT_THRESHOLD);
+    assert!(help.contains(&threshold), "--create-via's help disagrees with the threshold: {help}");
 }
 
 #[test]
