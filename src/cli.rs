@@ -57,10 +57,14 @@ pub enum Command {
     Show(crate::commands::show::ShowArgs),
     /// Validate a saved plan and execute it against the tenant.
     Apply(crate::commands::apply::ApplyArgs),
-    /// Check that the source and the tenant are reachable and consistent.
+    /// Check the settings, the source and the tenant, and predict whether `plan` would refuse.
     Check(crate::commands::check::CheckArgs),
     /// Run a local Auth0 tenant emulator.
     Emulator(auth0_emulator::EmulatorArgs),
     /// Run plan → apply → plan on shipped demo data against an in-process emulator.
     Demo,
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(crate::commands::completions::CompletionsArgs),
+    /// Print the manual page (roff) of auth0-sync or of one of its verbs.
+    Man(crate::commands::completions::ManArgs),
 }

@@ -61,7 +61,8 @@ impl Auth0Client {
             other => other,
         };
         tracing::info!(
-            ?strategy,
+            // The flag's spelling (`per-role`), not the Rust name.
+            strategy = %clap::ValueEnum::to_possible_value(&strategy).map_or_else(String::new, |v| v.get_name().to_owned()),
             users = users_n,
             roles = snapshot.roles.len(),
             per_role_cost,

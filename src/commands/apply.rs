@@ -27,19 +27,34 @@ pub struct ApplyArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Tenant")]
     pub concurrency: u16,
     /// How to create users: api (one request each, random password), import
-    /// (users-import jobs; users set a password through reset), auto (import from 200 up).
-    #[arg(long, value_enum, default_value_t)]
+    /// (users-import jobs; users set a password through reset), auto (import from 200 creations up).
+    #[arg(long, default_value = "api", value_parser = create_via_values(), hide_possible_values = true)]
     pub create_via: CreateVia,
     /// Users per role-assignment request (`POST /roles/{id}/users`).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000), help_heading = "Tenant")]
     pub role_batch_size: u16,
-    /// `table` prints a report; `json` prints every outcome as JSON.
-    #[arg(long, value_enum, default_value_t)]
+    /// The report: table (for people) or json (every outcome); markdown is for plans only.
+    #[arg(long, default_value = "table", value_parser = clap::builder::TypedValueParser::map(
+        clap::builder::PossibleValuesParser::new(["table", "json"]),
+        |f| if f == "json" { Format::Json } else { Format::Table },
+    ))]
     pub format: Format,
     #[command(flatten)]
     pub tenant: TenantArgs,
     #[command(flatten)]
     pub safety: SafetyArgs,
+}
+
+/// `--create-via`'s values, described in the user's terms for completions and man
+/// pages (the enum's own docs name an internal constant).
+fn create_via_values() -> impl clap::builder::TypedValueParser<Value = CreateVia> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("api").help("one POST /users each, with a random password"),
+        PossibleValue::new("import").help("users-import jobs; users set a password through reset"),
+        PossibleValue::new("auto").help(format!("import from {} creations up, the API below", apply::IMPORT_THRESHOLD)),
+    ])
+    .map(|v| <CreateVia as clap::ValueEnum>::from_str(&v, false).unwrap_or_default())
 }
 
 /// Everything `apply` needs, checked.
@@ -77,7 +92,11 @@ pub async fn run(s: &ApplySettings) -> Result<ExitCode> {
     let plan = Plan::read(&s.plan)?;
     check_target(&plan, &s.tenant.auth0, &s.tenant.connection)?;
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
+    let (json, journal) = (s.format == Format::Json, apply::journal::path_for(&s.plan));
+    render::print_note(json, |o, opts| render::apply_header(&plan, &s.plan, &journal, o, opts))
+        .map_err(super::stdout_err)?;
     let report = apply_plan(&client, &s.plan, &plan, s.options.clone(), s.format).await?;
+    render::print_note(json, |o, _| render::apply_footer(&journal, o)).map_err(super::stdout_err)?;
     finish_apply(&report, &s.plan)
 }
 

@@ -1,28 +1,70 @@
-//! `auth0-sync check`: tells an operator whether the configuration works, one row per
-//! check, before they plan. Read-only on both sides.
+//! `auth0-sync check`: tells an operator whether `plan` would work, one row per check,
+//! before they plan. It resolves the settings as `plan` does, reads the source through
+//! the same loader, reads the tenant, and runs the planner in memory, so that it fails
+//! exactly where `plan` would refuse (and lists missing scopes, which `apply` would meet).
+//! Read-only on both sides; writes no plan.
 
-use crate::auth0::Auth0Client;
+use crate::auth0::{Auth0Client, RoleLookup};
 use crate::error::Result;
-use comfy_table::{Cell, Color, Table, presets::UTF8_FULL_CONDENSED};
+use crate::model::{DesiredState, TenantSnapshot, Warning};
+use crate::plan::OnMissing;
+use crate::planner::{self, Policy};
+use crate::settings::args::SafetyArgs;
+use crate::settings::{PolicyArgs, SettingsError, SourceArgs, TenantArgs};
+use comfy_table::{Cell, Color};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::settings::{PolicyArgs, SourceArgs, TenantArgs};
+use super::plan::{PlanArgs, PlanSettings};
 
+/// `plan`'s arguments that change what it would refuse (no output or plan file).
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
+    /// As for `plan`: what to do with connection users missing from the source.
+    #[arg(long, value_enum, default_value_t, help_heading = "Policy")]
+    pub on_missing: OnMissing,
+    /// As for `plan`: roles the source names that the tenant lacks would be created.
+    #[arg(long, help_heading = "Policy")]
+    pub create_missing_roles: bool,
+    /// As for `plan`: how to learn role membership (per-role, per-user, auto).
+    #[arg(long, value_enum, default_value_t, hide_possible_values = true, help_heading = "Tenant")]
+    pub role_lookup: RoleLookup,
+    /// Reads in flight at once (within the request budget).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Tenant")]
+    pub concurrency: u16,
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
     pub tenant: TenantArgs,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub safety: SafetyArgs,
+}
+
+impl CheckArgs {
+    /// The settings `plan` would run with, through `plan`'s own resolution (every
+    /// problem at once, as one diagnostic).
+    pub fn resolve(&self) -> Result<PlanSettings, SettingsError> {
+        PlanArgs {
+            on_missing: self.on_missing,
+            create_missing_roles: self.create_missing_roles,
+            role_lookup: self.role_lookup,
+            concurrency: self.concurrency,
+            source: self.source.clone(),
+            tenant: self.tenant.clone(),
+            policy: self.policy.clone(),
+            safety: self.safety.clone(),
+            ..PlanArgs::default()
+        }
+        .resolve()
+    }
 }
 
 /// Scopes the tool's Management API calls need (`update:users` for blocking and
-/// unblocking, which any apply may do; `create:roles` only with `--create-missing-roles`
-/// and so not checked).
+/// unblocking, which any apply may do; `create:roles` only with `--create-missing-roles`,
+/// so checked only then).
 pub const REQUIRED_SCOPES: &[&str] = &[
     "read:users",
     "create:users",
@@ -35,121 +77,249 @@ pub const REQUIRED_SCOPES: &[&str] = &[
     "read:connections",
 ];
 
+/// How many source warnings a row shows (`plan` lists them all).
+pub const WARNINGS_SHOWN: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Works, but look: `plan` will carry warnings, or TLS is weakened.
+    Warn,
+    /// `plan` (or `apply`, for scopes) would fail.
+    Fail,
+    /// Not checked because an earlier check failed.
+    Skip,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRow {
     pub name: &'static str,
-    /// `None` = skipped because an earlier check failed.
-    pub ok: Option<bool>,
+    pub status: Status,
     pub detail: String,
 }
 
-fn row(name: &'static str, r: std::result::Result<String, String>) -> CheckRow {
-    match r {
-        Ok(detail) => CheckRow { name, ok: Some(true), detail },
-        Err(detail) => CheckRow { name, ok: Some(false), detail },
-    }
+fn row(name: &'static str, status: Status, detail: impl Into<String>) -> CheckRow {
+    CheckRow { name, status, detail: detail.into() }
 }
 
 fn skipped(name: &'static str, why: &str) -> CheckRow {
-    CheckRow { name, ok: None, detail: format!("skipped: {why}") }
+    row(name, Status::Skip, format!("skipped: {why}"))
 }
 
-/// Runs every check it can; never stops at the first failure.
-pub async fn checks(args: &CheckArgs) -> Vec<CheckRow> {
+/// Runs every check it can with settings already resolved; never stops at the first
+/// failure.
+pub async fn checks(s: &PlanSettings, redact: bool) -> Vec<CheckRow> {
     let mut rows = Vec::new();
-    let mut source_roles: Option<BTreeSet<String>> = None;
-    match args.source.resolve() {
-        Err(e) => rows.push(row("source settings", Err(e.to_string()))),
-        Ok(s) => {
-            if let crate::settings::SourceBackend::Mssql(m) = &s.backend {
-                for w in [crate::source::mssql::trust_warning(m), crate::source::mssql::plaintext_warning(m)]
-                    .into_iter()
-                    .flatten()
-                {
-                    rows.push(row("source TLS", Ok(format!("warning: {w}"))));
-                }
-            }
-            match crate::source::load(&s).await {
-                Err(e) => rows.push(row("source query", Err(diag_text(&e)))),
-                Ok((state, info)) => {
-                    let roles: BTreeSet<String> = state.role_names().into_iter().map(str::to_owned).collect();
-                    rows.push(row("source reachable", Ok(format!("{} {}", info.kind, info.location))));
-                    rows.push(row("columns found", Ok("email and role/roles".into())));
-                    rows.push(row(
-                        "query runs",
-                        Ok(format!(
-                            "{} rows, {} distinct users, {} distinct roles, {} warnings",
-                            state.rows,
-                            state.users.len(),
-                            roles.len(),
-                            state.warnings.len()
-                        )),
-                    ));
-                    source_roles = Some(roles);
-                }
-            }
+    if let crate::settings::SourceBackend::Mssql(m) = &s.source.backend {
+        for w in
+            [crate::source::mssql::trust_warning(m), crate::source::mssql::plaintext_warning(m)].into_iter().flatten()
+        {
+            rows.push(row("source TLS", Status::Warn, format!("warning: {w}")));
         }
     }
-
-    let auth0 = match args.tenant.auth0() {
-        Ok(a) => a,
+    let desired = match crate::source::load(&s.source).await {
         Err(e) => {
-            rows.push(row("tenant settings", Err(e.to_string())));
-            return rows;
+            rows.push(row("source query", Status::Fail, diag_text(&e)));
+            None
+        }
+        Ok((state, info)) => {
+            rows.push(row("source reachable", Status::Ok, format!("{} {}", info.kind, info.location)));
+            rows.push(row(
+                "query runs",
+                Status::Ok,
+                format!(
+                    "{} rows, {} distinct users, {} distinct roles",
+                    state.rows,
+                    state.users.len(),
+                    state.role_names().len()
+                ),
+            ));
+            rows.push(warnings_row(&state.warnings, redact));
+            rows.push(users_row(&state, &s.policy));
+            Some(state)
         }
     };
-    let client = match Auth0Client::connect(&auth0).await {
+
+    let client = match Auth0Client::connect(&s.tenant.auth0).await {
         Ok(c) => {
-            rows.push(row("token obtained", Ok(format!("from {}", auth0.tenant))));
+            rows.push(row("token obtained", Status::Ok, format!("from {}", s.tenant.auth0.tenant)));
             c
         }
         Err(e) => {
-            rows.push(row("token obtained", Err(diag_text(&e))));
-            for n in ["scopes", "connection exists", "roles exist"] {
+            rows.push(row("token obtained", Status::Fail, diag_text(&e)));
+            for n in ["scopes", "connection exists", "tenant read", "roles exist", "plan"] {
                 rows.push(skipped(n, "no token"));
             }
             return rows;
         }
     };
-    let granted: BTreeSet<String> = client.scopes().into_iter().collect();
-    let missing: Vec<&str> = REQUIRED_SCOPES.iter().copied().filter(|s| !granted.contains(*s)).collect();
-    rows.push(row(
-        "scopes",
-        if missing.is_empty() {
-            Ok(format!("all {} needed scopes granted", REQUIRED_SCOPES.len()))
-        } else {
-            Err(format!("missing: {} (grant them to the application in the Auth0 dashboard)", missing.join(" ")))
-        },
-    ));
-    let connection = match args.tenant.connection() {
-        Ok(c) => c,
+    rows.push(scopes_row(&client.scopes(), s.policy.create_missing_roles));
+    let connection = &s.tenant.connection;
+    let found = match client.connection_by_name(connection).await {
+        Ok(Some(c)) => {
+            rows.push(row("connection exists", Status::Ok, format!("{} ({})", c.name, c.id)));
+            true
+        }
+        Ok(None) => {
+            rows.push(row("connection exists", Status::Fail, format!("no connection named {connection:?}")));
+            false
+        }
         Err(e) => {
-            rows.push(row("connection exists", Err(e.to_string())));
+            rows.push(row("connection exists", Status::Fail, diag_text(&e)));
+            false
+        }
+    };
+    if !found {
+        rows.push(skipped("tenant read", "no connection"));
+        // The roles do not depend on the connection: check them anyway.
+        match (&desired, client.roles().await) {
+            (None, _) => rows.push(skipped("roles exist", "the source could not be read")),
+            (_, Err(e)) => rows.push(row("roles exist", Status::Fail, diag_text(&e))),
+            (Some(desired), Ok(roles)) => {
+                let tenant = TenantSnapshot {
+                    roles: roles.into_iter().map(|r| (r.id.clone(), r)).collect(),
+                    ..Default::default()
+                };
+                rows.push(roles_row(desired, &tenant, &s.policy));
+            }
+        }
+        rows.push(skipped("plan", "no connection"));
+        return rows;
+    }
+    let snapshot = match client.snapshot_with(connection, s.role_lookup, s.concurrency).await {
+        Ok(t) => {
+            let users = t.users.values().filter(|u| &u.connection == connection).count();
+            rows.push(row(
+                "tenant read",
+                Status::Ok,
+                format!("{users} users in {connection}, {} roles", t.roles.len()),
+            ));
+            t
+        }
+        Err(e) => {
+            rows.push(row("tenant read", Status::Fail, diag_text(&e)));
+            rows.push(skipped("roles exist", "the tenant could not be read"));
+            rows.push(skipped("plan", "the tenant could not be read"));
             return rows;
         }
     };
-    match client.connection_by_name(&connection).await {
-        Ok(Some(c)) => rows.push(row("connection exists", Ok(format!("{} ({})", c.name, c.id)))),
-        Ok(None) => rows.push(row("connection exists", Err(format!("no connection named {connection:?}")))),
-        Err(e) => rows.push(row("connection exists", Err(diag_text(&e)))),
-    }
-    match (source_roles, client.roles().await) {
-        (None, _) => rows.push(skipped("roles exist", "the source could not be read")),
-        (_, Err(e)) => rows.push(row("roles exist", Err(diag_text(&e)))),
-        (Some(wanted), Ok(roles)) => {
-            let have: BTreeSet<String> = roles.into_iter().map(|r| r.name).collect();
-            let absent: Vec<&str> = wanted.iter().filter(|r| !have.contains(*r)).map(String::as_str).collect();
-            rows.push(row(
-                "roles exist",
-                if absent.is_empty() {
-                    Ok(format!("all {} source roles exist in the tenant", wanted.len()))
-                } else {
-                    Err(format!("not in the tenant: {}", absent.join(", ")))
-                },
-            ));
+    match desired {
+        None => {
+            rows.push(skipped("roles exist", "the source could not be read"));
+            rows.push(skipped("plan", "the source could not be read"));
+        }
+        Some(desired) => {
+            rows.push(roles_row(&desired, &snapshot, &s.policy));
+            rows.push(plan_row(&desired, &snapshot, &s.policy));
         }
     }
     rows
+}
+
+/// The source's warnings, the first [`WARNINGS_SHOWN`] with their rows.
+fn warnings_row(warnings: &[Warning], redact: bool) -> CheckRow {
+    if warnings.is_empty() {
+        return row("source warnings", Status::Ok, "none");
+    }
+    let mut lines = vec![format!("{} warning(s); `plan` records them all in the plan:", warnings.len())];
+    for w in warnings.iter().take(WARNINGS_SHOWN) {
+        let at = w.row.map(|r| format!("row {r}: ")).unwrap_or_default();
+        lines.push(format!("{at}{}", crate::redact::text(&w.message, w.email.as_deref(), redact)));
+    }
+    if warnings.len() > WARNINGS_SHOWN {
+        lines.push(format!("(and {} more)", warnings.len() - WARNINGS_SHOWN));
+    }
+    row("source warnings", Status::Warn, lines.join("\n"))
+}
+
+/// An empty (or all-invalid) source: what `plan` refuses first.
+fn users_row(state: &DesiredState, policy: &Policy) -> CheckRow {
+    if !state.users.is_empty() {
+        return row("source has users", Status::Ok, format!("{} usable users", state.users.len()));
+    }
+    let why = if state.rows == 0 {
+        "the query returned no rows".to_owned()
+    } else {
+        format!("none of the {} rows is usable (see the warnings)", state.rows)
+    };
+    if policy.allow_empty_source {
+        row("source has users", Status::Warn, format!("{why}; --allow-empty-source: the plan removes every user"))
+    } else {
+        let refusal = crate::error::PlanError::EmptySource { rows: state.rows };
+        row("source has users", Status::Fail, format!("{why}: {}", diag_text(&refusal)))
+    }
+}
+
+fn scopes_row(granted: &[String], create_roles: bool) -> CheckRow {
+    let granted: BTreeSet<&str> = granted.iter().map(String::as_str).collect();
+    let needed: Vec<&str> = REQUIRED_SCOPES.iter().copied().chain(create_roles.then_some("create:roles")).collect();
+    let missing: Vec<&str> = needed.iter().copied().filter(|s| !granted.contains(*s)).collect();
+    if missing.is_empty() {
+        row("scopes", Status::Ok, format!("all {} needed scopes granted", needed.len()))
+    } else {
+        row(
+            "scopes",
+            Status::Fail,
+            format!("missing: {} (grant them to the application in the Auth0 dashboard)", missing.join(" ")),
+        )
+    }
+}
+
+/// Managed roles the source names that the tenant lacks, each with the tenant's role of
+/// the same name in another case, if there is one.
+fn roles_row(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -> CheckRow {
+    let have: Vec<&str> = tenant.roles.values().map(|r| r.name.as_str()).collect();
+    let wanted: Vec<&str> = desired.role_names().into_iter().filter(|r| policy.manages(r)).collect();
+    let absent: Vec<String> = wanted
+        .iter()
+        .filter(|r| !have.contains(*r))
+        .map(|r| match have.iter().find(|h| h.to_lowercase() == r.to_lowercase()) {
+            Some(h) => format!("{r} (did you mean {h}?)"),
+            None => (*r).to_owned(),
+        })
+        .collect();
+    match (absent.is_empty(), policy.create_missing_roles) {
+        (true, _) => row("roles exist", Status::Ok, format!("all {} source roles exist in the tenant", wanted.len())),
+        (false, true) => row(
+            "roles exist",
+            Status::Warn,
+            format!("not in the tenant, `plan --create-missing-roles` creates them: {}", absent.join(", ")),
+        ),
+        (false, false) => row(
+            "roles exist",
+            Status::Fail,
+            format!(
+                "not in the tenant: {} (create them in Auth0, fix the source, or pass --create-missing-roles)",
+                absent.join(", ")
+            ),
+        ),
+    }
+}
+
+/// The planner run in memory with `plan`'s policy: its summary, or its refusal. When it
+/// stops at a refusal reported above (empty source, unknown roles), it runs again past
+/// them so that the removal cap is checked too.
+fn plan_row(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -> CheckRow {
+    match planner::plan(desired, tenant, policy) {
+        Ok(cs) => row("plan", Status::Ok, format!("would plan: {}", crate::render::summary_line(&cs.summary))),
+        Err(e @ crate::error::PlanError::TooManyDeletes { .. }) => row("plan", Status::Fail, diag_text(&e)),
+        Err(first) => {
+            let past = Policy {
+                allow_empty_source: true,
+                create_missing_roles: true,
+                delete_cap: planner::DeleteCap::Unlimited,
+                ..policy.clone()
+            };
+            let cap = planner::plan(desired, tenant, &past).map(|cs| {
+                let users = cs.summary.connection_users;
+                planner::check_delete_cap(&cs, users, policy.delete_cap)
+            });
+            match cap {
+                Ok(Err(e)) => row("plan", Status::Fail, format!("{}; also: {}", first, diag_text(&e))),
+                _ => row("plan", Status::Fail, format!("would refuse: {first}")),
+            }
+        }
+    }
 }
 
 fn diag_text(e: &dyn miette::Diagnostic) -> String {
@@ -159,31 +329,29 @@ fn diag_text(e: &dyn miette::Diagnostic) -> String {
     }
 }
 
-pub fn render(rows: &[CheckRow], out: &mut impl Write, color: bool) -> std::io::Result<()> {
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED);
-    if color {
-        t.enforce_styling()
-    } else {
-        t.force_no_tty()
-    };
+pub fn render(rows: &[CheckRow], out: &mut impl Write, opts: &crate::render::RenderOptions) -> std::io::Result<()> {
+    let mut t = crate::render::new_table(opts);
     t.set_header(vec!["check", "result", "detail"]);
     for r in rows {
-        let (text, col) = match r.ok {
-            Some(true) => ("ok", Color::Green),
-            Some(false) => ("FAIL", Color::Red),
-            None => ("skip", Color::Yellow),
+        let (text, col) = match r.status {
+            Status::Ok => ("ok", Color::Green),
+            Status::Warn => ("warn", Color::Yellow),
+            Status::Fail => ("FAIL", Color::Red),
+            Status::Skip => ("skip", Color::Yellow),
         };
-        let c = if color { Cell::new(text).fg(col) } else { Cell::new(text) };
+        let c = if opts.color { Cell::new(text).fg(col) } else { Cell::new(text) };
         t.add_row(vec![Cell::new(r.name), c, Cell::new(&r.detail)]);
     }
     writeln!(out, "{t}")
 }
 
+/// Resolves the settings as `plan` does (a problem there is the same diagnostic as
+/// `plan`'s), runs the checks, prints them, and exits 1 if any failed.
 pub async fn run(args: &CheckArgs, out: &mut impl Write) -> Result<ExitCode> {
-    let rows = checks(args).await;
+    let settings = args.resolve()?;
     let opts = crate::render::RenderOptions::for_stdout();
-    render(&rows, out, opts.color).map_err(|e| crate::Error::io("write to", std::path::Path::new("stdout"), e))?;
-    let all_ok = rows.iter().all(|r| r.ok == Some(true));
-    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let rows = checks(&settings, opts.redact).await;
+    super::quiet_broken_pipe(render(&rows, out, &opts)).map_err(super::stdout_err)?;
+    let failed = rows.iter().any(|r| matches!(r.status, Status::Fail | Status::Skip));
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

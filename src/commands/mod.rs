@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod check;
+pub mod completions;
 pub mod demo;
 pub mod plan;
 pub mod show;
@@ -31,19 +32,29 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => demo::run().await,
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
     }
 }
 
-/// Prints a plan to stdout in `format`.
+/// Prints a plan to stdout in `format` (a closed pipe ends it quietly).
 pub fn print_plan(plan: &Plan, format: Format) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    match format {
+    let written = match format {
         Format::Table => render::plan_table(plan, &mut out, &RenderOptions::for_stdout()),
         Format::Json => render::plan_json(plan, &mut out, crate::redact::enabled()),
         Format::Markdown => render::plan_markdown(plan, &mut out, crate::redact::enabled()),
+    };
+    quiet_broken_pipe(written.and_then(|_| out.flush())).map_err(stdout_err)
+}
+
+/// A reader that went away (`auth0-sync show plan.json | head`) ends the output, not
+/// the command: a closed pipe is success.
+pub(crate) fn quiet_broken_pipe(r: std::io::Result<()>) -> std::io::Result<()> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
-    .and_then(|_| out.flush())
-    .map_err(stdout_err)
 }
 
 pub(crate) fn stdout_err(e: std::io::Error) -> Error {

@@ -19,6 +19,7 @@ pub struct PlanArgs {
     /// Replace --out if it exists.
     #[arg(long)]
     pub overwrite: bool,
+    /// How to show the plan: table (for people), json (the plan file) or markdown (for a PR comment).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 pub struct ShowArgs {
     /// The plan file to show.
     pub plan: PathBuf,
+    /// How to show the plan: table (for people), json (the plan file) or markdown (for a PR comment).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

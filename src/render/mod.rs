@@ -1,11 +1,14 @@
 //! Turns plans and apply reports into text for people and machines (table, markdown,
 //! JSON), always writing to an `impl Write` so tests can snapshot the exact output.
 
+mod apply_header;
 mod markdown;
 mod table;
 
+pub use apply_header::{apply_footer, apply_header, print_note};
 pub use markdown::plan_markdown;
-pub use table::{apply_report, plan_table};
+pub(crate) use table::new_table;
+pub use table::{FALLBACK_WIDTH, apply_report, plan_table};
 
 use crate::plan::{Plan, Summary};
 use std::io::{self, Write};

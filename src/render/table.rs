@@ -7,7 +7,16 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table};
 use std::io::{self, Write};
 
-fn new_table(opts: &RenderOptions) -> Table {
+/// Width of tables on a terminal that reports no usable size (some CI runners, `docker
+/// run -t`, serial consoles): comfy-table would give each column one character.
+pub const FALLBACK_WIDTH: u16 = 100;
+
+/// Narrower than this, a reported terminal width is taken as "unknown".
+const MIN_TERMINAL_WIDTH: u16 = 20;
+
+/// A table fitted to the terminal (or `opts.width`), unconstrained when not printed to
+/// a terminal, and [`FALLBACK_WIDTH`] wide on a terminal that reports no size.
+pub(crate) fn new_table(opts: &RenderOptions) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_content_arrangement(ContentArrangement::Dynamic);
@@ -19,7 +28,20 @@ fn new_table(opts: &RenderOptions) -> Table {
     } else {
         t.force_no_tty();
     }
+    if let Some(w) = fallback_width(opts.width.is_some() || !t.is_tty(), t.width()) {
+        t.set_width(w);
+    }
     t
+}
+
+/// The width to impose when the table would follow a terminal (`fixed_or_piped` false)
+/// whose reported width is missing or too small to be real.
+fn fallback_width(fixed_or_piped: bool, reported: Option<u16>) -> Option<u16> {
+    match reported {
+        _ if fixed_or_piped => None,
+        Some(w) if w >= MIN_TERMINAL_WIDTH => None,
+        _ => Some(FALLBACK_WIDTH),
+    }
 }
 
 fn action_color(a: Action) -> Color {
@@ -211,4 +233,17 @@ pub fn apply_report(report: &ApplyReport, out: &mut impl Write, opts: &RenderOpt
         made(Action::DeleteUser)
     )?;
     writeln!(out, "Apply: {}.", report.summary.line())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_terminal_without_a_size_gets_the_fallback_width() {
+        assert_eq!(fallback_width(false, Some(0)), Some(FALLBACK_WIDTH));
+        assert_eq!(fallback_width(false, None), Some(FALLBACK_WIDTH));
+        assert_eq!(fallback_width(false, Some(132)), None);
+        assert_eq!(fallback_width(true, Some(0)), None, "piped or fixed width: unchanged");
+    }
 }

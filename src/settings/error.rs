@@ -14,6 +14,18 @@ pub enum SettingsError {
     #[diagnostic(code(auth0_sync::settings::invalid), help("{help}"))]
     Invalid { var: &'static str, reason: String, help: String },
 
+    /// A dotenv file (`--env-file FILE`, or `./.env`) that could not be read or parsed.
+    /// Never quotes the file's lines: they may hold secrets.
+    #[error("could not {action} the dotenv file {}: {reason}", path.display())]
+    #[diagnostic(code(auth0_sync::settings::env_file), help("{help}"))]
+    EnvFile { path: std::path::PathBuf, action: &'static str, reason: String, help: String },
+
+    /// The command line itself is wrong (an unknown flag, a malformed flag value): clap's
+    /// message, as a diagnostic like every other.
+    #[error("{message}")]
+    #[diagnostic(code(auth0_sync::settings::usage), help("{help}"))]
+    Usage { message: String, help: String },
+
     #[error("{} settings are missing or invalid: {}", problems.len(), names(problems))]
     #[diagnostic(
         code(auth0_sync::settings::several),
@@ -34,8 +46,24 @@ impl SettingsError {
     pub fn var(&self) -> &'static str {
         match self {
             SettingsError::Missing { var, .. } | SettingsError::Invalid { var, .. } => var,
+            SettingsError::EnvFile { .. } => "--env-file",
+            SettingsError::Usage { .. } => "arguments",
             SettingsError::Several { .. } => "several",
         }
+    }
+}
+
+impl SettingsError {
+    /// clap's refusal of the command line as a diagnostic: its first line is the message,
+    /// the rest (tips, usage, where to read more) the help.
+    pub fn usage(e: &clap::Error) -> SettingsError {
+        let text = e.render().to_string();
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let message = lines.next().unwrap_or("the arguments are invalid");
+        let message = message.strip_prefix("error: ").unwrap_or(message).to_owned();
+        let help = lines.collect::<Vec<_>>().join("\n");
+        let help = if help.is_empty() { "run with --help to see the arguments".to_owned() } else { help };
+        SettingsError::Usage { message, help }
     }
 }
 

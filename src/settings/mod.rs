@@ -3,6 +3,7 @@
 //! [`secrecy::SecretString`]s, so `Debug` never shows them.
 
 pub mod args;
+pub mod env_file;
 mod error;
 
 pub use args::{PolicyArgs, SourceArgs, TenantArgs};

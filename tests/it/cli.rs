@@ -255,3 +255,40 @@ fn emulator_binary_prints_its_address_and_saves_on_sigterm() {
     let saved: auth0_emulator::TenantState = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(saved.users.len(), 8, "state was not saved back");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_bad_settings_are_reported_at_once_by_every_verb() {
+    let env = Env::demo().await;
+    for verb in [&["plan"][..], &["apply", "p.json"], &["check"]] {
+        let mut c = env.cmd();
+        c.env("AUTH0_URL", "ftp://acme.auth0.com")
+            .env("AUTH0_RATE_BURST", "many")
+            .env_remove("AUTH0_CLIENT_SECRET")
+            .args(verb);
+        let out = run(c).await;
+        assert_eq!(out.status.code(), Some(1), "{verb:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("3 settings are missing or invalid: AUTH0_URL, AUTH0_CLIENT_SECRET, AUTH0_RATE_BURST"),
+            "{verb:?}: {err}"
+        );
+        for code in ["auth0_sync::settings::several", "auth0_sync::settings::invalid", "auth0_sync::settings::missing"]
+        {
+            assert!(err.contains(code), "{verb:?}: no {code} in {err}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn diagnostics_keep_flags_and_names_whole() {
+    let env = Env::demo().await;
+    let mut c = env.cmd();
+    c.env_remove("AUTH0_CONNECTION").arg("plan");
+    let out = run(c).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("Username-Password-Authentication"), "split across lines: {err}");
+    let split =
+        |l: &&str| l.trim_end().strip_suffix('-').is_some_and(|r| r.ends_with(|c: char| c.is_ascii_alphanumeric()));
+    assert!(!err.lines().any(|l| split(&l)), "a word split at a hyphen: {err}");
+}

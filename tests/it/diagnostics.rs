@@ -1,5 +1,6 @@
 //! Every diagnostic the tool can print, rendered as an operator sees it (no color,
-//! 100 columns) and snapshotted; each carries an `auth0_sync::` code and a help line.
+//! 100 columns, wrapped as the binary wraps: never inside a flag, URL, email or digest)
+//! and snapshotted; each carries an `auth0_sync::` code and a help line.
 //! The `covered_*` functions match every variant without a wildcard, so a new variant
 //! does not compile until it has a case here.
 
@@ -10,15 +11,12 @@ use auth0_sync::plan::Plan;
 use auth0_sync::settings::{SettingsError, TenantArgs};
 use auth0_sync::source::mssql::MssqlError;
 use auth0_sync::source::{BadRow, SourceError};
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+use miette::{Diagnostic, GraphicalTheme};
 use std::path::PathBuf;
 
 fn render(d: &dyn Diagnostic) -> String {
     let mut out = String::new();
-    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-        .with_width(100)
-        .render_report(&mut out, d)
-        .unwrap();
+    auth0_sync::entry::graphical_handler(GraphicalTheme::unicode_nocolor(), 100).render_report(&mut out, d).unwrap();
     out
 }
 
@@ -36,6 +34,11 @@ fn check(name: &str, d: &dyn Diagnostic) {
     assert!(code.starts_with("auth0_sync::"), "{name}: code {code:?}");
     let help = inner.help().map(|h| h.to_string()).unwrap_or_default();
     assert!(!help.trim().is_empty(), "{name}: no help");
+    let text = render(d);
+    for line in text.lines() {
+        let split = line.trim_end().strip_suffix('-').is_some_and(|r| r.ends_with(|c: char| c.is_ascii_alphanumeric()));
+        assert!(!split, "{name}: a word is split at a hyphen:\n{text}");
+    }
     insta::assert_snapshot!(name, render(d));
 }
 
@@ -113,6 +116,8 @@ fn covered_settings(e: &SettingsError) -> &'static str {
     match e {
         SettingsError::Missing { .. } => "missing_setting",
         SettingsError::Invalid { .. } => "invalid_setting",
+        SettingsError::EnvFile { .. } => "env_file",
+        SettingsError::Usage { .. } => "usage",
         SettingsError::Several { .. } => "several_settings",
     }
 }
@@ -143,6 +148,19 @@ fn settings_diagnostics() {
     check(covered_error(&bad), &bad);
     let several = Error::from(TenantArgs::default().resolve().unwrap_err());
     check(covered_error(&several), &several);
+    let env_file = Error::from(SettingsError::EnvFile {
+        path: PathBuf::from("./.env"),
+        action: "parse",
+        reason:
+            "line 3, column 35 (AUTH0_CLIENT_SECRET): the value needs quotes (it holds a space, a quote, `#` or `$`)"
+                .into(),
+        help: "fix line 3 of ./.env (KEY=value lines; quote values with spaces: KEY=\"a b\"), or remove it".into(),
+    });
+    check(covered_error(&env_file), &env_file);
+    use clap::Parser;
+    let clap_err = auth0_sync::cli::Cli::try_parse_from(["auth0-sync", "plan", "--max-deletes", "lots"]).unwrap_err();
+    let usage = Error::from(SettingsError::usage(&clap_err));
+    check(covered_error(&usage), &usage);
 }
 
 #[test]

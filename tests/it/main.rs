@@ -14,6 +14,7 @@ mod emulator_invites;
 mod emulator_scale;
 mod emulator_state;
 mod emulator_users;
+mod ergonomics;
 mod fuzz_regressions;
 mod mock_sql;
 mod mssql_connect;
