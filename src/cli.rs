@@ -63,4 +63,6 @@ pub enum Command {
     Emulator(auth0_emulator::EmulatorArgs),
     /// Run plan → apply → plan on shipped demo data against an in-process emulator.
     Demo,
+    /// Write a new key pair for signed plans (plan-signing.key, plan-signing.pub).
+    Keygen(crate::commands::keygen::KeygenArgs),
 }

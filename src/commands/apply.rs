@@ -36,6 +36,9 @@ pub struct ApplyArgs {
     /// `table` prints a report; `json` prints every outcome as JSON.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Refuse plans not signed by this Ed25519 public key's private half (PEM).
+    #[arg(long, env = "AUTH0_SYNC_VERIFY_KEY", value_name = "PATH", help_heading = "Safety rails")]
+    pub verify_key: Option<PathBuf>,
     #[command(flatten)]
     pub tenant: TenantArgs,
     #[command(flatten)]
@@ -49,6 +52,11 @@ pub struct ApplySettings {
     pub tenant: Tenant,
     pub options: ApplyOptions,
     pub format: Format,
+    /// AUTH0_SYNC_VERIFY_KEY: only plans signed by its private half are applied.
+    pub verify_key: Option<PathBuf>,
+    /// `--max-deletes` / `--allow-mass-delete` given at apply: may only lower the
+    /// plan's recorded cap (`gate::check_apply_cap`).
+    pub max_deletes: Option<crate::caps::DeleteCap>,
 }
 
 impl ApplyArgs {
@@ -68,15 +76,22 @@ impl ApplyArgs {
                 create_via: self.create_via,
             },
             format: self.format,
+            verify_key: self.verify_key.clone().filter(|p| !p.as_os_str().is_empty()),
+            max_deletes: self.safety.cap_flag(),
         })
     }
 }
 
 pub async fn run(s: &ApplySettings) -> Result<ExitCode> {
-    let plan = Plan::read(&s.plan)?;
+    // The approval gate, before any request to Auth0: the signature (with a verify
+    // key), then the cap the plan was approved with (a flag may only lower it).
+    let verify_key = s.verify_key.as_deref().map(crate::gate::load_verify_key).transpose()?;
+    let plan = crate::gate::read_plan(&s.plan, verify_key.as_ref())?;
     check_target(&plan, &s.tenant.auth0, &s.tenant.connection)?;
+    let mut options = s.options.clone();
+    options.delete_cap = crate::gate::apply_cap(&plan, s.max_deletes, plan.changeset.summary.connection_users)?;
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
-    let report = apply_plan(&client, &s.plan, &plan, s.options.clone(), s.format).await?;
+    let report = apply_plan(&client, &s.plan, &plan, options, s.format).await?;
     finish_apply(&report, &s.plan)
 }
 

@@ -389,6 +389,13 @@ impl SafetyArgs {
             (false, None) => DeleteCap::Default,
         }
     }
+
+    /// The cap given on this command line, if any (`--allow-mass-delete` is
+    /// `unlimited`); `None` when neither flag is set. At apply, a flag may only lower
+    /// the cap recorded in the plan.
+    pub fn cap_flag(&self) -> Option<DeleteCap> {
+        if self.allow_mass_delete { Some(DeleteCap::Unlimited) } else { self.max_deletes }
+    }
 }
 
 fn parse_cap(s: &str) -> Result<DeleteCap, String> {

@@ -3,6 +3,7 @@
 
 mod apply_offline;
 mod apply_safety;
+mod approved_cap;
 mod auth0_client;
 mod check;
 mod cli;
@@ -13,6 +14,7 @@ mod emulator_api;
 mod emulator_scale;
 mod emulator_state;
 mod fuzz_regressions;
+mod markdown;
 mod mock_sql;
 mod mssql_connect;
 mod mssql_e2e;
@@ -23,4 +25,6 @@ mod properties;
 mod render;
 mod scale;
 mod secrets;
+mod signing;
 mod source_sqlite;
+mod targets;

@@ -18,5 +18,8 @@ pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod roles;
+pub mod schema;
+pub mod seal;
+pub mod targets;
 
 pub use error::{DriftItem, PlanError, PlanFileError, PlanStoreError};
