@@ -40,14 +40,14 @@ pub struct PlanArgs {
     /// Plan for this user only (repeatable): a partial plan, by the full rules.
     #[arg(long = "only", value_name = "EMAIL", help_heading = "Targets")]
     pub only: Vec<String>,
-    /// Like --only for each email in FILE (one a line; blank lines and # comments skipped).
+    /// Like --only, for each line of FILE (blank lines and # comments skipped).
     #[arg(long, value_name = "FILE", help_heading = "Targets")]
     pub only_file: Option<PathBuf>,
-    /// Sign the plan with this Ed25519 private key (PEM, from `auth0-sync keygen`).
-    #[arg(long, env = "AUTH0_SYNC_SIGNING_KEY", value_name = "PATH", help_heading = "Review")]
+    /// Sign the plan with this Ed25519 private key (from `auth0-sync keygen`).
+    #[arg(long, env = "AUTH0_SYNC_SIGNING_KEY", value_name = "PATH")]
     pub signing_key: Option<PathBuf>,
     /// Most characters --format markdown prints [default: 60000].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(5000..=10_000_000), help_heading = "Review")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(5000..=10_000_000))]
     pub max_chars: Option<u32>,
     #[command(flatten)]
     pub source: SourceArgs,

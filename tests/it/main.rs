@@ -21,6 +21,7 @@ mod mssql_e2e;
 mod mssql_source;
 mod plan_schema;
 mod planner;
+mod policy_example;
 mod properties;
 mod render;
 mod scale;
