@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod caps;
+mod consistency;
 pub mod digest;
 pub mod drift;
 pub mod email;
