@@ -124,7 +124,18 @@ async fn a_signed_plan_records_the_key_and_applies_with_the_verify_key() {
     assert_eq!(v["signature"]["key"], json!(fp));
     assert_eq!(v["signature"]["algorithm"], "ed25519");
     let plan_text = std::fs::read_to_string(&path).unwrap();
-    assert_no_private_key(&std::fs::read_to_string(&private).unwrap(), &[&plan_text]);
+    let pem = std::fs::read_to_string(&private).unwrap();
+    assert_no_private_key(&pem, &[&plan_text]);
+    // Nor in any output or log line, at the most verbose level, in every format.
+    for format in ["table", "json", "markdown"] {
+        let mut c = env.cmd();
+        c.args(["-vv", "--log-format", "json", "plan", "--overwrite", "--format", format, "--out"])
+            .arg(env.path("verbose.json"))
+            .env("AUTH0_SYNC_SIGNING_KEY", &private);
+        let out = run(c).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_no_private_key(&pem, &[&text(&out.stdout), &text(&out.stderr)]);
+    }
 
     // show says it is signed, by which key, and whether it checked.
     let mut c = env.cmd();
