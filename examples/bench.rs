@@ -277,7 +277,7 @@ async fn sync_bench(n: usize, o: SyncOpts) {
         let client = Auth0Client::connect(&auth0).await.unwrap();
         let (c0, s0) = (emulator.request_counts(), emulator.status_counts());
         let t = Instant::now();
-        let opts = ApplyOptions { delete_cap: DeleteCap::Unlimited, concurrency: 8, create_via, ..Default::default() };
+        let opts = ApplyOptions { concurrency: 8, create_via, ..Default::default() };
         let report_ =
             auth0_sync::apply::apply(&client, &path, &plan, &opts, &tokio_util::sync::CancellationToken::new())
                 .await

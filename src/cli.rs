@@ -6,6 +6,9 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// Said under the help of verbs whose rarely used settings `--help` leaves out.
+pub const MORE_SETTINGS: &str = "Rarely changed settings (SQL Server port, instance, TLS and connection string; rate limit and burst, retries, backoff; concurrency, batch sizes) are not listed here: `auth0-sync man VERB` and the README's settings table describe every one.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "auth0-sync",
@@ -63,6 +66,8 @@ pub enum Command {
     Emulator(auth0_emulator::EmulatorArgs),
     /// Run plan → apply → plan on shipped demo data against an in-process emulator.
     Demo,
+    /// Write a new key pair for signed plans (plan-signing.key, plan-signing.pub).
+    Keygen(crate::commands::keygen::KeygenArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(crate::commands::completions::CompletionsArgs),
     /// Print the manual page (roff) of auth0-sync or of one of its verbs.

@@ -75,7 +75,12 @@ pub fn main() -> ExitCode {
 fn needs_settings(c: &Command) -> bool {
     match c {
         Command::Plan(_) | Command::Apply(_) | Command::Check(_) => true,
-        Command::Show(_) | Command::Emulator(_) | Command::Demo | Command::Completions(_) | Command::Man(_) => false,
+        Command::Show(_)
+        | Command::Emulator(_)
+        | Command::Demo
+        | Command::Keygen(_)
+        | Command::Completions(_)
+        | Command::Man(_) => false,
     }
 }
 

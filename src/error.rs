@@ -41,6 +41,11 @@ pub enum Error {
     #[diagnostic(transparent)]
     PlanStore(#[from] PlanStoreError),
 
+    /// Key files of signed plans (keygen, AUTH0_SYNC_SIGNING_KEY, AUTH0_SYNC_VERIFY_KEY).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Gate(#[from] crate::gate::GateError),
+
     #[error("the journal {} cannot be used: {reason}", path.display())]
     #[diagnostic(
         code(auth0_sync::apply::bad_journal),

@@ -13,6 +13,7 @@ pub mod entry;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gate;
 pub mod logging;
 pub mod redact;
 pub mod render;
@@ -24,7 +25,9 @@ pub use error::{Error, Result};
 
 /// The pure core (model, rules, planner, plan file, drift), re-exported so that
 /// `auth0_sync::plan::Plan` and friends keep their paths.
-pub use auth0_sync_core::{caps, digest, drift, email, ignore, model, plan, planner, policy, roles};
+pub use auth0_sync_core::{
+    caps, digest, drift, email, ignore, model, plan, planner, policy, roles, schema, seal, targets,
+};
 
 /// Process entry point: load the dotenv file, parse, run, map to an exit code
 /// (0 ok, 1 error, 2 changes with `plan --detailed-exitcode`).

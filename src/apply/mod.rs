@@ -37,8 +37,10 @@ pub struct ApplyOptions {
     pub skip_drifted: bool,
     /// Refuse plans older than this.
     pub max_plan_age: chrono::Duration,
-    /// Deletion cap, checked again against the tenant as it is now.
-    pub delete_cap: DeleteCap,
+    /// The deletion cap typed at apply (`--max-deletes`): it may only lower the cap
+    /// the plan was approved with, which is checked again against the tenant as it
+    /// is now. `None`: the recorded cap.
+    pub cap_flag: Option<DeleteCap>,
     pub allow_empty_source: bool,
     /// Users per `POST /roles/{id}/users` request.
     pub role_batch_size: usize,
@@ -70,7 +72,7 @@ impl Default for ApplyOptions {
             progress: false,
             skip_drifted: false,
             max_plan_age: chrono::Duration::hours(24),
-            delete_cap: DeleteCap::Default,
+            cap_flag: None,
             allow_empty_source: false,
             role_batch_size: 50,
             create_via: CreateVia::Api,
@@ -95,7 +97,8 @@ pub fn human_duration(d: chrono::Duration) -> String {
 /// for the tenant as it is now. Nothing has been sent when this errs.
 pub fn preflight(plan: &Plan, opts: &ApplyOptions, now: DateTime<Utc>, connection_users: u32) -> Result<()> {
     check_age(plan, opts, now)?;
-    Ok(crate::planner::check_delete_cap(&plan.changeset, connection_users, opts.delete_cap)?)
+    crate::gate::check_apply_cap(plan, opts.cap_flag, connection_users)?;
+    Ok(())
 }
 
 fn check_age(plan: &Plan, opts: &ApplyOptions, now: DateTime<Utc>) -> Result<()> {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::cli::MORE_SETTINGS)]
 pub struct ApplyArgs {
     /// The plan file to execute (written by `auth0-sync plan`).
     pub plan: PathBuf,
@@ -24,14 +25,14 @@ pub struct ApplyArgs {
     #[arg(long, default_value = "24h", value_parser = parse_age)]
     pub max_plan_age: chrono::Duration,
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Tenant")]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Tenant", hide_short_help = true)]
     pub concurrency: u16,
     /// How to create users: api (one request each, random password), import
     /// (users-import jobs; users set a password through reset), auto (import from 200 creations up).
     #[arg(long, default_value = "api", value_parser = create_via_values(), hide_possible_values = true)]
     pub create_via: CreateVia,
     /// Users per role-assignment request (`POST /roles/{id}/users`).
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000), help_heading = "Tenant")]
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000), help_heading = "Tenant", hide_short_help = true)]
     pub role_batch_size: u16,
     /// The report: table (for people) or json (every outcome); markdown is for plans only.
     #[arg(long, default_value = "table", value_parser = clap::builder::TypedValueParser::map(
@@ -39,6 +40,9 @@ pub struct ApplyArgs {
         |f| if f == "json" { Format::Json } else { Format::Table },
     ))]
     pub format: Format,
+    /// Refuse plans not signed by this Ed25519 public key's private half (PEM).
+    #[arg(long, env = "AUTH0_SYNC_VERIFY_KEY", value_name = "PATH", help_heading = "Safety rails")]
+    pub verify_key: Option<PathBuf>,
     #[command(flatten)]
     pub tenant: TenantArgs,
     #[command(flatten)]
@@ -64,6 +68,8 @@ pub struct ApplySettings {
     pub tenant: Tenant,
     pub options: ApplyOptions,
     pub format: Format,
+    /// AUTH0_SYNC_VERIFY_KEY: only plans signed by its private half are applied.
+    pub verify_key: Option<PathBuf>,
 }
 
 impl ApplyArgs {
@@ -77,25 +83,33 @@ impl ApplyArgs {
                 progress: true,
                 skip_drifted: self.skip_drifted,
                 max_plan_age: self.max_plan_age,
-                delete_cap: self.safety.delete_cap(),
+                cap_flag: self.safety.cap_flag(),
                 allow_empty_source: self.safety.allow_empty_source,
                 role_batch_size: self.role_batch_size.into(),
                 create_via: self.create_via,
                 now: None,
             },
             format: self.format,
+            verify_key: self.verify_key.clone().filter(|p| !p.as_os_str().is_empty()),
         })
     }
 }
 
 pub async fn run(s: &ApplySettings) -> Result<ExitCode> {
-    let plan = Plan::read(&s.plan)?;
+    // The approval gate, before any request to Auth0: the signature (with a verify
+    // key), then the cap the plan was approved with (a flag may only lower it).
+    let verify_key = s.verify_key.as_deref().map(crate::gate::load_verify_key).transpose()?;
+    let plan = crate::gate::read_plan(&s.plan, verify_key.as_ref())?;
     check_target(&plan, &s.tenant.auth0, &s.tenant.connection)?;
+    // A flag above the approved cap is refused now; apply checks the cap again
+    // against the tenant's user count when it has read the tenant.
+    crate::gate::apply_cap(&plan, s.options.cap_flag, plan.changeset.summary.connection_users)?;
+    let options = s.options.clone();
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
     let (json, journal) = (s.format == Format::Json, apply::journal::path_for(&s.plan));
     render::print_note(json, |o, opts| render::apply_header(&plan, &s.plan, &journal, o, opts))
         .map_err(super::stdout_err)?;
-    let report = apply_plan(&client, &s.plan, &plan, s.options.clone(), s.format).await?;
+    let report = apply_plan(&client, &s.plan, &plan, options, s.format).await?;
     render::print_note(json, |o, _| render::apply_footer(&journal, o)).map_err(super::stdout_err)?;
     finish_apply(&report, &s.plan)
 }

@@ -20,6 +20,7 @@ use super::plan::{PlanArgs, PlanSettings};
 
 /// `plan`'s arguments that change what it would refuse (no output or plan file).
 #[derive(Debug, clap::Args)]
+#[command(after_help = crate::cli::MORE_SETTINGS)]
 pub struct CheckArgs {
     /// As for `plan`: what to do with connection users missing from the source.
     #[arg(long, value_enum, default_value_t, help_heading = "Policy")]

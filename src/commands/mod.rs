@@ -7,6 +7,7 @@ pub mod apply;
 pub mod check;
 pub mod completions;
 pub mod demo;
+pub mod keygen;
 pub mod plan;
 pub mod show;
 
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => demo::run().await,
+        Command::Keygen(args) => keygen::run(&args, &mut std::io::stdout().lock()),
         Command::Completions(args) => completions::completions(&args),
         Command::Man(args) => completions::man(&args),
     }
@@ -39,11 +41,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Prints a plan to stdout in `format` (a closed pipe ends it quietly).
 pub fn print_plan(plan: &Plan, format: Format) -> Result<()> {
+    print_plan_with(plan, format, &render::MarkdownOptions::default())
+}
+
+/// [`print_plan`] with markdown's budget and the plan's path (for "show PLAN has it all").
+pub fn print_plan_with(plan: &Plan, format: Format, md: &render::MarkdownOptions) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let written = match format {
         Format::Table => render::plan_table(plan, &mut out, &RenderOptions::for_stdout()),
         Format::Json => render::plan_json(plan, &mut out, crate::redact::enabled()),
-        Format::Markdown => render::plan_markdown(plan, &mut out, crate::redact::enabled()),
+        Format::Markdown => {
+            let md = render::MarkdownOptions { redact: crate::redact::enabled(), ..md.clone() };
+            render::plan_markdown(plan, &mut out, &md)
+        }
     };
     quiet_broken_pipe(written.and_then(|_| out.flush())).map_err(stdout_err)
 }

@@ -5,13 +5,15 @@ use crate::auth0::{Auth0Client, RoleLookup};
 use crate::cli::Format;
 use crate::error::{Error, Result};
 use crate::plan::{OnMissing, Plan};
-use crate::planner::{self, Policy};
+use crate::planner::{self, Policy, Targets};
+use crate::render::MarkdownOptions;
 use crate::settings::args::SafetyArgs;
 use crate::settings::{PolicyArgs, SettingsError, SourceArgs, SourceSettings, Tenant, TenantArgs, both};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Default, clap::Args)]
+#[command(after_help = crate::cli::MORE_SETTINGS)]
 pub struct PlanArgs {
     /// Where to write the plan (default: plans/plan-YYYYMMDD-HHMMSS.json).
     #[arg(long, value_name = "PATH")]
@@ -32,15 +34,27 @@ pub struct PlanArgs {
     #[arg(long, help_heading = "Policy")]
     pub create_missing_roles: bool,
     /// How to learn role membership: per-role (list members), per-user, or auto.
-    #[arg(long, value_enum, default_value_t, help_heading = "Tenant")]
+    #[arg(long, value_enum, default_value_t, help_heading = "Tenant", hide_short_help = true)]
     pub role_lookup: RoleLookup,
     /// Reads in flight at once (within the request budget).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Tenant")]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Tenant", hide_short_help = true)]
     pub concurrency: u16,
     /// Do not refuse a plan the token's scopes could not apply (for pipelines that
     /// plan with read-only credentials; apply always checks).
     #[arg(long, help_heading = "Tenant")]
     pub skip_scope_check: bool,
+    /// Plan for this user only (repeatable): a partial plan, by the full rules.
+    #[arg(long = "only", value_name = "EMAIL", help_heading = "Targets")]
+    pub only: Vec<String>,
+    /// Like --only, for each line of FILE (blank lines and # comments skipped).
+    #[arg(long, value_name = "FILE", help_heading = "Targets")]
+    pub only_file: Option<PathBuf>,
+    /// Sign the plan with this Ed25519 private key (from `auth0-sync keygen`).
+    #[arg(long, env = "AUTH0_SYNC_SIGNING_KEY", value_name = "PATH")]
+    pub signing_key: Option<PathBuf>,
+    /// Most characters --format markdown prints [default: 60000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(5000..=10_000_000), hide_short_help = true)]
+    pub max_chars: Option<u32>,
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
@@ -65,13 +79,24 @@ pub struct PlanSettings {
     pub format: Format,
     pub detailed_exitcode: bool,
     pub skip_scope_check: bool,
+    /// `--only` / `--only-file`: a partial plan for these users.
+    pub targets: Option<Targets>,
+    /// The private key `plan` signs with (AUTH0_SYNC_SIGNING_KEY), read when planning.
+    pub signing_key: Option<PathBuf>,
+    /// Budget of `--format markdown`.
+    pub max_chars: usize,
 }
 
 impl PlanArgs {
     /// Checks every setting (all problems at once) before anything is read or sent.
     pub fn resolve(&self) -> Result<PlanSettings, SettingsError> {
-        let (tenant, (source, ignore)) =
-            both(self.tenant.resolve(), both(self.source.resolve(), self.policy.ignore()))?;
+        let (tenant, ((source, ignore), targets)) = both(
+            self.tenant.resolve(),
+            both(
+                both(self.source.resolve(), self.policy.ignore()),
+                resolve_targets(&self.only, self.only_file.as_deref()),
+            ),
+        )?;
         let policy = Policy {
             connection: tenant.connection.clone(),
             ignore,
@@ -92,16 +117,71 @@ impl PlanArgs {
             format: self.format,
             detailed_exitcode: self.detailed_exitcode,
             skip_scope_check: self.skip_scope_check,
+            targets,
+            signing_key: self.signing_key.clone().filter(|p| !p.as_os_str().is_empty()),
+            max_chars: self.max_chars.map_or(MarkdownOptions::DEFAULT_MAX_CHARS, |n| n as usize),
         })
     }
+}
+
+/// `--only` emails and the lines of `--only-file`, normalised; `None` when neither
+/// is given. Every unusable email is reported at once.
+fn resolve_targets(only: &[String], file: Option<&Path>) -> Result<Option<Targets>, SettingsError> {
+    if only.is_empty() && file.is_none() {
+        return Ok(None);
+    }
+    let invalid =
+        |var: &'static str, reason: String, help: &str| SettingsError::Invalid { var, reason, help: help.to_owned() };
+    let not_emails = |var, bad: Vec<String>| {
+        invalid(
+            var,
+            format!("not an email address: {}", bad.join(", ")),
+            "give each target as a full address, e.g. --only jane.doe@acme.example",
+        )
+    };
+    let from_flags = Targets::new(only).map_err(|bad| not_emails("--only", bad));
+    let from_file = match file {
+        None => Ok(Vec::new()),
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| {
+                invalid(
+                    "--only-file",
+                    format!("could not read {}: {e}", path.display()),
+                    "pass a readable text file with one email a line",
+                )
+            })
+            .and_then(|text| {
+                let lines: Vec<String> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned)
+                    .collect();
+                if lines.is_empty() {
+                    return Err(invalid(
+                        "--only-file",
+                        format!("{} lists no email", path.display()),
+                        "put one email a line in the file (blank lines and lines starting with # are skipped)",
+                    ));
+                }
+                Targets::new(&lines).map(|_| lines).map_err(|bad| not_emails("--only-file", bad))
+            }),
+    };
+    let (_, lines) = both(from_flags, from_file)?;
+    Ok(Some(Targets::new(only.iter().cloned().chain(lines)).expect("every target was checked")))
 }
 
 pub async fn run(s: &PlanSettings) -> Result<ExitCode> {
     let plan = make_plan(s).await?;
     let path = s.out.clone().unwrap_or_else(|| default_plan_path(&plan));
     plan.write_new(&path, s.overwrite)?;
-    super::print_plan(&plan, s.format)?;
+    let md =
+        MarkdownOptions { max_chars: s.max_chars, plan_path: Some(path.display().to_string()), ..Default::default() };
+    super::print_plan_with(&plan, s.format, &md)?;
     if s.format == Format::Table {
+        if let Some(key) = plan.signed_by() {
+            eprintln!("Plan signed with key {key}.");
+        }
         eprintln!("Plan written to {}. Apply it with: auth0-sync apply {}", path.display(), path.display());
     }
     Ok(if s.detailed_exitcode && plan.has_changes() { ExitCode::from(super::EXIT_CHANGES) } else { ExitCode::SUCCESS })
@@ -110,6 +190,8 @@ pub async fn run(s: &PlanSettings) -> Result<ExitCode> {
 /// Snapshots the source and the tenant and computes a sealed plan.
 pub async fn make_plan(s: &PlanSettings) -> Result<Plan> {
     let started = std::time::Instant::now();
+    // A key that cannot be used fails the run before the source or the tenant is read.
+    let signer = s.signing_key.as_deref().map(crate::gate::load_signing_key).transpose()?;
     if let crate::settings::SourceBackend::Mssql(m) = &s.source.backend {
         for w in
             [crate::source::mssql::trust_warning(m), crate::source::mssql::plaintext_warning(m)].into_iter().flatten()
@@ -121,7 +203,10 @@ pub async fn make_plan(s: &PlanSettings) -> Result<Plan> {
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
     require_connection(&client, &s.tenant.connection).await?;
     let snapshot = client.snapshot_with(&s.tenant.connection, s.role_lookup, s.concurrency).await?;
-    let changeset = planner::plan(&desired, &snapshot, &s.policy)?;
+    let changeset = match &s.targets {
+        Some(targets) => planner::plan_targets(&desired, &snapshot, &s.policy, targets)?,
+        None => planner::plan(&desired, &snapshot, &s.policy)?,
+    };
     let policy_record = s.policy.record(changeset.summary.connection_users);
     let sum = &changeset.summary;
     tracing::info!(
@@ -137,7 +222,7 @@ pub async fn make_plan(s: &PlanSettings) -> Result<Plan> {
         duration_ms = started.elapsed().as_millis() as u64,
         "plan finished"
     );
-    let plan = Plan::new(
+    let mut plan = Plan::new(
         chrono::Utc::now(),
         s.tenant.auth0.tenant.clone(),
         s.tenant.connection.clone(),
@@ -146,8 +231,14 @@ pub async fn make_plan(s: &PlanSettings) -> Result<Plan> {
         policy_record,
         changeset,
     );
+    if let Some(targets) = &s.targets {
+        plan = plan.with_targets(targets.iter().cloned());
+    }
     if !s.skip_scope_check {
         crate::apply::check_scopes(&plan, &client.scopes(), crate::apply::CreateVia::Api)?;
+    }
+    if let Some(key) = &signer {
+        crate::seal::sign(&mut plan, key);
     }
     Ok(plan)
 }

@@ -6,7 +6,7 @@ mod markdown;
 mod table;
 
 pub use apply_header::{apply_footer, apply_header, print_note};
-pub use markdown::plan_markdown;
+pub use markdown::{MARKER_PREFIX, MarkdownOptions, plan_markdown};
 pub(crate) use table::new_table;
 pub use table::{FALLBACK_WIDTH, apply_report, plan_table};
 
@@ -43,16 +43,82 @@ pub fn plan_json(plan: &Plan, out: &mut impl Write, redact: bool) -> io::Result<
     writeln!(out, "{}", serde_json::to_string_pretty(&v).map_err(io::Error::other)?)
 }
 
-/// One line: `Plan: 2 to create, 1 to update (3 roles assigned, 1 removed), 1 to delete.`
+/// Every count of a plan's summary, labelled, in the order the table and markdown
+/// show them: each action, roles to create, role operations, then the users the plan
+/// leaves as they are.
+pub fn summary_rows(s: &Summary) -> [(&'static str, u32); 13] {
+    [
+        ("create", s.create_user),
+        ("unblock", s.unblock_user),
+        ("update roles", s.update_roles),
+        ("block", s.block_user),
+        ("delete", s.delete_user),
+        ("roles to create", s.create_role),
+        ("roles assigned", s.roles_assigned),
+        ("roles removed", s.roles_removed),
+        ("unchanged", s.unchanged),
+        ("ignored (CLIENT_IGNORE_USERS)", s.ignored),
+        ("kept although not in the source", s.kept),
+        ("users in the connection", s.connection_users),
+        ("changes in total", s.total_changes()),
+    ]
+}
+
+/// One line naming every count: `Plan: 2 to create, 0 to unblock, 1 to update (3
+/// role(s) assigned, 1 removed), 0 to block, 1 to delete, 0 role(s) to create; 5
+/// unchanged, 1 ignored, 0 kept.` "The tenant matches the source" only when nothing
+/// changes and nobody outside the source is kept (ignored users aside).
 pub fn summary_line(s: &Summary) -> String {
+    summary_sentence(s, "the tenant matches the source", "the tenant does not match the source")
+}
+
+/// [`summary_line`] for a plan: a partial plan says so and speaks of its targets.
+pub fn plan_summary_line(plan: &Plan) -> String {
+    match plan.targets() {
+        None => summary_line(&plan.changeset.summary),
+        Some(t) => format!(
+            "Partial plan ({} target(s)): {}",
+            t.len(),
+            summary_sentence(
+                &plan.changeset.summary,
+                "the targets match the source",
+                "the targets do not match the source"
+            )
+        ),
+    }
+}
+
+fn summary_sentence(s: &Summary, matches: &str, differs: &str) -> String {
     if s.total_changes() == 0 {
-        return format!(
-            "No changes: the tenant matches the source ({} user(s) unchanged, {} ignored).",
-            s.unchanged, s.ignored
-        );
+        return if s.kept == 0 {
+            format!("No changes: {matches} ({} user(s) unchanged, {} ignored).", s.unchanged, s.ignored)
+        } else {
+            format!(
+                "No changes, but {differs}: {} user(s) not in the source are kept (on-missing ignore, or already blocked); {} unchanged, {} ignored.",
+                s.kept, s.unchanged, s.ignored
+            )
+        };
     }
     format!(
-        "Plan: {} to create, {} to update ({} role(s) assigned, {} removed), {} to delete; {} unchanged, {} ignored.",
-        s.create_user, s.update_roles, s.roles_assigned, s.roles_removed, s.delete_user, s.unchanged, s.ignored
+        "Plan: {} to create, {} to unblock, {} to update ({} role(s) assigned, {} removed), {} to block, {} to delete, {} role(s) to create; {} unchanged, {} ignored, {} kept although not in the source.",
+        s.create_user,
+        s.unblock_user,
+        s.update_roles,
+        s.roles_assigned,
+        s.roles_removed,
+        s.block_user,
+        s.delete_user,
+        s.create_role,
+        s.unchanged,
+        s.ignored,
+        s.kept
     )
+}
+
+/// `signed by key sha256:…` or `unsigned` (not verified: that needs the public key).
+pub fn signature_note(plan: &Plan) -> String {
+    match plan.signed_by() {
+        Some(key) => format!("signed by key {key}"),
+        None => "unsigned".to_owned(),
+    }
 }

@@ -1,6 +1,6 @@
 //! Colored tables (comfy-table) with a role diff per changed user (similar).
 
-use super::{RenderOptions, summary_line};
+use super::{RenderOptions, plan_summary_line, signature_note, summary_rows};
 use crate::apply::{ApplyReport, OutcomeStatus};
 use crate::plan::{Action, Change, Plan};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -97,6 +97,17 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
         plan.source.users,
         plan.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
     )?;
+    if let Some(t) = plan.targets() {
+        let names: Vec<_> = t.iter().map(|e| crate::redact::email(e, opts.redact)).collect();
+        writeln!(
+            out,
+            "{} only {} target(s), everyone else left as is: {}",
+            paint("Partial plan (--only):", Color::Yellow, opts),
+            t.len(),
+            names.join(", ")
+        )?;
+    }
+    writeln!(out, "Signature: {}", signature_note(plan))?;
     if !cs.changes.is_empty() {
         let mut t = new_table(opts);
         t.set_header(vec![
@@ -149,7 +160,16 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
             writeln!(out, "  {} {at}{msg}", paint("!", Color::Yellow, opts))?;
         }
     }
-    writeln!(out, "\n{}", summary_line(&cs.summary))
+    let mut t = new_table(opts);
+    t.set_header(vec![
+        Cell::new("summary").add_attribute(Attribute::Bold),
+        Cell::new("count").add_attribute(Attribute::Bold),
+    ]);
+    for (label, n) in summary_rows(&cs.summary) {
+        t.add_row(vec![cell(label, None, opts), cell(n, None, opts)]);
+    }
+    writeln!(out, "\n{t}")?;
+    writeln!(out, "\n{}", plan_summary_line(plan))
 }
 
 /// A unified diff of the sorted role names before and after.

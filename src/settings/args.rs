@@ -30,16 +30,16 @@ pub struct TenantArgs {
     #[arg(long = "connection", env = "AUTH0_CONNECTION", value_name = "NAME")]
     pub auth0_connection: Option<String>,
     /// How many times a failed Auth0 request is retried.
-    #[arg(long = "max-retries", env = "AUTH0_MAX_RETRIES", value_name = "N")]
+    #[arg(long = "max-retries", hide_short_help = true, env = "AUTH0_MAX_RETRIES", value_name = "N")]
     pub auth0_max_retries: Option<String>,
     /// Base of the exponential backoff between retries, in seconds.
-    #[arg(long = "backoff-factor", env = "AUTH0_BACKOFF_FACTOR", value_name = "SECS")]
+    #[arg(long = "backoff-factor", hide_short_help = true, env = "AUTH0_BACKOFF_FACTOR", value_name = "SECS")]
     pub auth0_backoff_factor: Option<String>,
     /// Client-side request budget, requests per second (default: follow the tenant's x-ratelimit headers).
-    #[arg(long = "rate-limit", env = "AUTH0_RATE_LIMIT", value_name = "REQ_PER_S")]
+    #[arg(long = "rate-limit", hide_short_help = true, env = "AUTH0_RATE_LIMIT", value_name = "REQ_PER_S")]
     pub auth0_rate_limit: Option<String>,
     /// Burst of the client-side budget (with AUTH0_RATE_LIMIT).
-    #[arg(long = "rate-burst", env = "AUTH0_RATE_BURST", value_name = "N")]
+    #[arg(long = "rate-burst", hide_short_help = true, env = "AUTH0_RATE_BURST", value_name = "N")]
     pub auth0_rate_burst: Option<String>,
 }
 
@@ -73,7 +73,7 @@ pub struct SourceArgs {
     #[arg(long = "mssql-server", env = "MSSQL_SERVER", value_name = "HOST")]
     pub mssql_server: Option<String>,
     /// SQL Server port (default 1433).
-    #[arg(long = "mssql-port", env = "MSSQL_PORT", value_name = "PORT")]
+    #[arg(long = "mssql-port", hide_short_help = true, env = "MSSQL_PORT", value_name = "PORT")]
     pub mssql_port: Option<String>,
     /// SQL Server database.
     #[arg(long = "mssql-database", env = "MSSQL_DATABASE", value_name = "DB")]
@@ -85,17 +85,23 @@ pub struct SourceArgs {
     #[arg(long = "mssql-password", env = "MSSQL_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
     pub mssql_password: Option<String>,
     /// SQL Server named instance (resolved through SQL Browser).
-    #[arg(long = "mssql-instance", env = "MSSQL_INSTANCE", value_name = "NAME")]
+    #[arg(long = "mssql-instance", hide_short_help = true, env = "MSSQL_INSTANCE", value_name = "NAME")]
     pub mssql_instance: Option<String>,
     /// TLS to SQL Server: strict, mandatory (default), optional, off.
-    #[arg(long = "mssql-encrypt", env = "MSSQL_ENCRYPT", value_name = "MODE")]
+    #[arg(long = "mssql-encrypt", hide_short_help = true, env = "MSSQL_ENCRYPT", value_name = "MODE")]
     pub mssql_encrypt: Option<String>,
     /// Accept any SQL Server certificate (true/false, default false).
-    #[arg(long = "mssql-trust-server-certificate", env = "MSSQL_TRUST_SERVER_CERTIFICATE", value_name = "BOOL")]
+    #[arg(
+        long = "mssql-trust-server-certificate",
+        hide_short_help = true,
+        env = "MSSQL_TRUST_SERVER_CERTIFICATE",
+        value_name = "BOOL"
+    )]
     pub mssql_trust_server_certificate: Option<String>,
     /// ADO-style connection string; replaces the other MSSQL_* settings.
     #[arg(
         long = "mssql-connection-string",
+        hide_short_help = true,
         env = "MSSQL_CONNECTION_STRING",
         hide_env_values = true,
         value_name = "ADO"
@@ -388,6 +394,13 @@ impl SafetyArgs {
             (false, Some(c)) => c,
             (false, None) => DeleteCap::Default,
         }
+    }
+
+    /// The cap given on this command line, if any (`--allow-mass-delete` is
+    /// `unlimited`); `None` when neither flag is set. At apply, a flag may only lower
+    /// the cap recorded in the plan.
+    pub fn cap_flag(&self) -> Option<DeleteCap> {
+        if self.allow_mass_delete { Some(DeleteCap::Unlimited) } else { self.max_deletes }
     }
 }
 

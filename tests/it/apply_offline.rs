@@ -149,7 +149,7 @@ fn preflight_refuses_old_plans_empty_sources_and_too_many_deletes() {
     let made = p.created_at;
     assert!(preflight(&p, &opts, made + Duration::hours(23), 2).is_ok());
     assert!(matches!(preflight(&p, &opts, made + Duration::hours(25), 2), Err(Error::PlanTooOld { .. })));
-    let strict = ApplyOptions { delete_cap: DeleteCap::Count(0), ..ApplyOptions::default() };
+    let strict = ApplyOptions { cap_flag: Some(DeleteCap::Count(0)), ..ApplyOptions::default() };
     assert!(matches!(preflight(&p, &strict, made, 2), Err(Error::Plan(PlanError::TooManyDeletes { removals: 1, .. }))));
     let mut empty = p.clone();
     empty.source.users = 0;

@@ -82,7 +82,7 @@ async fn check_predicts_plan_on_the_demo() {
     let env = Env::demo().await;
     let ((code, out), (plan_code, _)) = check_and_plan(&env, &[]).await;
     assert_eq!((code, plan_code), (Some(0), Some(0)), "{out}");
-    assert!(out.contains("would plan: Plan: 4 to create, 2 to update"), "{out}");
+    assert!(out.contains("would plan: Plan: 4 to create, 0 to unblock, 2 to update"), "{out}");
     assert!(out.contains("row 9: \"judy.acme.example\" is not a valid email address"), "{out}");
     assert!(out.contains("warn") && !out.contains("FAIL"), "{out}");
 }

@@ -121,7 +121,11 @@ async fn apply_refuses_a_tampered_plan() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_refuses_an_unknown_format_version() {
-    let err = refused(|t| t.replace("\"format_version\": 1", "\"format_version\": 99"), &[]).await;
+    let err = refused(
+        |t| t.replace(&format!("\"format_version\": {}", auth0_sync::plan::FORMAT_VERSION), "\"format_version\": 99"),
+        &[],
+    )
+    .await;
     assert!(err.contains("auth0_sync::plan::version"), "{err}");
 }
 

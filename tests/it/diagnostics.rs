@@ -7,7 +7,9 @@
 use auth0_sync::Error;
 use auth0_sync::auth0::Auth0Error;
 use auth0_sync::error::{DriftItem, PlanError, PlanFileError, PlanStoreError};
+use auth0_sync::gate::GateError;
 use auth0_sync::plan::Plan;
+use auth0_sync::seal::{self, KeyProblem, SigningKey};
 use auth0_sync::settings::{SettingsError, TenantArgs};
 use auth0_sync::source::mssql::MssqlError;
 use auth0_sync::source::{BadRow, SourceError};
@@ -61,6 +63,9 @@ fn covered_error(e: &Error) -> &'static str {
         Error::Plan(PlanError::UnknownRoles { .. }) => "unknown_roles",
         Error::Plan(PlanError::EmptySource { .. }) => "empty_source",
         Error::Plan(PlanError::TooManyDeletes { .. }) => "too_many_deletes",
+        Error::Plan(PlanError::CapAboveApproved { .. }) => "cap_above_approved",
+        Error::Plan(PlanError::UnknownTargets { .. }) => "unknown_targets",
+        Error::Gate(g) => covered_gate(g),
         Error::BadJournal { .. } => "bad_journal",
         Error::PlanTooOld { .. } => "plan_too_old",
         Error::Drifted { .. } => "drifted",
@@ -84,6 +89,18 @@ fn covered_plan_file(e: &PlanFileError) -> &'static str {
         PlanFileError::Checksum { .. } => "plan_checksum",
         PlanFileError::Inconsistent { .. } => "plan_inconsistent",
         PlanFileError::Shape { .. } => "plan_shape",
+        PlanFileError::Unsigned { .. } => "plan_unsigned",
+        PlanFileError::WrongKey { .. } => "plan_wrong_key",
+        PlanFileError::SignatureMismatch { .. } => "plan_signature_mismatch",
+    }
+}
+
+fn covered_gate(e: &GateError) -> &'static str {
+    match e {
+        GateError::KeyExists { .. } => "key_exists",
+        GateError::Io { .. } => "key_io",
+        GateError::BadKey { .. } => "bad_key",
+        GateError::Random { .. } => "key_random",
     }
 }
 
@@ -168,7 +185,7 @@ fn plan_file_diagnostics() {
     let cases = [
         plan_err(|t| t.replacen('{', "{,", 1)),
         plan_err(|_| "[1, 2]".into()),
-        plan_err(|t| t.replace("\"format_version\": 1", "\"format_version\": 7")),
+        plan_err(|t| t.replace("\"format_version\": 2", "\"format_version\": 7")),
         plan_err(|t| t.replace("grace@acme.example", "mallory@evil.example")),
         {
             // Edited and resealed: the checksum matches, the content contradicts itself.
@@ -208,6 +225,23 @@ fn plan_file_diagnostics() {
             Plan::parse("plans/plan.json", &serde_json::to_string_pretty(&v).unwrap()).unwrap_err()
         },
     ];
+    // Signed plans checked with a verify key: unsigned, another key, edited after signing.
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let other = SigningKey::from_bytes(&[2; 32]).verifying_key();
+    let mut signed: Plan = serde_json::from_str(&plan_text()).unwrap();
+    seal::sign(&mut signed, &key);
+    let verify = |text: &str, k| Plan::parse_verified("plans/plan.json", text, Some(k)).unwrap_err();
+    let forged = {
+        let mut p = signed.clone();
+        p.changeset.changes[0].user.email = "mallory@evil.example".into();
+        p.checksum = p.compute_checksum();
+        p.to_json_pretty()
+    };
+    let cases = cases.into_iter().chain([
+        verify(&plan_text(), &key.verifying_key()),
+        verify(&signed.to_json_pretty(), &other),
+        verify(&forged, &key.verifying_key()),
+    ]);
     let mut names = std::collections::BTreeSet::new();
     for e in cases {
         let name = covered_plan_file(&e);
@@ -216,7 +250,7 @@ fn plan_file_diagnostics() {
         let wrapped = Error::PlanStore(PlanStoreError::File(Box::new(e)));
         assert_eq!(covered_error(&wrapped), "plan_file");
     }
-    assert_eq!(names.len(), 6, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
 }
 
 #[test]
@@ -243,6 +277,26 @@ fn apply_and_plan_diagnostics() {
         Error::Plan(PlanError::UnknownRoles { roles: vec!["astronaut".into(), "pilot".into()] }),
         Error::Plan(PlanError::EmptySource { rows: 0 }),
         Error::Plan(PlanError::TooManyDeletes { removals: 120, users: 1000, limit: 100 }),
+        Error::Plan(PlanError::CapAboveApproved {
+            flag: "90%".into(),
+            flag_limit: "900".into(),
+            recorded: "80%".into(),
+            recorded_limit: "800".into(),
+            users: 1000,
+        }),
+        Error::Plan(PlanError::UnknownTargets { emails: vec!["jane@acme.example".into(), "jon@acme.example".into()] }),
+        Error::Gate(GateError::KeyExists { path: PathBuf::from("keys/plan-signing.key") }),
+        Error::Gate(GateError::Io {
+            action: "read key file",
+            path: PathBuf::from("keys/plan-signing.pub"),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"),
+        }),
+        Error::Gate(GateError::BadKey {
+            var: "AUTH0_SYNC_VERIFY_KEY",
+            path: PathBuf::from("keys/plan-signing.key"),
+            problem: KeyProblem::PrivateNotPublic,
+        }),
+        Error::Gate(GateError::Random { message: "getrandom: unavailable".into() }),
         Error::BadJournal {
             path: PathBuf::from("plans/plan.json.journal"),
             reason: "line 3 is not a journal entry".into(),

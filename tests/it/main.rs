@@ -3,6 +3,7 @@
 
 mod apply_offline;
 mod apply_safety;
+mod approved_cap;
 mod auth0_client;
 mod check;
 mod cli;
@@ -16,6 +17,7 @@ mod emulator_state;
 mod emulator_users;
 mod ergonomics;
 mod fuzz_regressions;
+mod markdown;
 mod mock_sql;
 mod mssql_connect;
 mod mssql_e2e;
@@ -23,9 +25,12 @@ mod mssql_source;
 mod outcomes;
 mod plan_schema;
 mod planner;
+mod policy_example;
 mod properties;
 mod render;
 mod resume;
 mod scale;
 mod secrets;
+mod signing;
 mod source_sqlite;
+mod targets;

@@ -271,8 +271,36 @@ fn edited(mut plan: Plan, edit: impl FnOnce(&mut Plan)) -> String {
 }
 
 /// Every plan fixture, by name.
+/// The block plan made partial (every email it mentions as a target) and signed:
+/// it carries every optional field, `targets` and `signature` included.
+fn signed_partial_plan() -> Plan {
+    let plan = block_plan();
+    let cs = &plan.changeset;
+    let emails: Vec<String> =
+        cs.changes.iter().map(|c| c.user.email.clone()).chain(cs.ignored_users.iter().cloned()).collect();
+    let mut plan = plan.with_targets(emails);
+    auth0_sync::seal::sign(&mut plan, &auth0_sync::seal::SigningKey::from_bytes(&[9; 32]));
+    plan
+}
+
 fn fixtures() -> Vec<(&'static str, Plan)> {
-    vec![("full", full_plan()), ("block", block_plan()), ("ignore", ignore_plan()), ("empty", empty_plan())]
+    vec![
+        ("full", full_plan()),
+        ("block", block_plan()),
+        ("ignore", ignore_plan()),
+        ("empty", empty_plan()),
+        ("signed partial", signed_partial_plan()),
+    ]
+}
+
+/// Values of an enum's schema: `enum`, or the `const` of each `oneOf` branch.
+fn enum_values(s: &Value, node: &Value) -> Vec<String> {
+    let node = resolve(s, node);
+    match (node.get("enum"), node.get("oneOf")) {
+        (Some(Value::Array(v)), _) => v.iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+        (_, Some(Value::Array(v))) => v.iter().map(|b| b["const"].as_str().unwrap().to_owned()).collect(),
+        _ => panic!("not an enum: {node}"),
+    }
 }
 
 /// `PlanFileError` carries the file for its diagnostics, hence its size (the
@@ -284,6 +312,41 @@ fn parse(text: &str) -> Result<Plan, PlanFileError> {
 
 // ---------------------------------------------------------------------------
 // The schema itself
+
+/// `plans/plan.schema.json` is generated from the plan types (schemars): the
+/// committed file must be what the types give today. `cargo run --example
+/// gen-schema` rewrites it (or run this test with UPDATE_SCHEMA=1).
+#[test]
+fn committed_schema_is_current() {
+    let generated = auth0_sync::schema::json_schema_text();
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(SCHEMA_PATH, &generated).unwrap();
+    }
+    let committed: Value = schema();
+    let fresh: Value = serde_json::from_str(&generated).unwrap();
+    assert!(
+        committed == fresh,
+        "plans/plan.schema.json is stale: run `cargo run --example gen-schema` and commit the result"
+    );
+    assert_eq!(std::fs::read_to_string(SCHEMA_PATH).unwrap(), generated, "same content, but not as generated");
+}
+
+/// The policy example reads what `show --format json` prints; a policy engine may
+/// rely on the fields it uses being required by the schema.
+#[test]
+fn the_fields_a_policy_reads_are_required() {
+    let s = schema();
+    let required = |node: &Value| -> BTreeSet<String> {
+        resolve(&s, node)["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    };
+    assert!(required(&s).is_superset(&BTreeSet::from(["changes".into(), "summary".into(), "created_at".into()])));
+    assert!(required(&s["$defs"]["change"]).is_superset(&BTreeSet::from([
+        "action".into(),
+        "before".into(),
+        "after".into()
+    ])));
+    assert!(required(&s["$defs"]["summary"]).contains("delete_user"));
+}
 
 #[test]
 fn schema_is_a_valid_draft_2020_12_schema() {
@@ -345,7 +408,7 @@ fn every_field_has_a_description() {
 fn schema_properties_match_what_serde_writes() {
     let s = schema();
     let full = written(&full_plan());
-    let block = written(&block_plan());
+    let block = written(&signed_partial_plan());
     let keys = |o: &Value| -> BTreeSet<String> { o.as_object().unwrap().keys().cloned().collect() };
     let props = |def: &Value| keys(&resolve(&s, def)["properties"]);
 
@@ -353,8 +416,8 @@ fn schema_properties_match_what_serde_writes() {
     assert_eq!(keys(&block), props(&s), "top-level fields");
     assert_eq!(
         keys(&full),
-        &props(&s) - &BTreeSet::from(["create_roles".to_owned()]),
-        "top-level fields, no roles to create"
+        &props(&s) - &BTreeSet::from(["create_roles".to_owned(), "targets".to_owned(), "signature".to_owned()]),
+        "top-level fields, no roles to create, a full unsigned plan"
     );
     assert_eq!(keys(&block["source"]), props(&s["$defs"]["source"]), "source");
     assert_eq!(keys(&block["policy"]), props(&s["$defs"]["policy"]), "policy");
@@ -374,20 +437,11 @@ fn schema_properties_match_what_serde_writes() {
         .expect("a warning with a row and an email");
     assert_eq!(keys(warning), props(&s["$defs"]["warning"]), "warning");
 
-    let actions: Vec<String> = s["$defs"]["change"]["properties"]["action"]["enum"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
+    let actions = enum_values(&s, &s["$defs"]["change"]["properties"]["action"]);
     let rust: Vec<String> = Action::ALL.iter().map(|a| a.as_str().to_owned()).collect();
     assert_eq!(actions, rust, "action enum, in plan order");
-    let on_missing: Vec<&str> = s["$defs"]["policy"]["properties"]["on_missing"]["enum"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let on_missing = enum_values(&s, &s["$defs"]["policy"]["properties"]["on_missing"]);
+    assert_eq!(keys(&block["signature"]), props(&s["$defs"]["signature"]), "signature");
     let rust: Vec<Value> = [OnMissing::Delete, OnMissing::Block, OnMissing::Ignore]
         .iter()
         .map(|m| serde_json::to_value(m).unwrap())
@@ -434,7 +488,12 @@ fn full_plan_matches_the_schema() {
     assert_eq!(v["roles"], json!({ "admin": ADMIN, "editor": EDITOR, "support": SUPPORT, "viewer": VIEWER }));
     assert_eq!(
         v["policy"],
-        json!({ "ignore_users": ["*@contractors.example.com"], "on_missing": "delete", "max_deletes": 10 })
+        json!({
+            "ignore_users": ["*@contractors.example.com"],
+            "on_missing": "delete",
+            "delete_cap": "default",
+            "max_deletes": 10
+        })
     );
     let kinds: BTreeSet<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, BTreeSet::from(["conflicting_duplicate", "invalid_email", "missing_email"]));
@@ -499,6 +558,7 @@ fn block_plan_matches_the_schema() {
             "ignore_users": ["*@contractors.example.com"],
             "managed_roles": ["admin", "auditor", "editor", "viewer"],
             "on_missing": "block",
+            "delete_cap": "default",
             "max_deletes": 10,
         })
     );
@@ -659,7 +719,14 @@ fn rejects_inconsistent_before_after() {
 
 #[test]
 fn rejects_bad_values() {
-    rejects("format_version 2", |v| v["format_version"] = json!(2));
+    rejects("format_version 1 (before signed plans)", |v| v["format_version"] = json!(1));
+    rejects("format_version 3", |v| v["format_version"] = json!(3));
+    rejects("a delete_cap that is not a cap", |v| v["policy"]["delete_cap"] = json!("lots"));
+    rejects("a delete_cap over 100%", |v| v["policy"]["delete_cap"] = json!("120%"));
+    rejects("an empty targets list", |v| v["targets"] = json!([]));
+    rejects("a signature by sha1", |v| {
+        v["signature"] = json!({ "algorithm": "ed25519", "key": "sha1:00", "value": "00" });
+    });
     rejects("a created_at that is not a date-time", |v| {
         v["created_at"] = json!("yesterday");
     });
@@ -716,15 +783,18 @@ fn parse_refuses_a_tampered_email() {
 
 #[test]
 fn parse_refuses_a_wrong_format_version() {
-    let mut v = written(&full_plan());
-    v["format_version"] = json!(2);
-    reseal(&mut v);
-    match parse(&serde_json::to_string_pretty(&v).unwrap()) {
-        Err(PlanFileError::UnknownVersion { found, supported, .. }) => {
-            assert_eq!(found, "2");
-            assert_eq!(supported, FORMAT_VERSION);
+    // Plans of format 1 (before signatures and recorded caps) are refused by version.
+    for old in [1, 3] {
+        let mut v = written(&full_plan());
+        v["format_version"] = json!(old);
+        reseal(&mut v);
+        match parse(&serde_json::to_string_pretty(&v).unwrap()) {
+            Err(PlanFileError::UnknownVersion { found, supported, .. }) => {
+                assert_eq!(found, old.to_string());
+                assert_eq!(supported, FORMAT_VERSION);
+            }
+            other => panic!("expected an unknown-version refusal, got {other:?}"),
         }
-        other => panic!("expected an unknown-version refusal, got {other:?}"),
     }
 }
 

@@ -299,3 +299,56 @@ fn missing_roles_can_be_planned_for_creation() {
     assert_eq!(cs.summary.create_role, 1);
     assert!(!cs.roles.contains_key("pilot"), "its id is only known at apply time");
 }
+
+/// The summary accounts for every connection user (#10): each one is unchanged,
+/// changed (unblocked and/or roles updated), ignored, kept, blocked or deleted, and
+/// each desired user not in the tenant is created; nobody is left out of the counts.
+#[test]
+fn the_summary_accounts_for_every_user() {
+    let mut t = tenant(&[
+        ("auth0|same", "same@x.io", DB, &["viewer"]),
+        ("auth0|upd", "upd@x.io", DB, &["viewer"]),
+        ("auth0|back", "back@x.io", DB, &["editor"]),
+        ("auth0|gone", "gone@x.io", DB, &["viewer"]),
+        ("auth0|asleep", "asleep@x.io", DB, &[]),
+        ("auth0|ci", "ci@x.io", DB, &[]),
+        ("google|g", "g@x.io", "google-oauth2", &[]),
+    ]);
+    for id in ["auth0|back", "auth0|asleep"] {
+        let u = t.users.get_mut(id).unwrap();
+        u.blocked = true;
+        u.blocked_by_sync = true;
+    }
+    let d = desired(&[
+        ("same@x.io", &["viewer"]),
+        ("upd@x.io", &["admin"]),
+        ("back@x.io", &["viewer"]),
+        ("new@x.io", &["viewer"]),
+    ]);
+    for mode in [OnMissing::Delete, OnMissing::Block, OnMissing::Ignore] {
+        let mut p = policy(&["ci@x.io"]);
+        p.on_missing = mode;
+        let cs = plan(&d, &t, &p).unwrap();
+        let s = &cs.summary;
+        let changed: std::collections::BTreeSet<&str> = cs
+            .changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::UnblockUser | Action::UpdateRoles))
+            .map(|c| c.user.email.as_str())
+            .collect();
+        assert_eq!(changed.len(), 2, "{mode:?}: upd and back");
+        assert_eq!(
+            s.unchanged + changed.len() as u32 + s.ignored + s.kept + s.block_user + s.delete_user,
+            s.connection_users,
+            "{mode:?}: every connection user is counted once: {s:?}"
+        );
+        assert_eq!(s.create_user, 1, "{mode:?}");
+        assert_eq!(s.connection_users, 6, "the other connection's user is not counted");
+        let expected_kept = match mode {
+            OnMissing::Delete => 0,
+            OnMissing::Block => 1,  // asleep, already blocked
+            OnMissing::Ignore => 2, // gone and asleep
+        };
+        assert_eq!(s.kept, expected_kept, "{mode:?}");
+    }
+}

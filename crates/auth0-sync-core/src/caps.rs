@@ -1,11 +1,19 @@
 //! The one home of removal caps: how many users a plan may delete or block, checked
-//! at plan time and again at apply time.
+//! at plan time, recorded in the plan (the cap its reviewer saw) and checked again at
+//! apply time, where a flag may only lower it.
 
 use crate::error::PlanError;
 use crate::plan::Changeset;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// How many deletions (and blocks) a plan may hold.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// Written in a plan as text: `default`, `unlimited`, `N` or `N%` (what
+/// `--max-deletes` takes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum DeleteCap {
     /// Default: 10% of the connection's users, but always up to 10 and never over 500.
     #[default]
@@ -30,7 +38,7 @@ impl DeleteCap {
         }
     }
 
-    /// Parses `N` or `N%`.
+    /// Parses `N` or `N%` (what `--max-deletes` takes).
     pub fn parse(s: &str) -> Result<DeleteCap, String> {
         let s = s.trim();
         let (num, pct) = match s.strip_suffix('%') {
@@ -45,6 +53,54 @@ impl DeleteCap {
     }
 }
 
+/// `default`, `unlimited`, `25`, `80%`.
+impl fmt::Display for DeleteCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeleteCap::Default => f.write_str("default"),
+            DeleteCap::Count(n) => write!(f, "{n}"),
+            DeleteCap::Percent(p) => write!(f, "{p}%"),
+            DeleteCap::Unlimited => f.write_str("unlimited"),
+        }
+    }
+}
+
+impl From<DeleteCap> for String {
+    fn from(c: DeleteCap) -> String {
+        c.to_string()
+    }
+}
+
+impl TryFrom<String> for DeleteCap {
+    type Error = String;
+    fn try_from(s: String) -> Result<DeleteCap, String> {
+        match s.as_str() {
+            "default" => Ok(DeleteCap::Default),
+            "unlimited" => Ok(DeleteCap::Unlimited),
+            // Exactly as written: no spaces, no sign, no leading zeros.
+            other
+                if other.starts_with(|c: char| c.is_ascii_digit()) && DeleteCap::parse(other)?.to_string() == other =>
+            {
+                DeleteCap::parse(other)
+            }
+            other => Err(format!("{other:?} is not a deletion cap (default, unlimited, N or N%)")),
+        }
+    }
+}
+
+impl JsonSchema for DeleteCap {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "deleteCap".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A deletion cap as `--max-deletes` takes it: `default` (10% of the connection's users, at least 10 and at most 500), `unlimited` (`--allow-mass-delete`), a count `N`, or a percentage `N%` of the connection's users.",
+            "type": "string",
+            "pattern": "^(default|unlimited|0|[1-9][0-9]{0,9}|([0-9]|[1-9][0-9]|100)%)$"
+        })
+    }
+}
+
 /// Refuses a changeset whose deletions and blocks exceed the cap for a connection of
 /// `connection_users` users. Used at plan time and again at apply time.
 pub fn check_delete_cap(changeset: &Changeset, connection_users: u32, cap: DeleteCap) -> Result<(), PlanError> {
@@ -52,5 +108,104 @@ pub fn check_delete_cap(changeset: &Changeset, connection_users: u32, cap: Delet
     match cap.limit(connection_users) {
         Some(limit) if removals > limit => Err(PlanError::TooManyDeletes { removals, users: connection_users, limit }),
         _ => Ok(()),
+    }
+}
+
+/// The cap apply enforces: the one recorded in the plan (what its reviewer approved),
+/// or the apply-time flag when that is lower. A flag that would allow more than the
+/// recorded cap is refused: approval travels with the plan and can only be narrowed.
+///
+/// Both caps are compared by the limits they give for a connection of
+/// `connection_users` users (the tenant as it is at apply time), so `25` and `10%`
+/// compare as 25 and 10% of the users then. Equal limits keep the flag.
+pub fn effective_cap(
+    recorded: DeleteCap,
+    apply_flag: Option<DeleteCap>,
+    connection_users: u32,
+) -> Result<DeleteCap, PlanError> {
+    let Some(flag) = apply_flag else { return Ok(recorded) };
+    let (flag_limit, recorded_limit) = (flag.limit(connection_users), recorded.limit(connection_users));
+    let wider = match (flag_limit, recorded_limit) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(f), Some(r)) => f > r,
+    };
+    if wider {
+        return Err(PlanError::CapAboveApproved {
+            flag: flag.to_string(),
+            flag_limit: describe_limit(flag_limit),
+            recorded: recorded.to_string(),
+            recorded_limit: describe_limit(recorded_limit),
+            users: connection_users,
+        });
+    }
+    Ok(flag)
+}
+
+/// What apply checks: the changeset against [`effective_cap`] for the tenant's
+/// `connection_users` at apply time.
+pub fn check_apply_cap(
+    changeset: &Changeset,
+    recorded: DeleteCap,
+    apply_flag: Option<DeleteCap>,
+    connection_users: u32,
+) -> Result<DeleteCap, PlanError> {
+    let cap = effective_cap(recorded, apply_flag, connection_users)?;
+    check_delete_cap(changeset, connection_users, cap)?;
+    Ok(cap)
+}
+
+fn describe_limit(l: Option<u32>) -> String {
+    l.map_or_else(|| "no limit".to_owned(), |n| n.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_form_round_trips() {
+        for c in [
+            DeleteCap::Default,
+            DeleteCap::Unlimited,
+            DeleteCap::Count(0),
+            DeleteCap::Count(25),
+            DeleteCap::Percent(80),
+        ] {
+            let s = serde_json::to_string(&c).unwrap();
+            assert_eq!(serde_json::from_str::<DeleteCap>(&s).unwrap(), c, "{s}");
+        }
+        assert_eq!(serde_json::to_string(&DeleteCap::Percent(80)).unwrap(), "\"80%\"");
+        for bad in ["\"\"", "\"lots\"", "\"101%\"", "\"-1\"", "\" 5\"", "\"05\"", "\"5 %\"", "\"Default\""] {
+            assert!(serde_json::from_str::<DeleteCap>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn apply_flag_may_only_lower_the_recorded_cap() {
+        let p80 = DeleteCap::Percent(80);
+        assert_eq!(effective_cap(p80, None, 1000).ok(), Some(p80));
+        assert_eq!(effective_cap(p80, Some(DeleteCap::Count(5)), 1000).ok(), Some(DeleteCap::Count(5)));
+        assert_eq!(effective_cap(p80, Some(DeleteCap::Percent(80)), 1000).ok(), Some(p80));
+        assert!(matches!(
+            effective_cap(p80, Some(DeleteCap::Percent(90)), 1000),
+            Err(PlanError::CapAboveApproved { .. })
+        ));
+        assert!(matches!(
+            effective_cap(p80, Some(DeleteCap::Unlimited), 1000),
+            Err(PlanError::CapAboveApproved { .. })
+        ));
+        // Mixed kinds compare by the limit at the apply-time user count.
+        assert_eq!(
+            effective_cap(DeleteCap::Count(25), Some(DeleteCap::Percent(10)), 100).ok(),
+            Some(DeleteCap::Percent(10))
+        );
+        assert!(effective_cap(DeleteCap::Count(25), Some(DeleteCap::Percent(10)), 1000).is_err());
+        // Default at 40 users is 10; a flag of 10 equals it, 11 is above it.
+        assert_eq!(effective_cap(DeleteCap::Default, Some(DeleteCap::Count(10)), 40).ok(), Some(DeleteCap::Count(10)));
+        assert!(effective_cap(DeleteCap::Default, Some(DeleteCap::Count(11)), 40).is_err());
+        // Anything lowers unlimited.
+        assert_eq!(effective_cap(DeleteCap::Unlimited, Some(DeleteCap::Default), 5).ok(), Some(DeleteCap::Default));
+        assert_eq!(effective_cap(DeleteCap::Unlimited, Some(DeleteCap::Unlimited), 5).ok(), Some(DeleteCap::Unlimited));
     }
 }

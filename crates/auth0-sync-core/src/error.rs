@@ -33,6 +33,30 @@ pub enum PlanError {
         )
     )]
     TooManyDeletes { removals: u32, users: u32, limit: u32 },
+
+    #[error(
+        "--max-deletes {flag} at apply allows {flag_limit} removal(s) of the connection's {users} users, more than the cap of {recorded} ({recorded_limit}) the plan was approved with"
+    )]
+    #[diagnostic(
+        code(auth0_sync::safety::cap_above_approved),
+        help(
+            "a plan carries the cap its reviewer saw, and apply may only lower it: drop the flag (or give a lower one), or make a new plan with the higher cap and have it reviewed"
+        )
+    )]
+    CapAboveApproved { flag: String, flag_limit: String, recorded: String, recorded_limit: String, users: u32 },
+
+    #[error(
+        "{} target(s) are neither in the source nor among the connection's users: {}",
+        emails.len(),
+        emails.join(", ")
+    )]
+    #[diagnostic(
+        code(auth0_sync::plan::unknown_targets),
+        help(
+            "check the spelling of each --only / --only-file email; a target must be a row of the source or a user of AUTH0_CONNECTION"
+        )
+    )]
+    UnknownTargets { emails: Vec<String> },
 }
 
 /// A plan file that cannot be written or read.
@@ -127,6 +151,53 @@ pub enum PlanFileError {
         span: SourceSpan,
         recorded: String,
         actual: String,
+    },
+
+    #[error("the plan is not signed; AUTH0_SYNC_VERIFY_KEY requires a signature by key {expected}")]
+    #[diagnostic(
+        code(auth0_sync::plan::unsigned),
+        help(
+            "only signed plans are applied here: make the plan with AUTH0_SYNC_SIGNING_KEY (or --signing-key) set to the private key of that public key, and have it reviewed"
+        )
+    )]
+    Unsigned {
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("no `signature` in this plan")]
+        span: SourceSpan,
+        /// Fingerprint of the verify key.
+        expected: String,
+    },
+
+    #[error("the plan is signed by key {found}, not by the key AUTH0_SYNC_VERIFY_KEY names ({expected})")]
+    #[diagnostic(
+        code(auth0_sync::plan::wrong_key),
+        help(
+            "make the plan again with the signing key that belongs to AUTH0_SYNC_VERIFY_KEY, or check that the apply job has the right public key"
+        )
+    )]
+    WrongKey {
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("signed by another key")]
+        span: SourceSpan,
+        found: String,
+        expected: String,
+    },
+
+    #[error("the plan's signature does not match its content: it was changed after it was signed ({reason})")]
+    #[diagnostic(
+        code(auth0_sync::plan::signature_mismatch),
+        help(
+            "do not apply this file: someone or something edited it after review (a recomputed checksum does not make an edit valid); make a new plan with `auth0-sync plan` and have it reviewed"
+        )
+    )]
+    SignatureMismatch {
+        #[source_code]
+        src: NamedSource<String>,
+        #[label("this signature")]
+        span: SourceSpan,
+        reason: String,
     },
 
     #[error("the plan contradicts itself: {problem}")]

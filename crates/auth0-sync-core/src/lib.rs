@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod caps;
+mod consistency;
 pub mod digest;
 pub mod drift;
 pub mod email;
@@ -18,5 +19,8 @@ pub mod plan;
 pub mod planner;
 pub mod policy;
 pub mod roles;
+pub mod schema;
+pub mod seal;
+pub mod targets;
 
 pub use error::{DriftItem, PlanError, PlanFileError, PlanStoreError};

@@ -155,14 +155,22 @@ impl<'de> Deserialize<'de> for NameSet {
     }
 }
 
-/// Optional profile fields a source may carry into user creation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Profile fields the source carries into user creation. Written only when at least
+/// one field is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "profile", deny_unknown_fields, extend("minProperties" = 1))]
 pub struct Profile {
+    /// Full name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub name: Option<String>,
+    /// Given (first) name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub given_name: Option<String>,
+    /// Family (last) name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub family_name: Option<String>,
 }
 
@@ -193,15 +201,22 @@ impl DesiredUser {
 }
 
 /// Something odd in the source that did not stop planning but that a reviewer must see.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "warning", deny_unknown_fields)]
 pub struct Warning {
-    /// Machine-readable kind, e.g. `invalid_email`, `conflicting_duplicate`.
+    /// Machine-readable kind, e.g. `missing_email`, `invalid_email`,
+    /// `conflicting_duplicate`, `unmanaged_role`.
+    #[schemars(length(min = 1))]
     pub kind: String,
     /// 1-based row number in the query result, when the warning is about a row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(min = 1))]
     pub row: Option<u64>,
+    /// The email (as found in the source) the warning is about, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub email: Option<String>,
+    /// Human-readable explanation.
     pub message: String,
 }
 

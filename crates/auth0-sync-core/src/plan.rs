@@ -1,22 +1,35 @@
 //! The plan file: what `plan` writes and `apply` executes. Versioned, checksummed
-//! JSON, written 0600, validated with spans pointing into the file on refusal.
+//! (and optionally signed, see `seal`) JSON, written 0600, validated with spans
+//! pointing into the file on refusal. The types' doc comments are the JSON Schema's
+//! descriptions (`schema`).
 
+use crate::caps::DeleteCap;
 use crate::digest::sha256_tagged;
 use crate::error::{PlanFileError, PlanStoreError};
 use crate::model::{Profile, Warning};
+pub(crate) use crate::schema::Sha256Text;
+use crate::seal::{PlanSignature, SealProblem, VerifyingKey};
 use chrono::{DateTime, Utc};
 use miette::{NamedSource, SourceSpan};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
 /// The plan format this build writes and the only one it executes.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 added `policy.delete_cap`, `targets` and `signature`.
+pub const FORMAT_VERSION: u32 = 2;
 
-/// What one change does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// What the change does: `create_user` creates the user in the connection then
+/// assigns its roles; `unblock_user` unblocks a user auth0-sync blocked earlier who is
+/// back in the source (roles unchanged); `update_roles` assigns and/or removes roles
+/// of an existing user; `block_user` blocks a user missing from the source
+/// (`policy.on_missing` `block`; reversible, roles unchanged); `delete_user` deletes
+/// the user (no undo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "action")]
 pub enum Action {
     /// Create the user in the connection, then assign its roles.
     CreateUser,
@@ -58,33 +71,51 @@ impl Action {
 }
 
 /// Who a change is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "userRef", deny_unknown_fields)]
 pub struct UserRef {
+    /// Normalised (trimmed, lower-cased) email address.
+    #[schemars(length(min = 1))]
     pub email: String,
-    /// Absent for users that do not exist yet.
+    /// Auth0 user id, e.g. `auth0|0123456789abcdef`. Absent for a user that does not
+    /// exist yet (`create_user`), present otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(min = 1))]
     pub user_id: Option<String>,
 }
 
 /// A user's state on one side of a change. Roles are names.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "userState", deny_unknown_fields)]
 pub struct UserState {
+    /// Names of the (managed) roles the user has (before) or will have (after).
     pub roles: crate::model::NameSet,
+    /// Whether the user is blocked; written only when true (absent means not blocked).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[schemars(with = "crate::schema::True")]
     pub blocked: bool,
+    /// Profile fields; absent when none is set (only creates carry one).
     #[serde(default, skip_serializing_if = "Profile::is_empty")]
     pub profile: Profile,
 }
 
-/// One change: the action, the user, the state before (absent for a create)
-/// and after (absent for a delete).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One change. Both `before` and `after` keys are always present: `before` is null
+/// for `create_user`, `after` is null for `delete_user`, both are set for
+/// `unblock_user`, `update_roles` and `block_user`. `user.user_id` is absent for
+/// `create_user` and present for every other action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "change", deny_unknown_fields, transform = crate::schema::change_branches)]
 pub struct Change {
-    /// 1-based position in the plan; journals and reports refer to it.
+    /// 1-based position of the change in the plan; journals and reports refer to it.
+    #[schemars(range(min = 1))]
     pub id: u32,
+    /// What the change does (one of the actions below, in plan order).
     pub action: Action,
+    /// The user the change is about.
     pub user: UserRef,
+    /// The user's state in the tenant before the change; null for `create_user`.
     pub before: Option<UserState>,
+    /// The user's state after the change; null for `delete_user`.
     pub after: Option<UserState>,
 }
 
@@ -107,25 +138,40 @@ impl Change {
     }
 }
 
-/// Counts per action, and role operations in total.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Counts per action, roles to create, role operations in total, and the users the
+/// plan leaves as they are (unchanged, ignored, kept). In a partial plan (`targets`)
+/// every count but `connection_users` is about the targets only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "summary", deny_unknown_fields)]
 pub struct Summary {
+    /// Number of `create_user` changes.
     pub create_user: u32,
+    /// Number of `unblock_user` changes.
     pub unblock_user: u32,
+    /// Number of `update_roles` changes.
     pub update_roles: u32,
+    /// Number of `block_user` changes.
     pub block_user: u32,
+    /// Number of `delete_user` changes.
     pub delete_user: u32,
-    /// Roles created before the user changes (`--create-missing-roles`).
+    /// Number of roles to create before the user changes (`--create-missing-roles`),
+    /// the length of `create_roles` (0 when absent).
     pub create_role: u32,
+    /// Role assignments over all changes (a create counts each of its roles).
     pub roles_assigned: u32,
+    /// Role removals over all `update_roles` changes (a delete removes none: the user
+    /// goes).
     pub roles_removed: u32,
-    /// Desired users that already match the tenant.
+    /// Desired users whose connection user already matches the source.
     pub unchanged: u32,
-    /// Connection users kept because they match the ignore list.
+    /// Connection users absent from the source that were left alone because they
+    /// match `policy.ignore_users`.
     pub ignored: u32,
-    /// Connection users missing from the source but kept (`--on-missing ignore`).
+    /// Connection users absent from the source that were kept: `policy.on_missing` is
+    /// `ignore`, or it is `block` and the user is already blocked.
     pub kept: u32,
-    /// Users of the connection in the snapshot (the base of the deletion cap).
+    /// Users of the connection in the tenant snapshot, the base of the deletion cap
+    /// (the whole connection, also in a partial plan).
     pub connection_users: u32,
 }
 
@@ -144,37 +190,58 @@ impl Summary {
     }
 }
 
-/// Where the desired state came from (no secrets: never a password or a full
-/// connection string).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Where the desired state came from. Never holds a password or a full connection
+/// string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "source", deny_unknown_fields)]
 pub struct SourceInfo {
-    /// `sqlite` or `mssql`.
+    /// Source backend.
+    #[schemars(extend("enum" = ["sqlite", "mssql"]))]
     pub kind: String,
-    /// A path, or `server:port/database`.
+    /// A SQLite path, or `server:port/database` for SQL Server.
     pub location: String,
+    /// Rows the query returned, including rows that only produced warnings.
     pub rows: u64,
+    /// Distinct desired users after email normalisation.
     pub users: u64,
 }
 
-/// The policy the plan was computed with, recorded for reviewers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The policy the plan was computed with, recorded for reviewers; apply enforces the
+/// recorded deletion cap again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "policy", deny_unknown_fields)]
 pub struct PolicyRecord {
+    /// Emails and globs (CLIENT_IGNORE_USERS, trimmed and lower-cased) of connection
+    /// users that are never deleted, blocked or counted as kept.
+    #[schemars(inner(length(min = 1)))]
     pub ignore_users: Vec<String>,
-    /// Roles the tool may assign and remove; `None` = all roles.
+    /// Names of the roles the tool may assign and remove (AUTH0_MANAGED_ROLES), sorted;
+    /// other roles are left as they are and never appear in a change. Absent when
+    /// every role is managed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "crate::model::NameSet")]
     pub managed_roles: Option<Vec<String>>,
-    /// What happens to connection users missing from the source.
-    #[serde(default)]
+    /// What happens to connection users missing from the source (`--on-missing`):
+    /// `delete` deletes them (`delete_user`), `block` blocks them (`block_user`,
+    /// reversible: `unblock_user` when they reappear), `ignore` leaves them alone
+    /// (counted in `summary.kept`).
     pub on_missing: OnMissing,
-    /// The most deletions (and blocks) this plan was allowed; `None` = no cap.
+    /// The deletion cap the plan was made and reviewed with (`--max-deletes`, or
+    /// `--allow-mass-delete` as `unlimited`). `apply` checks the plan against it again,
+    /// for the connection's user count at apply time; an apply flag may only lower it.
+    pub delete_cap: DeleteCap,
+    /// The most `delete_user` plus `block_user` changes `delete_cap` allowed for the
+    /// plan's `summary.connection_users` (by default 10% of the connection's users, at
+    /// least 10 and at most 500); null when there is no cap.
     #[serde(default)]
     pub max_deletes: Option<u32>,
 }
 
 /// What to do with a connection user that is not in the source.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "onMissing")]
 pub enum OnMissing {
     /// Delete the user (no undo).
     #[default]
@@ -186,38 +253,97 @@ pub enum OnMissing {
 }
 
 /// The body the planner computes: changes, counts, warnings, role ids.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Changeset {
-    /// Role name → role id for every role a change references (roles still to be
-    /// created are absent here and listed in `create_roles`).
+    /// Role name → Auth0 role id for every existing role that any change's `before` or
+    /// `after` names (assigned, removed, or kept). Roles still to be created are
+    /// listed in `create_roles` instead.
+    #[schemars(extend("propertyNames" = {"minLength": 1}))]
     pub roles: BTreeMap<String, String>,
-    /// Roles to create before any user change (`--create-missing-roles`).
+    /// Names of the roles the source names that the tenant lacks, sorted, created
+    /// before any user change (`--create-missing-roles`). Written only when there is
+    /// at least one; these names are absent from `roles` (their ids are only known at
+    /// apply time) and may be used by the changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1), extend("uniqueItems" = true), inner(length(min = 1)))]
     pub create_roles: Vec<String>,
-    /// Emails of connection users left alone because they match the ignore list.
+    /// Emails of connection users that are not in the source but were kept because
+    /// they match CLIENT_IGNORE_USERS (one entry per such user; its length equals
+    /// `summary.ignored`). Written only when there is at least one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 1), inner(length(min = 1)))]
     pub ignored_users: Vec<String>,
+    /// Counts per action, roles to create, role operations, and the users left as
+    /// they are.
     pub summary: Summary,
+    /// The changes, in execution order: `create_user`, then `unblock_user`, then
+    /// `update_roles`, then `block_user`, then `delete_user`, by email within each
+    /// action; `id` runs 1, 2, 3, ... in that order. Empty when the tenant already
+    /// matches the source.
     pub changes: Vec<Change>,
+    /// Oddities in the source (unusable rows, conflicting duplicates, roles outside
+    /// AUTH0_MANAGED_ROLES) that did not stop planning but that a reviewer must see.
     pub warnings: Vec<Warning>,
 }
 
-/// The plan file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What `auth0-sync plan` writes, `auth0-sync show --format json` prints and
+/// `auth0-sync apply` executes, exactly as serde writes it (crates/auth0-sync-core,
+/// `plan.rs`). Plans are sealed with `checksum`: any edit, including adding a field
+/// serde would drop, makes `apply` refuse the file; a plan whose checksum was
+/// recomputed after an edit is also refused when it contradicts itself (change
+/// shapes, ids, order, role table, summary counts, targets, cap). The checksum is no
+/// protection against someone who edits on purpose: a `signature` is, when `apply`
+/// runs with a verify key. Role arrays are written sorted; JSON Schema cannot express
+/// that, `apply` enforces it through the checksum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Plan {
+    /// Version of this plan format. This build writes, and only executes, this
+    /// version.
+    #[schemars(extend("const" = FORMAT_VERSION))]
     pub format_version: u32,
+    /// Version of auth0-sync that wrote the plan (Cargo package version), e.g.
+    /// `0.1.0`.
+    #[schemars(length(min = 1))]
     pub tool_version: String,
+    /// When the plan was computed, RFC 3339 in UTC, e.g. `2026-11-28T13:30:00Z`.
     pub created_at: DateTime<Utc>,
-    /// Host (and port) of the tenant, e.g. `acme.eu.auth0.com`.
+    /// Host (and port when not the default) of the tenant the plan is for, e.g.
+    /// `acme.eu.auth0.com`. `apply` refuses to run against another AUTH0_URL.
+    #[schemars(length(min = 1))]
     pub tenant: String,
+    /// Name of the Auth0 database connection the plan manages (AUTH0_CONNECTION),
+    /// e.g. `Username-Password-Authentication`. Only its users are created, changed or
+    /// deleted.
+    #[schemars(length(min = 1))]
     pub connection: String,
-    /// Fingerprint of the tenant snapshot the plan was computed from.
+    /// `sha256:<hex>` of the tenant snapshot (roles and users) the plan was computed
+    /// from, used to tell whether the tenant changed between plan and apply.
+    #[schemars(with = "Sha256Text")]
     pub tenant_fingerprint: String,
+    /// Where the desired state came from.
     pub source: SourceInfo,
+    /// The policy the plan was computed with.
     pub policy: PolicyRecord,
+    /// Present only in a partial plan (`plan --only` / `--only-file`): the normalised
+    /// emails, sorted, whose changes it holds. Users outside it were not considered:
+    /// the plan says nothing about them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<String>", length(min = 1), extend("uniqueItems" = true), inner(length(min = 1)))]
+    pub targets: Option<Vec<String>>,
     #[serde(flatten)]
     pub changeset: Changeset,
-    /// `sha256:<hex>` over the canonical JSON of every other field.
+    /// The Ed25519 signature of the plan (`plan` with AUTH0_SYNC_SIGNING_KEY); absent
+    /// when unsigned. `apply` with AUTH0_SYNC_VERIFY_KEY refuses a plan without one,
+    /// signed by another key, or changed after signing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "PlanSignature")]
+    pub signature: Option<PlanSignature>,
+    /// `sha256:<hex>` over the canonical JSON (keys sorted, no whitespace) of every
+    /// other top-level field (the signature included). It catches accidental edits
+    /// only: anyone can recompute it.
+    #[schemars(with = "Sha256Text")]
     pub checksum: String,
 }
 
@@ -238,7 +364,7 @@ fn canonical_without_checksum(v: &serde_json::Value) -> Vec<u8> {
 
 /// Compact JSON with object keys sorted at every level, whatever map type
 /// serde_json was built with (its `preserve_order` feature keeps insertion order).
-fn write_canonical(v: &serde_json::Value, out: &mut Vec<u8>) {
+pub(crate) fn write_canonical(v: &serde_json::Value, out: &mut Vec<u8>) {
     match v {
         serde_json::Value::Object(o) => {
             let mut keys: Vec<&String> = o.keys().collect();
@@ -289,11 +415,39 @@ impl Plan {
             tenant_fingerprint,
             source,
             policy,
+            targets: None,
             changeset,
+            signature: None,
             checksum: String::new(),
         };
         plan.checksum = plan.compute_checksum();
         plan
+    }
+
+    /// Marks the plan partial, for these normalised emails (sorted, deduplicated
+    /// here), and reseals it. Sign after this.
+    pub fn with_targets(mut self, targets: impl IntoIterator<Item = String>) -> Plan {
+        let t: BTreeSet<String> = targets.into_iter().collect();
+        self.targets = Some(t.into_iter().collect());
+        self.signature = None;
+        self.checksum = self.compute_checksum();
+        self
+    }
+
+    /// The targets of a partial plan (`plan --only`); `None` for a full plan.
+    pub fn targets(&self) -> Option<&[String]> {
+        self.targets.as_deref()
+    }
+
+    /// True for a plan made with `--only` / `--only-file`.
+    pub fn is_partial(&self) -> bool {
+        self.targets.is_some()
+    }
+
+    /// Fingerprint of the key that signed the plan, if it is signed (not verified:
+    /// see [`Plan::parse_verified`]).
+    pub fn signed_by(&self) -> Option<&str> {
+        self.signature.as_ref().map(|s| s.key.as_str())
     }
 
     pub fn compute_checksum(&self) -> String {
@@ -337,8 +491,21 @@ impl Plan {
         Plan::parse(&path.display().to_string(), &text).map_err(|e| PlanStoreError::File(Box::new(e)))
     }
 
+    /// [`Plan::read`], and with `verify` the signature check of [`Plan::parse_verified`].
+    pub fn read_verified(path: &Path, verify: Option<&VerifyingKey>) -> Result<Plan, PlanStoreError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PlanStoreError::io("read plan file", path, e))?;
+        Plan::parse_verified(&path.display().to_string(), &text, verify).map_err(|e| PlanStoreError::File(Box::new(e)))
+    }
+
     /// Validates plan text; `name` labels the source in diagnostics.
     pub fn parse(name: &str, text: &str) -> Result<Plan, PlanFileError> {
+        Plan::parse_verified(name, text, None)
+    }
+
+    /// Validates plan text as [`Plan::parse`] does and, with `verify`, checks its
+    /// signature right after the format version, before the checksum: an edit of a
+    /// signed plan is reported as such whether or not the checksum was recomputed.
+    pub fn parse_verified(name: &str, text: &str, verify: Option<&VerifyingKey>) -> Result<Plan, PlanFileError> {
         let src = || NamedSource::new(name, text.to_owned()).with_language("json");
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| PlanFileError::Syntax {
             src: src(),
@@ -357,6 +524,30 @@ impl Plan {
                     found: found.map_or_else(|| "none".to_owned(), |v| v.to_string()),
                     supported: FORMAT_VERSION,
                 });
+            }
+        }
+        if let Some(key) = verify {
+            let span = || key_span(text, "signature");
+            match crate::seal::verify(&value, key) {
+                Ok(()) => {}
+                Err(SealProblem::Unsigned) => {
+                    return Err(PlanFileError::Unsigned {
+                        src: src(),
+                        span: key_span(text, "checksum"),
+                        expected: crate::seal::fingerprint(key),
+                    });
+                }
+                Err(SealProblem::WrongKey { found }) => {
+                    return Err(PlanFileError::WrongKey {
+                        src: src(),
+                        span: key_span_after(text, "signature", "key"),
+                        found,
+                        expected: crate::seal::fingerprint(key),
+                    });
+                }
+                Err(SealProblem::Mismatch(reason)) => {
+                    return Err(PlanFileError::SignatureMismatch { src: src(), span: span(), reason });
+                }
             }
         }
         let recorded = obj.get("checksum").and_then(|v| v.as_str()).unwrap_or("").to_owned();
@@ -391,101 +582,6 @@ impl Plan {
             return Err(PlanFileError::Inconsistent { src: src(), span: key_span(text, "changes"), problem });
         }
         Ok(plan)
-    }
-
-    /// Checks that changes, summary and role table agree with each other.
-    pub fn consistency(&self) -> Result<(), String> {
-        let cs = &self.changeset;
-        let mut counted = Summary { ..cs.summary.clone() };
-        counted.create_user = 0;
-        counted.unblock_user = 0;
-        counted.update_roles = 0;
-        counted.block_user = 0;
-        counted.delete_user = 0;
-        counted.roles_assigned = 0;
-        counted.roles_removed = 0;
-        counted.create_role = cs.create_roles.len() as u32;
-        let mut last_action = Action::CreateUser;
-        for (i, c) in cs.changes.iter().enumerate() {
-            let n = i as u32 + 1;
-            if c.id != n {
-                return Err(format!("change #{n} has id {}; ids must run 1, 2, 3, ...", c.id));
-            }
-            if c.action < last_action {
-                return Err(format!("change {n} ({}) is out of order", c.action.as_str()));
-            }
-            last_action = c.action;
-            let (before, after, user_id) = (c.before.is_some(), c.after.is_some(), c.user.user_id.is_some());
-            let shape_ok = match c.action {
-                Action::CreateUser => !before && after && !user_id,
-                Action::DeleteUser => before && !after && user_id,
-                Action::UpdateRoles | Action::BlockUser | Action::UnblockUser => before && after && user_id,
-            };
-            if !shape_ok {
-                return Err(format!(
-                    "change {n} ({}) has the wrong shape: before {}, after {}, user_id {}",
-                    c.action.as_str(),
-                    if before { "set" } else { "null" },
-                    if after { "set" } else { "null" },
-                    if user_id { "set" } else { "absent" },
-                ));
-            }
-            let blocked = |st: &Option<UserState>| st.as_ref().is_some_and(|st| st.blocked);
-            let same_roles = c.before.as_ref().map(|b| &b.roles) == c.after.as_ref().map(|a| &a.roles);
-            let state_ok = match c.action {
-                Action::CreateUser => !blocked(&c.after),
-                Action::UpdateRoles => !blocked(&c.before) && !blocked(&c.after),
-                Action::BlockUser => !blocked(&c.before) && blocked(&c.after) && same_roles,
-                Action::UnblockUser => blocked(&c.before) && !blocked(&c.after) && same_roles,
-                Action::DeleteUser => true,
-            };
-            if !state_ok {
-                return Err(format!(
-                    "change {n} ({}) has before/after states that do not fit the action",
-                    c.action.as_str()
-                ));
-            }
-            let mentioned = c.before.iter().chain(c.after.iter()).flat_map(|st| st.roles.iter());
-            for r in mentioned {
-                let r = r.as_str();
-                if !cs.roles.contains_key(r) && !cs.create_roles.iter().any(|x| x == r) {
-                    return Err(format!("change {n} uses role {r:?}, which is not in the plan's role table"));
-                }
-            }
-            counted.roles_assigned += c.assign().len() as u32;
-            counted.roles_removed += c.remove().len() as u32;
-            match c.action {
-                Action::CreateUser => counted.create_user += 1,
-                Action::UnblockUser => counted.unblock_user += 1,
-                Action::UpdateRoles => counted.update_roles += 1,
-                Action::BlockUser => counted.block_user += 1,
-                Action::DeleteUser => counted.delete_user += 1,
-            }
-        }
-        if cs.ignored_users.len() as u32 != cs.summary.ignored {
-            return Err("the ignored users do not match the summary".into());
-        }
-        if counted != cs.summary {
-            return Err("the summary does not match the changes".into());
-        }
-        let removals = counted.delete_user + counted.block_user;
-        let policy_ok = match self.policy.on_missing {
-            OnMissing::Delete => counted.block_user == 0,
-            OnMissing::Block => counted.delete_user == 0,
-            OnMissing::Ignore => removals == 0,
-        };
-        if !policy_ok {
-            return Err(format!(
-                "the changes do not follow the recorded on_missing policy {:?}",
-                self.policy.on_missing
-            ));
-        }
-        if let Some(max) = self.policy.max_deletes
-            && removals > max
-        {
-            return Err(format!("the plan removes {removals} users, more than its recorded cap of {max}"));
-        }
-        Ok(())
     }
 }
 
@@ -536,6 +632,22 @@ fn span_at(text: &str, line: usize, column: usize) -> SourceSpan {
     }
     let offset = offset.min(text.len().saturating_sub(1));
     (offset, 1).into()
+}
+
+/// Span of the first `"key": value` line after the first `"outer"`, or of `"outer"`.
+fn key_span_after(text: &str, outer: &str, key: &str) -> SourceSpan {
+    let needle = format!("\"{outer}\"");
+    match text.find(&needle) {
+        Some(start) => {
+            let inner = key_span(&text[start..], key);
+            if inner.offset() == 0 && !text[start..].starts_with(&format!("\"{key}\"")) {
+                key_span(text, outer)
+            } else {
+                (start + inner.offset(), inner.len()).into()
+            }
+        }
+        None => key_span(text, outer),
+    }
 }
 
 /// Span of the first `"key": value` line in the text, or the start of the file.

@@ -5,6 +5,8 @@
 pub use crate::caps::{DeleteCap, check_delete_cap};
 pub use crate::ignore::IgnoreList;
 pub use crate::policy::Policy;
+// Targeted plans (`plan --only`) run this planner on the targets' users.
+pub use crate::targets::{Targets, plan_targets};
 
 use crate::email;
 use crate::error::PlanError;

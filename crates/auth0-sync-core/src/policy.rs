@@ -32,6 +32,7 @@ impl Policy {
             ignore_users: self.ignore.patterns().to_vec(),
             managed_roles: self.managed_roles.0.as_ref().map(|m| m.iter().cloned().collect()),
             on_missing: self.on_missing,
+            delete_cap: self.delete_cap,
             max_deletes: self.delete_cap.limit(connection_users),
         }
     }
