@@ -3,9 +3,9 @@
 
 use crate::apply::{self, ApplyOptions, ApplyReport, CreateVia};
 use crate::auth0::Auth0Client;
-use crate::cli::Format;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
+use crate::render::Format;
 use crate::render::{self, RenderOptions};
 use crate::settings::args::{SafetyArgs, parse_age};
 use crate::settings::{Auth0Settings, SettingsError, Tenant, TenantArgs};
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = crate::cli::MORE_SETTINGS)]
+#[command(after_help = super::output::MORE_SETTINGS)]
 pub struct ApplyArgs {
     /// The plan file to execute (written by `auth0-sync plan`).
     pub plan: PathBuf,
@@ -108,9 +108,9 @@ pub async fn run(s: &ApplySettings) -> Result<ExitCode> {
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
     let (json, journal) = (s.format == Format::Json, apply::journal::path_for(&s.plan));
     render::print_note(json, |o, opts| render::apply_header(&plan, &s.plan, &journal, o, opts))
-        .map_err(super::stdout_err)?;
+        .map_err(super::output::stdout_err)?;
     let report = apply_plan(&client, &s.plan, &plan, options, s.format).await?;
-    render::print_note(json, |o, _| render::apply_footer(&journal, o)).map_err(super::stdout_err)?;
+    render::print_note(json, |o, _| render::apply_footer(&journal, o)).map_err(super::output::stdout_err)?;
     finish_apply(&report, &s.plan)
 }
 
@@ -164,7 +164,7 @@ pub async fn apply_plan(
         }
         _ => render::apply_report(&report, &mut out, &RenderOptions::for_stdout()),
     }
-    .map_err(super::stdout_err)?;
+    .map_err(super::output::stdout_err)?;
     Ok(report)
 }
 

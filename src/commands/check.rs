@@ -20,7 +20,7 @@ use super::plan::{PlanArgs, PlanSettings};
 
 /// `plan`'s arguments that change what it would refuse (no output or plan file).
 #[derive(Debug, clap::Args)]
-#[command(after_help = crate::cli::MORE_SETTINGS)]
+#[command(after_help = super::output::MORE_SETTINGS)]
 pub struct CheckArgs {
     /// As for `plan`: what to do with connection users missing from the source.
     #[arg(long, value_enum, default_value_t, help_heading = "Policy")]
@@ -352,7 +352,7 @@ pub async fn run(args: &CheckArgs, out: &mut impl Write) -> Result<ExitCode> {
     let settings = args.resolve()?;
     let opts = crate::render::RenderOptions::for_stdout();
     let rows = checks(&settings, opts.redact).await;
-    super::quiet_broken_pipe(render(&rows, out, &opts)).map_err(super::stdout_err)?;
+    super::output::quiet_broken_pipe(render(&rows, out, &opts)).map_err(super::output::stdout_err)?;
     let failed = rows.iter().any(|r| matches!(r.status, Status::Fail | Status::Skip));
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

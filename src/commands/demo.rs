@@ -4,13 +4,13 @@
 //! in-process on a free port, plans, applies the saved plan, and plans again.
 
 use super::apply::{apply_plan, check_target, finish_apply};
+use super::output::print_plan;
 use super::plan::{PlanArgs, PlanSettings, make_plan};
-use super::print_plan;
 use crate::apply::ApplyOptions;
 use crate::auth0::Auth0Client;
-use crate::cli::Format;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
+use crate::render::Format;
 use crate::settings::{PolicyArgs, SourceArgs, TenantArgs};
 use auth0_emulator::{Emulator, TenantState};
 use std::path::Path;
