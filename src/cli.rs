@@ -57,6 +57,8 @@ pub enum Command {
     Show(crate::commands::show::ShowArgs),
     /// Validate a saved plan and execute it against the tenant.
     Apply(crate::commands::apply::ApplyArgs),
+    /// Send the invitation again to existing users (same modes as `apply --invite`).
+    Invite(crate::commands::invite::InviteCmdArgs),
     /// Check that the source and the tenant are reachable and consistent.
     Check(crate::commands::check::CheckArgs),
     /// Run a local Auth0 tenant emulator.

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::render::{self, RenderOptions};
 use crate::settings::args::{SafetyArgs, parse_age};
-use crate::settings::{Auth0Settings, SettingsError, Tenant, TenantArgs};
+use crate::settings::{Auth0Settings, InviteArgs, SettingsError, Tenant, TenantArgs, both};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -40,6 +40,8 @@ pub struct ApplyArgs {
     pub tenant: TenantArgs,
     #[command(flatten)]
     pub safety: SafetyArgs,
+    #[command(flatten)]
+    pub invite: InviteArgs,
 }
 
 /// Everything `apply` needs, checked.
@@ -53,7 +55,7 @@ pub struct ApplySettings {
 
 impl ApplyArgs {
     pub fn resolve(&self) -> Result<ApplySettings, SettingsError> {
-        let tenant = self.tenant.resolve()?;
+        let (tenant, invite) = both(self.tenant.resolve(), self.invite.resolve())?;
         Ok(ApplySettings {
             plan: self.plan.clone(),
             tenant,
@@ -67,6 +69,7 @@ impl ApplyArgs {
                 role_batch_size: self.role_batch_size.into(),
                 create_via: self.create_via,
                 now: None,
+                invite,
             },
             format: self.format,
         })

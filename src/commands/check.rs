@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::settings::{PolicyArgs, SourceArgs, TenantArgs};
+use crate::apply::Invitations;
+use crate::auth0::Connection;
+use crate::settings::{InviteArgs, PolicyArgs, SourceArgs, TenantArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -18,6 +20,8 @@ pub struct CheckArgs {
     pub tenant: TenantArgs,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub invite: InviteArgs,
 }
 
 /// Scopes the tool's Management API calls need (`update:users` for blocking and
@@ -105,7 +109,7 @@ pub async fn checks(args: &CheckArgs) -> Vec<CheckRow> {
         }
         Err(e) => {
             rows.push(row("token obtained", Err(diag_text(&e))));
-            for n in ["scopes", "connection exists", "roles exist"] {
+            for n in ["scopes", "connection exists", "roles exist", "invitations"] {
                 rows.push(skipped(n, "no token"));
             }
             return rows;
@@ -128,11 +132,20 @@ pub async fn checks(args: &CheckArgs) -> Vec<CheckRow> {
             return rows;
         }
     };
-    match client.connection_by_name(&connection).await {
-        Ok(Some(c)) => rows.push(row("connection exists", Ok(format!("{} ({})", c.name, c.id)))),
-        Ok(None) => rows.push(row("connection exists", Err(format!("no connection named {connection:?}")))),
-        Err(e) => rows.push(row("connection exists", Err(diag_text(&e)))),
-    }
+    let found = match client.connection_by_name(&connection).await {
+        Ok(Some(c)) => {
+            rows.push(row("connection exists", Ok(format!("{} ({})", c.name, c.id))));
+            Some(c)
+        }
+        Ok(None) => {
+            rows.push(row("connection exists", Err(format!("no connection named {connection:?}"))));
+            None
+        }
+        Err(e) => {
+            rows.push(row("connection exists", Err(diag_text(&e))));
+            None
+        }
+    };
     match (source_roles, client.roles().await) {
         (None, _) => rows.push(skipped("roles exist", "the source could not be read")),
         (_, Err(e)) => rows.push(row("roles exist", Err(diag_text(&e)))),
@@ -149,7 +162,57 @@ pub async fn checks(args: &CheckArgs) -> Vec<CheckRow> {
             ));
         }
     }
+    rows.push(invitations_row(&client, &args.invite, &granted, found.as_ref()).await);
     rows
+}
+
+/// What `apply --invite` needs, checked as apply checks it before its first write:
+/// for `email`, an application with the connection enabled; for `ticket`, the scope
+/// `create:user_tickets` and a delivery command.
+async fn invitations_row(
+    client: &Auth0Client,
+    args: &InviteArgs,
+    granted: &BTreeSet<String>,
+    connection: Option<&Connection>,
+) -> CheckRow {
+    const NAME: &str = "invitations";
+    let invitations = match args.resolve() {
+        Ok(i) => i,
+        Err(e) => return row(NAME, Err(diag_text(&e))),
+    };
+    match invitations {
+        Invitations::None => row(NAME, Ok("off (AUTH0_INVITE=none): new users are not invited".into())),
+        Invitations::Email { client_id } => {
+            let Some(c) = connection else { return skipped(NAME, "the connection was not found") };
+            match client.connection_clients(&c.id).await {
+                Err(e) => row(NAME, Err(diag_text(&e))),
+                Ok(enabled) if enabled.contains(&client_id) => {
+                    row(NAME, Ok(format!("email: sent for application {client_id}, which has {} enabled", c.name)))
+                }
+                Ok(enabled) => row(
+                    NAME,
+                    Err(format!(
+                        "application {client_id} (AUTH0_INVITE_CLIENT_ID) does not have {} enabled (it is enabled for: {}); Auth0 would refuse the emails",
+                        c.name,
+                        if enabled.is_empty() { "none".to_owned() } else { enabled.join(", ") }
+                    )),
+                ),
+            }
+        }
+        Invitations::Ticket(t) => {
+            if !granted.contains("create:user_tickets") {
+                return row(
+                    NAME,
+                    Err("ticket: missing scope create:user_tickets (grant it to the application in the Auth0 dashboard)".into()),
+                );
+            }
+            let program = match &t.delivery {
+                crate::apply::Delivery::Command(argv) => argv.first().cloned().unwrap_or_default(),
+                crate::apply::Delivery::Print => "the demo's printer".into(),
+            };
+            row(NAME, Ok(format!("ticket: valid {}, delivered by {program}", humantime::format_duration(t.ttl))))
+        }
+    }
 }
 
 fn diag_text(e: &dyn miette::Diagnostic) -> String {

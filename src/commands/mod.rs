@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod check;
 pub mod demo;
+pub mod invite;
 pub mod plan;
 pub mod show;
 
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => plan::run(&args.resolve()?).await,
         Command::Show(args) => show::run(&args),
         Command::Apply(args) => apply::run(&args.resolve()?).await,
+        Command::Invite(args) => invite::run(&args.resolve()?).await,
         Command::Check(args) => check::run(&args, &mut std::io::stdout().lock()).await,
         Command::Emulator(args) => {
             auth0_emulator::run(args).await?;

@@ -5,7 +5,7 @@
 pub mod args;
 mod error;
 
-pub use args::{PolicyArgs, SourceArgs, TenantArgs};
+pub use args::{InviteArgs, PolicyArgs, SourceArgs, TenantArgs};
 pub use error::{Problems, SettingsError, both};
 
 use error::invalid;
