@@ -15,6 +15,7 @@ mod emulator_scale;
 mod emulator_state;
 mod emulator_users;
 mod fuzz_regressions;
+mod invites;
 mod mock_sql;
 mod mssql_connect;
 mod mssql_e2e;
