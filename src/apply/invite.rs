@@ -133,6 +133,15 @@ pub enum InviteError {
     )]
     NotADatabase { name: String, strategy: String },
 
+    #[error("the delivery command {program:?} (AUTH0_INVITE_COMMAND) cannot be run: {why}")]
+    #[diagnostic(
+        code(auth0_sync::invite::no_delivery),
+        help(
+            "nothing was sent. Set AUTH0_INVITE_COMMAND to an executable (a path, or a name found in PATH); it is run without a shell and reads {{\"email\",\"user_id\",\"ticket\",\"expires_at\"}} on stdin"
+        )
+    )]
+    NoDelivery { program: String, why: String },
+
     #[error("{failed} of {total} invitation(s) failed")]
     #[diagnostic(
         code(auth0_sync::invite::failed),
@@ -155,9 +164,14 @@ fn uninvitable(unknown: &[String], blocked: &[String], connection: &str) -> Stri
 }
 
 /// Before the first write: an email invitation needs its application to have the
-/// connection enabled (`GET /api/v2/connections/{id}/clients`). Ticket scopes are
-/// checked with the others (`crate::scopes`).
+/// connection enabled (`GET /api/v2/connections/{id}/clients`); a ticket needs a
+/// delivery program that can be run. Ticket scopes are checked with the others
+/// (`crate::scopes`).
 pub async fn check(client: &Auth0Client, connection: &Connection, invitations: &Invitations) -> crate::Result<()> {
+    if let Invitations::Ticket(TicketInvites { delivery: Delivery::Command(argv), .. }) = invitations {
+        let program = argv.first().map(String::as_str).unwrap_or_default();
+        find_program(program).map_err(|why| InviteError::NoDelivery { program: program.to_owned(), why })?;
+    }
     let Invitations::Email { client_id } = invitations else { return Ok(()) };
     let enabled = client.connection_clients(&connection.id).await?;
     if enabled.iter().any(|c| c == client_id) {
@@ -169,6 +183,35 @@ pub async fn check(client: &Auth0Client, connection: &Connection, invitations: &
         enabled: if enabled.is_empty() { "none".into() } else { enabled.join(", ") },
     }
     .into())
+}
+
+/// Where `program` is: itself when it names a path, else the first executable of
+/// that name in `PATH` (as the process will look for it).
+pub fn find_program(program: &str) -> Result<std::path::PathBuf, String> {
+    use std::path::{Path, PathBuf};
+    fn executable(p: &Path) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        }
+        #[cfg(not(unix))]
+        {
+            p.is_file()
+        }
+    }
+    if program.is_empty() {
+        return Err("it is empty".into());
+    }
+    if program.contains(std::path::MAIN_SEPARATOR) {
+        let p = PathBuf::from(program);
+        return if executable(&p) { Ok(p) } else { Err("no executable file at that path".into()) };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+        .ok_or_else(|| "no executable of that name in PATH".into())
 }
 
 /// Invites one user: the email, or the ticket and its delivery. `issued` runs between

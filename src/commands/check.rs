@@ -210,6 +210,11 @@ async fn invitations_row(
                 crate::apply::Delivery::Command(argv) => argv.first().cloned().unwrap_or_default(),
                 crate::apply::Delivery::Print => "the demo's printer".into(),
             };
+            if let crate::apply::Delivery::Command(_) = &t.delivery
+                && let Err(why) = crate::apply::invite::find_program(&program)
+            {
+                return row(NAME, Err(format!("ticket: the delivery command {program:?} cannot be run: {why}")));
+            }
             row(NAME, Ok(format!("ticket: valid {}, delivered by {program}", humantime::format_duration(t.ttl))))
         }
     }

@@ -80,6 +80,7 @@ fn covered_invite(e: &InviteError) -> &'static str {
         InviteError::ClientNotEnabled { .. } => "invite_client_not_enabled",
         InviteError::NotInvitable { .. } => "invite_not_invitable",
         InviteError::NotADatabase { .. } => "invite_not_a_database",
+        InviteError::NoDelivery { .. } => "invite_no_delivery",
         InviteError::Failed { .. } => "invite_failed",
     }
 }
@@ -393,6 +394,7 @@ fn invite_diagnostics() {
             blocked: vec!["bob@acme.example".into()],
         },
         InviteError::NotADatabase { name: "google-oauth2".into(), strategy: "google-oauth2".into() },
+        InviteError::NoDelivery { program: "send-welcome".into(), why: "no executable of that name in PATH".into() },
         InviteError::Failed { failed: 1, total: 3 },
     ];
     for e in cases {

@@ -256,8 +256,9 @@ async fn spend_address(env: &Env, email: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refusals_before_the_first_write() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--invite", "email"], "AUTH0_INVITE_CLIENT_ID"),
+        (&["--invite", "ticket", "--invite-command", "no-such-delivery-program x"], "auth0_sync::invite::no_delivery"),
         (&["--invite", "email", "--invite-client-id", "demo-m2m-client"], "auth0_sync::invite::client_not_enabled"),
         (&["--invite", "ticket"], "AUTH0_INVITE_COMMAND"),
         (&["--invite", "letter"], "AUTH0_INVITE"),
