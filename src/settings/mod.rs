@@ -4,6 +4,7 @@
 
 pub mod args;
 mod error;
+mod invite;
 
 pub use args::{InviteArgs, PolicyArgs, SourceArgs, TenantArgs};
 pub use error::{Problems, SettingsError, both};

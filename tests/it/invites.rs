@@ -472,3 +472,41 @@ async fn auth0s_per_address_limit_is_reported_not_worked_around() {
     assert_eq!(invited(&env.emulator, InvitationKind::Email).iter().filter(|e| *e == "bob@acme.example").count(), 1);
     assert_eq!(env.emulator.invitations().len(), 11, "the 11th for alice was refused");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn email_invitations_work_under_every_reading_of_the_answer_and_the_enabled_clients() {
+    use auth0_emulator::lifecycle::ChangePasswordBody;
+    use auth0_emulator::{EmulatorOptions, LifecycleOptions};
+    let readings = [
+        LifecycleOptions { change_password_body: ChangePasswordBody::Text, ..Default::default() },
+        LifecycleOptions { change_password_body: ChangePasswordBody::JsonString, ..Default::default() },
+        LifecycleOptions { legacy_enabled_clients: true, ..Default::default() },
+        LifecycleOptions { change_password_requires_client_id: false, ..Default::default() },
+    ];
+    for lifecycle in readings {
+        let options = EmulatorOptions { lifecycle: lifecycle.clone(), ..Default::default() };
+        let env =
+            Env::with_options(crate::common::demo_state(), include_bytes!("../../examples/demo/hr.sqlite"), options)
+                .await;
+        let p = plan(&env, "plan.json").await;
+        let out = apply(&env, &p, &["--invite", "email", "--invite-client-id", LOGIN_APP]).await;
+        assert!(out.status.success(), "{lifecycle:?}: {}", text(&out.stderr));
+        assert_eq!(
+            invited(&env.emulator, InvitationKind::Email),
+            Vec::from(CREATED.map(String::from)),
+            "{lifecycle:?}"
+        );
+    }
+}
+
+#[test]
+fn the_demo_invites_its_new_users_and_prints_no_ticket() {
+    let out = assert_cmd::Command::cargo_bin("auth0-sync").unwrap().env("NO_COLOR", "1").arg("demo").output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let mut invited: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("invited ")).collect();
+    invited.sort();
+    assert_eq!(invited, CREATED, "{stdout}");
+    let all = stdout + &text(&out.stderr);
+    assert!(!all.contains("ticket=") && !all.contains("reset-password"), "{all}");
+}
