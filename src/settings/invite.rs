@@ -28,7 +28,7 @@ pub struct InviteArgs {
     #[arg(long = "invite-ttl", env = "AUTH0_INVITE_TTL", value_name = "DURATION")]
     pub invite_ttl: Option<String>,
     /// `ticket`: program (no shell) reading {"email","user_id","ticket","expires_at"} on stdin.
-    #[arg(long = "invite-command", env = "AUTH0_INVITE_COMMAND", value_name = "COMMAND")]
+    #[arg(long = "invite-command", env = "AUTH0_INVITE_COMMAND", hide_env_values = true, value_name = "COMMAND")]
     pub invite_command: Option<String>,
 }
 
