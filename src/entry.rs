@@ -75,7 +75,7 @@ pub fn main() -> ExitCode {
 /// The verbs that read the settings (and so must not run with a broken dotenv file).
 fn needs_settings(c: &Command) -> bool {
     match c {
-        Command::Plan(_) | Command::Apply(_) | Command::Check(_) => true,
+        Command::Plan(_) | Command::Apply(_) | Command::Invite(_) | Command::Check(_) => true,
         Command::Show(_)
         | Command::Emulator(_)
         | Command::Demo

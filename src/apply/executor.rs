@@ -1,11 +1,12 @@
 //! Sends what is left of a plan, phase by phase (roles, creates, unblocks, role
-//! assignments, removals, blocks, deletes), each with bounded concurrency and a
-//! progress bar. A journal line goes out before each request and after each finished
+//! assignments, invitations, removals, blocks, deletes), each with bounded
+//! concurrency and a progress bar. A journal line goes out before each request and after each finished
 //! change, so a kill at any instant leaves a journal a later run can finish from.
 
+use super::invite::{self, Attempt, EMAIL_SENT, INVITE_FAILED, TICKET_DELIVERED, TICKET_ISSUED};
 use super::journal::{Entry, Journal};
 use super::report::{ApplyReport, FailureInfo, Outcome, OutcomeStatus};
-use super::steps::{Reply, Request, Tracked};
+use super::steps::{InviteState, Reply, Request, Tracked};
 use super::{ApplyOptions, CreateVia, IMPORT_THRESHOLD};
 use crate::auth0::{Auth0Client, Auth0Error, password};
 use crate::error::{Error, Result};
@@ -80,6 +81,10 @@ impl<'a> Run<'a> {
         self.send("unblock", unblocks).await?;
         let batches = self.assign_batches()?;
         self.send("assign roles", batches).await?;
+        // A new user is invited once it has all its roles, so that its first login
+        // finds its access in place.
+        let invites = self.invite_requests();
+        self.send("invite", invites).await?;
         let removals = self.removal_requests()?;
         self.send("remove roles", removals).await?;
         let blocks = self.blocked_requests(Action::BlockUser);
@@ -147,6 +152,17 @@ impl<'a> Run<'a> {
         Ok(requests)
     }
 
+    /// The invitations of created users whose other steps are all done.
+    fn invite_requests(&self) -> Vec<Request> {
+        self.tracked
+            .iter()
+            .filter(|(_, t)| !t.finished() && t.invite == InviteState::Pending && t.work.steps() == 0)
+            .filter_map(|(id, t)| {
+                Some(Request::Invite { id: *id, user_id: t.work.user_id.clone()?, email: t.change.user.email.clone() })
+            })
+            .collect()
+    }
+
     fn removal_requests(&mut self) -> Result<Vec<Request>> {
         let mut requests = Vec::new();
         for id in self.live(Action::UpdateRoles, |t| !t.work.remove.is_empty()) {
@@ -183,7 +199,7 @@ impl<'a> Run<'a> {
     ) -> Result<Vec<(Request, std::result::Result<Reply, Auth0Error>)>> {
         let bar = progress_bar(label, requests.len(), self.opts.progress);
         let (client, plan, cancel, journal) = (self.client, self.plan, self.cancel, &self.journal);
-        let (tracked, role_names) = (&self.tracked, &self.role_names);
+        let (tracked, role_names, invitations) = (&self.tracked, &self.role_names, &self.opts.invite);
         let mut stream = futures::stream::iter(requests)
             .map(|request| {
                 let bar = bar.clone();
@@ -191,10 +207,32 @@ impl<'a> Run<'a> {
                     if cancel.is_cancelled() {
                         return Ok(None);
                     }
-                    let begin =
-                        Entry::Begin { changes: request.changes(), step: request.step().into(), at: Utc::now() };
+                    let step = match &request {
+                        Request::Invite { .. } => invitations.begin_step(),
+                        other => other.step(),
+                    };
+                    let begin = Entry::Begin { changes: request.changes(), step: step.into(), at: Utc::now() };
                     journal.lock().unwrap_or_else(|e| e.into_inner()).append(&begin)?;
-                    let result = send_one(client, plan, tracked, role_names, &request).await;
+                    let result = match &request {
+                        Request::Invite { id, user_id, email } => {
+                            // The ticket's answer is journaled before its delivery
+                            // starts (never the ticket itself).
+                            let issued = || {
+                                let line = Entry::Step {
+                                    id: *id,
+                                    step: TICKET_ISSUED.into(),
+                                    user_id: Some(user_id.clone()),
+                                    at: Utc::now(),
+                                };
+                                journal.lock().unwrap_or_else(|e| e.into_inner()).append(&line)
+                            };
+                            let attempt =
+                                invite::invite_one(client, invitations, &plan.connection, user_id, email, issued)
+                                    .await?;
+                            Ok(Reply::Invite(attempt))
+                        }
+                        _ => send_one(client, plan, tracked, role_names, &request).await,
+                    };
                     bar.inc(1);
                     Ok::<_, Error>(Some((request, result)))
                 }
@@ -269,7 +307,7 @@ impl<'a> Run<'a> {
                 let t = self.tracked.get_mut(id).expect("tracked");
                 t.work.user_id = Some(user_id.clone());
                 t.progressed = true;
-                if !t.work.assign.is_empty() {
+                if t.steps_left() > 0 {
                     entries.push(Entry::Step {
                         id: *id,
                         step: "create".into(),
@@ -306,7 +344,36 @@ impl<'a> Run<'a> {
                 t.work.delete = false;
                 t.progressed = true;
             }
-            (Request::Create { .. }, Reply::Ok) => unreachable!("a create always says which user"),
+            (Request::Invite { id, user_id, .. }, Reply::Invite(attempt)) => {
+                let mode = self.opts.invite.mode();
+                let t = self.tracked.get_mut(id).expect("tracked");
+                match attempt {
+                    Attempt::Sent { at } => {
+                        t.invite = InviteState::Sent(mode);
+                        t.progressed = true;
+                        let step = if mode == "email" { EMAIL_SENT } else { TICKET_DELIVERED };
+                        entries.push(Entry::Step { id: *id, step: step.into(), user_id: Some(user_id.clone()), at });
+                    }
+                    Attempt::NotSent(info) => {
+                        t.invite = InviteState::Failed;
+                        let line = Entry::Step {
+                            id: *id,
+                            step: INVITE_FAILED.into(),
+                            user_id: Some(user_id.clone()),
+                            at: Utc::now(),
+                        };
+                        self.journal_entries(&[line])?;
+                        return self.fail(*id, info);
+                    }
+                    Attempt::Unconfirmed(info) => {
+                        // No `invite_failed` line: a later run takes it as sent.
+                        t.invite = InviteState::Unconfirmed;
+                        return self.fail(*id, info);
+                    }
+                }
+            }
+            (Request::Create { .. }, Reply::Ok | Reply::Invite(_)) => unreachable!("a create always says which user"),
+            (Request::Invite { .. }, _) => unreachable!("an invitation always says what became of it"),
         }
         for id in request.changes() {
             if let Some(entry) = self.complete_if_done(id) {
@@ -320,6 +387,10 @@ impl<'a> Run<'a> {
     /// what the plan gives it (the rest are assigned), failed otherwise.
     pub(super) fn adopted(&mut self, id: u32, user_id: String, roles: Vec<String>) -> Result<()> {
         let t = self.tracked.get_mut(&id).expect("tracked");
+        if !t.created_before && t.invite == InviteState::Pending {
+            // Someone else's user: this plan did not create it, so it is not invited.
+            t.invite = InviteState::Off;
+        }
         let after = t.change.after.as_ref().map(|a| a.roles.clone()).unwrap_or_default();
         let extra: Vec<&str> = roles.iter().filter(|r| !after.contains(r)).map(String::as_str).collect();
         t.work.user_id = Some(user_id.clone());
@@ -338,7 +409,7 @@ impl<'a> Run<'a> {
         t.adopted = true;
         t.progressed = true;
         let mut entries = Vec::new();
-        if t.work.steps() > 0 {
+        if t.steps_left() > 0 {
             entries.push(Entry::Step { id, step: "adopt".into(), user_id: Some(user_id), at: Utc::now() });
         }
         entries.extend(self.complete_if_done(id));
@@ -348,12 +419,14 @@ impl<'a> Run<'a> {
     /// Marks a change whose work is all done; its journal line.
     pub(super) fn complete_if_done(&mut self, id: u32) -> Option<Entry> {
         let t = self.tracked.get_mut(&id)?;
-        if t.finished() || t.work.steps() > 0 {
+        if t.finished() || t.steps_left() > 0 {
             return None;
         }
         t.status = Some(if t.adopted { OutcomeStatus::Adopted } else { OutcomeStatus::Done });
-        if t.work.resumed {
-            t.detail = Some("finished what an earlier run started".into());
+        let resumed = t.work.resumed.then(|| "finished what an earlier run started".to_owned());
+        let parts: Vec<String> = resumed.into_iter().chain(t.invite_detail()).collect();
+        if !parts.is_empty() {
+            t.detail = Some(parts.join("; "));
         }
         log_outcome(t);
         Some(entry_of(t))
@@ -511,6 +584,7 @@ async fn send_one(
             Err(e) if e.status() == Some(404) => Ok(Reply::Ok),
             other => other.map(|_| Reply::Ok),
         },
+        Request::Invite { .. } => unreachable!("send_round sends invitations itself"),
     }
 }
 

@@ -21,6 +21,9 @@ pub(super) enum Request {
     Remove { id: u32, user_id: String, role_ids: Vec<String> },
     /// `DELETE /users/{id}`.
     Delete { id: u32, user_id: String },
+    /// The invitation of a user the plan created (`--invite`): a change-password
+    /// email, or a ticket and its delivery.
+    Invite { id: u32, user_id: String, email: String },
 }
 
 impl Request {
@@ -31,7 +34,8 @@ impl Request {
             | Request::SetBlocked { id, .. }
             | Request::AssignOne { id, .. }
             | Request::Remove { id, .. }
-            | Request::Delete { id, .. } => vec![*id],
+            | Request::Delete { id, .. }
+            | Request::Invite { id, .. } => vec![*id],
             Request::Assign { members, .. } => members.iter().map(|(id, _)| *id).collect(),
         }
     }
@@ -45,6 +49,8 @@ impl Request {
             Request::Assign { .. } | Request::AssignOne { .. } => "assign_roles",
             Request::Remove { .. } => "remove_roles",
             Request::Delete { .. } => "delete",
+            // The begin line names the mode instead (`invite_email`, `invite_ticket`).
+            Request::Invite { .. } => "invite",
         }
     }
 }
@@ -61,6 +67,25 @@ pub(super) enum Reply {
         user_id: String,
         roles: Vec<String>,
     },
+    /// What became of an invitation.
+    Invite(super::invite::Attempt),
+}
+
+/// Where a change's invitation stands (`--invite`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum InviteState {
+    /// No invitation: off, not a create, or a user this plan did not create.
+    Off,
+    /// To send once the user exists with all its roles.
+    Pending,
+    /// Sent by this run (`email` or `ticket`).
+    Sent(&'static str),
+    /// Sent by an earlier run of this plan.
+    EarlierRun,
+    /// Certainly not sent (Auth0 refused, the delivery failed).
+    Failed,
+    /// Maybe sent, by this run or an earlier one: not sent again.
+    Unconfirmed,
 }
 
 /// What is left of one change during a run, and how it is ending.
@@ -76,12 +101,43 @@ pub(super) struct Tracked<'a> {
     pub status: Option<OutcomeStatus>,
     pub detail: Option<String>,
     pub error: Option<FailureInfo>,
+    pub invite: InviteState,
+    /// An earlier run of this plan created (or began creating) the user: a user met
+    /// by a 409 is then this plan's own, and invited.
+    pub created_before: bool,
 }
 
 impl<'a> Tracked<'a> {
     pub fn new(change: &'a Change, work: Work) -> Self {
         let progressed = work.resumed;
-        Tracked { change, work, requests: 0, progressed, adopted: false, status: None, detail: None, error: None }
+        Tracked {
+            change,
+            work,
+            requests: 0,
+            progressed,
+            adopted: false,
+            status: None,
+            detail: None,
+            error: None,
+            invite: InviteState::Off,
+            created_before: false,
+        }
+    }
+
+    /// Requests' worth of work left: the plan's steps and a pending invitation.
+    pub fn steps_left(&self) -> usize {
+        self.work.steps() + usize::from(self.invite == InviteState::Pending)
+    }
+
+    /// What the change's invitation says in a finished change's detail.
+    pub fn invite_detail(&self) -> Option<String> {
+        match self.invite {
+            InviteState::Sent("email") => Some("invited by email".into()),
+            InviteState::Sent(_) => Some("invited with a ticket".into()),
+            InviteState::EarlierRun => Some("invited by an earlier run".into()),
+            InviteState::Unconfirmed => Some(super::invite::UNCONFIRMED.into()),
+            _ => None,
+        }
     }
 
     pub fn finished(&self) -> bool {
@@ -105,6 +161,14 @@ impl<'a> Tracked<'a> {
         }
         if !self.work.remove.is_empty() && self.progressed {
             parts.push(format!("{} role removal(s) not done", self.work.remove.len()));
+        }
+        if self.work.user_id.is_some() {
+            match self.invite {
+                InviteState::Pending => parts.push("not invited".to_owned()),
+                InviteState::Failed => parts.push("invitation failed".to_owned()),
+                InviteState::Unconfirmed => parts.push("invitation unconfirmed".to_owned()),
+                _ => {}
+            }
         }
         (!parts.is_empty()).then(|| parts.join("; "))
     }

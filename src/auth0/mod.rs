@@ -4,6 +4,7 @@
 mod client;
 mod endpoints;
 mod error;
+pub mod invites;
 mod jobs;
 pub mod limiter;
 mod paging;
@@ -16,5 +17,6 @@ pub mod wire;
 
 pub use client::{Auth0Client, Connection, PER_PAGE, SEARCH_LIMIT};
 pub use error::Auth0Error;
+pub use invites::TicketRedirect;
 pub use jobs::ImportUser;
 pub use snapshot::RoleLookup;

@@ -8,7 +8,7 @@ use crate::plan::Plan;
 use crate::render::Format;
 use crate::render::{self, RenderOptions};
 use crate::settings::args::{SafetyArgs, parse_age};
-use crate::settings::{Auth0Settings, SettingsError, Tenant, TenantArgs};
+use crate::settings::{Auth0Settings, InviteArgs, SettingsError, Tenant, TenantArgs, both};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,6 +47,8 @@ pub struct ApplyArgs {
     pub tenant: TenantArgs,
     #[command(flatten)]
     pub safety: SafetyArgs,
+    #[command(flatten)]
+    pub invite: InviteArgs,
 }
 
 /// `--create-via`'s values, described in the user's terms for completions and man
@@ -74,7 +76,7 @@ pub struct ApplySettings {
 
 impl ApplyArgs {
     pub fn resolve(&self) -> Result<ApplySettings, SettingsError> {
-        let tenant = self.tenant.resolve()?;
+        let (tenant, invite) = both(self.tenant.resolve(), self.invite.resolve())?;
         Ok(ApplySettings {
             plan: self.plan.clone(),
             tenant,
@@ -88,6 +90,7 @@ impl ApplyArgs {
                 role_batch_size: self.role_batch_size.into(),
                 create_via: self.create_via,
                 now: None,
+                invite,
             },
             format: self.format,
             verify_key: self.verify_key.clone().filter(|p| !p.as_os_str().is_empty()),

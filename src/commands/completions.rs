@@ -14,7 +14,8 @@ pub struct CompletionsArgs {
 }
 
 /// The verbs that have a page of their own (`auth0-sync-plan(1)`, ...).
-pub const VERBS: &[&str] = &["plan", "show", "apply", "check", "emulator", "demo", "keygen", "completions", "man"];
+pub const VERBS: &[&str] =
+    &["plan", "show", "apply", "invite", "check", "emulator", "demo", "keygen", "completions", "man"];
 
 #[derive(Debug, clap::Args)]
 pub struct ManArgs {

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod check;
 pub mod completions;
 pub mod demo;
+pub mod invite;
 pub mod keygen;
 mod output;
 pub mod plan;
@@ -26,6 +27,8 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Validate a saved plan and execute it against the tenant.
     Apply(apply::ApplyArgs),
+    /// Send the invitation again to existing users (same modes as `apply --invite`).
+    Invite(invite::InviteCmdArgs),
     /// Check the settings, the source and the tenant, and predict whether `plan` would refuse.
     Check(check::CheckArgs),
     /// Run a local Auth0 tenant emulator.
@@ -47,6 +50,7 @@ pub async fn run(command: Command, app: fn() -> clap::Command) -> Result<ExitCod
         Command::Plan(args) => plan::run(&args.resolve()?).await,
         Command::Show(args) => show::run(&args),
         Command::Apply(args) => apply::run(&args.resolve()?).await,
+        Command::Invite(args) => invite::run(&args.resolve()?).await,
         Command::Check(args) => check::run(&args, &mut std::io::stdout().lock()).await,
         Command::Emulator(args) => {
             auth0_emulator::run(args).await?;

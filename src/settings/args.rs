@@ -13,6 +13,8 @@ use crate::roles::{ManagedRoles, split_list};
 use std::fmt;
 use std::path::PathBuf;
 
+pub use super::invite::InviteArgs;
+
 /// Where the tenant is and how to talk to it.
 #[derive(Clone, Default, clap::Args)]
 #[command(next_help_heading = "Tenant")]
@@ -352,7 +354,7 @@ impl SourceArgs {
     }
 }
 
-fn non_empty(v: &Option<String>) -> Option<&str> {
+pub(super) fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 

@@ -5,8 +5,9 @@
 pub mod args;
 pub mod env_file;
 mod error;
+mod invite;
 
-pub use args::{PolicyArgs, SourceArgs, TenantArgs};
+pub use args::{InviteArgs, PolicyArgs, SourceArgs, TenantArgs};
 pub use error::{Problems, SettingsError, both};
 
 use error::invalid;

@@ -17,6 +17,7 @@ mod emulator_state;
 mod emulator_users;
 mod ergonomics;
 mod fuzz_regressions;
+mod invites;
 mod markdown;
 mod mock_sql;
 mod mssql_connect;
