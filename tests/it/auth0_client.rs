@@ -22,6 +22,8 @@ const DB: &str = "Username-Password-Authentication";
 /// No test may take longer: a client that ignored `Retry-After` and fell back to a
 /// 60 s wait (or a 30 s backoff) would run into it.
 const LIMIT: Duration = Duration::from_secs(20);
+/// Retry budget of the test clients: what is safe to retry is retried this long.
+const RETRY_BUDGET: Duration = Duration::from_secs(2);
 
 /// `POST /users` answer of TestUserManager_Create / TestRoleManager_UsersCheckpointPagination.
 const RECORDED_USER: &str = r#"{"blocked":false,"created_at":"2023-03-14T13:41:28.257Z","email":"chuck986@example.com","email_verified":true,"family_name":"Sanchez","given_name":"Chuck","identities":[{"connection":"Username-Password-Authentication","user_id":"64107988d3534be8b2dc383c","provider":"auth0","isSocial":false}],"name":"chuck986@example.com","nickname":"Chucky","picture":"https://example-picture-url.jpg","updated_at":"2023-03-14T13:41:28.257Z","user_id":"auth0|64107988d3534be8b2dc383c","user_metadata":{"favourite_attack":"roundhouse_kick"},"username":"test-user679","app_metadata":{"facts":["count_to_infinity_twice","kill_two_stones_with_one_bird","can_hear_sign_language"]}}"#;
@@ -137,6 +139,9 @@ impl Server {
             backoff_factor,
             rate_limit: Some(1000.0),
             rate_burst: Some(1000),
+            rate_share: 1.0,
+            retry_budget: RETRY_BUDGET,
+            job_timeout: Duration::from_secs(60),
         }
     }
 
@@ -334,6 +339,7 @@ fn expected_snapshot() -> TenantSnapshot {
                     blocked: i == 8,
                     blocked_by_sync: false,
                     role_ids: role_ids.into(),
+                    linked_to: None,
                 },
             )
         })
@@ -347,6 +353,8 @@ fn expected_snapshot() -> TenantSnapshot {
             blocked: false,
             blocked_by_sync: false,
             role_ids: NameSet::from([role_id(2)]),
+            // Its login in DB is linked under the social primary: marked, never ours.
+            linked_to: Some("google-oauth2|1099".into()),
         },
     );
     TenantSnapshot { roles, users }
@@ -526,6 +534,9 @@ async fn unreachable_tenant_is_a_network_error_with_the_origin() {
         backoff_factor: 0.0,
         rate_limit: Some(1000.0),
         rate_burst: Some(1000),
+        rate_share: 1.0,
+        retry_budget: RETRY_BUDGET,
+        job_timeout: Duration::from_secs(60),
     };
     let err = bounded(Auth0Client::connect(&settings)).await.unwrap_err();
     match &err {
@@ -601,21 +612,61 @@ async fn rate_limit_reset_is_honoured_without_retry_after() {
 }
 
 #[tokio::test]
-async fn gives_up_after_max_retries() {
+async fn idempotent_requests_are_retried_until_the_budget_not_a_count() {
     let server =
         Server::start(|h| if h.is_token() { token_reply(TOKEN, 86400) } else { reply(503, "Service Unavailable") })
             .await;
-    let client = Auth0Client::connect(&server.settings(2, 0.0)).await.unwrap();
+    let mut settings = server.settings(2, 0.0);
+    settings.retry_budget = Duration::from_millis(400);
+    let client = Auth0Client::connect(&settings).await.unwrap();
     let err = bounded(client.remove_roles("auth0|1", &["rol_1".into()])).await.unwrap_err();
     match &err {
         Auth0Error::Api { status: 503, message, help, method, .. } => {
             assert_eq!(message, "Service Unavailable");
             assert_eq!(method, "DELETE");
-            assert!(help.contains("2 retries"), "{help}");
+            assert!(help.contains("retrying for 400 ms") && help.contains("AUTH0_RETRY_BUDGET"), "{help}");
         }
         other => panic!("expected 503, got {other:?}"),
     }
+    let hits = server.api_hits().len();
+    assert!(hits > 3, "max_retries (2) does not bound an idempotent retry: {hits} attempts");
+}
+
+#[tokio::test]
+async fn a_create_met_by_503_is_retried_max_retries_times() {
+    let server =
+        Server::start(|h| if h.is_token() { token_reply(TOKEN, 86400) } else { reply(503, "Service Unavailable") })
+            .await;
+    let client = Auth0Client::connect(&server.settings(2, 0.0)).await.unwrap();
+    let err =
+        bounded(client.create_user(DB, "a@example.com", &Profile::default(), &password::generate())).await.unwrap_err();
+    match &err {
+        Auth0Error::Api { status: 503, help, .. } => assert!(help.contains("2 retries"), "{help}"),
+        other => panic!("expected 503, got {other:?}"),
+    }
     assert_eq!(server.api_hits().len(), 3, "1 attempt + max_retries 2");
+}
+
+#[tokio::test]
+async fn a_429_is_retried_until_the_budget_whatever_the_count() {
+    let server = Server::start(|h| {
+        if h.is_token() {
+            return token_reply(TOKEN, 86400);
+        }
+        let mut r = reply(429, "");
+        r.headers.push(("retry-after", "0".into()));
+        r
+    })
+    .await;
+    let mut settings = server.settings(0, 0.0);
+    settings.retry_budget = Duration::from_millis(900);
+    let client = Auth0Client::connect(&settings).await.unwrap();
+    let err =
+        bounded(client.create_user(DB, "a@example.com", &Profile::default(), &password::generate())).await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    let hits = server.api_hits().len();
+    // max_retries 0, yet retried: every 250 ms (the floor after a 429) for 900 ms.
+    assert!((3..=5).contains(&hits), "{hits} attempts");
 }
 
 #[tokio::test]
@@ -963,6 +1014,9 @@ fn settings_for(base: &str, max_retries: u32) -> Auth0Settings {
         backoff_factor: 0.0,
         rate_limit: Some(1000.0),
         rate_burst: Some(1000),
+        rate_share: 1.0,
+        retry_budget: RETRY_BUDGET,
+        job_timeout: Duration::from_secs(60),
     }
 }
 
@@ -991,11 +1045,12 @@ async fn idempotent_calls_are_resent_after_the_connection_drops() {
     match &err {
         Auth0Error::Network { url, message } => {
             assert_eq!(url, &base);
-            assert!(message.contains("DELETE /api/v2/users/auth0|1"), "{message}");
+            assert!(message.contains("DELETE /api/v2/users/auth0|1") && message.contains(" over "), "{message}");
         }
         other => panic!("expected a network error, got {other:?}"),
     }
-    assert_eq!(dropped.load(Ordering::SeqCst), 3, "1 attempt + 2 retries");
+    let dropped = dropped.load(Ordering::SeqCst);
+    assert!(dropped > 3, "resent until the retry budget, not max_retries (2): {dropped}");
 }
 
 // ---------------------------------------------------------------- roles and blocking
