@@ -14,6 +14,8 @@
 //!   in flight as already spent. When the bucket is that low, it waits for the refill
 //!   at the measured (or a cautious) rate, not for `x-ratelimit-reset`: whether reset
 //!   means "next token" or "bucket full" is not documented, and neither is needed.
+//!   Before the rate is measured, with nothing in flight, one request every 100 ms
+//!   refreshes the count.
 //! - **429**: every task pauses (for `Retry-After`, else until the reset on the
 //!   tenant's clock, never less than [`super::retry::MIN_429_WAIT`]); logged once per
 //!   pause, not once per task.
@@ -42,6 +44,9 @@ const MIN_WINDOW: Duration = Duration::from_secs(1);
 const MAX_WINDOW: Duration = Duration::from_secs(30);
 /// A waiting task looks again at least this often (answers may free the budget).
 const RECHECK: Duration = Duration::from_millis(200);
+/// Before the refill rate is measured, with nothing in flight, the tenant's count is
+/// refreshed by one request this often (the cautious refill guess would stall).
+const PROBE: Duration = Duration::from_millis(100);
 
 /// Auth0's endpoint groups (the Essentials/Professional rate-limit table): each may
 /// have a bucket of its own.
@@ -119,31 +124,59 @@ struct View {
 }
 
 /// Measures the tenant's refill rate from its counts while the bucket is not full.
+///
+/// A stretch runs from the first to the last answer seen while the bucket was not
+/// full (a full bucket loses refill); what it refilled is `Δremaining + answers in
+/// between`. Small buckets refill in well under a second, so stretches are summed
+/// over the last [`MAX_WINDOW`] until they cover [`MIN_WINDOW`].
 #[derive(Debug, Default)]
 struct Estimator {
-    /// (when, remaining, answers counted so far), oldest first, of the current stretch
-    /// during which the bucket was never full.
-    samples: VecDeque<(Instant, f64, u64)>,
+    /// The current stretch: (first, last) of (when, remaining, answers counted so far).
+    current: Option<((Instant, f64, u64), (Instant, f64, u64))>,
+    /// Finished stretches: (ended, seconds, tokens refilled), oldest first.
+    done: VecDeque<(Instant, f64, f64)>,
     consumed: u64,
 }
 
 impl Estimator {
     /// One answer that took a token, with the bucket's `remaining` after it.
+    ///
+    /// Errors lean low: a stretch during which the bucket was full for a moment unseen
+    /// (answers out of order) counts the lost refill as none, so the rate measured is
+    /// at most the tenant's, and a pace from it at most the share.
     fn observe(&mut self, now: Instant, remaining: f64, limit: f64) -> Option<f64> {
         self.consumed += 1;
-        if remaining >= limit - 1.0 {
-            // Full (or nearly): refill may have been lost; start a new stretch.
-            self.samples.clear();
-            return None;
+        // Since the last answer of the stretch the bucket held at most `remaining` plus
+        // the tokens taken by the answers counted since: at `limit` it may have been
+        // full, and refill lost. (A small bucket is taken to be full only at its size,
+        // or it would never be measured.)
+        let since = self.current.map_or(1, |(_, last)| self.consumed - last.2) as f64;
+        let slack = if limit >= 4.0 { 0.0 } else { 1.0 };
+        let full = remaining + since - slack >= limit;
+        if full {
+            if let Some((first, last)) = self.current.take() {
+                let dt = last.0.saturating_duration_since(first.0).as_secs_f64();
+                if dt > 0.0 {
+                    self.done.push_back((last.0, dt, last.1 - first.1 + (last.2 - first.2) as f64));
+                }
+            }
+        } else {
+            let sample = (now, remaining, self.consumed);
+            match &mut self.current {
+                None => self.current = Some((sample, sample)),
+                Some((_, last)) => *last = sample,
+            }
         }
-        self.samples.push_back((now, remaining, self.consumed));
-        while self.samples.front().is_some_and(|(t, ..)| now.saturating_duration_since(*t) > MAX_WINDOW) {
-            self.samples.pop_front();
+        while self.done.front().is_some_and(|(ended, ..)| now.saturating_duration_since(*ended) > MAX_WINDOW) {
+            self.done.pop_front();
         }
-        let (&(t0, r0, c0), &(t1, r1, c1)) = (self.samples.front()?, self.samples.back()?);
-        let dt = t1.saturating_duration_since(t0);
-        let refilled = r1 - r0 + (c1 - c0) as f64;
-        (dt >= MIN_WINDOW && refilled >= 3.0).then(|| refilled / dt.as_secs_f64())
+        let (mut secs, mut refilled) =
+            self.done.iter().fold((0.0, 0.0), |(s, r), (_, secs, refilled)| (s + secs, r + refilled));
+        if let Some((first, last)) = &self.current {
+            secs += last.0.saturating_duration_since(first.0).as_secs_f64();
+            refilled += last.1 - first.1 + (last.2 - first.2) as f64;
+        }
+        (secs >= MIN_WINDOW.as_secs_f64() && refilled >= 3.0).then(|| refilled / secs)
     }
 }
 
@@ -191,6 +224,8 @@ struct State {
 pub struct Limiter {
     share: f64,
     state: Mutex<State>,
+    /// Wakes waiting tasks when an answer brought news of the tenant's count.
+    news: tokio::sync::Notify,
 }
 
 /// The right to send one request; give the answer back with [`Permit::observe`].
@@ -232,6 +267,7 @@ impl Limiter {
                 group_model: [0; GROUPS],
                 paused_until: None,
             }),
+            news: tokio::sync::Notify::new(),
         }
     }
 
@@ -244,6 +280,12 @@ impl Limiter {
     pub fn measured_rate(&self, group: Group) -> Option<f64> {
         let s = self.lock();
         s.models[s.group_model[group.index()]].rate
+    }
+
+    /// The size (`x-ratelimit-limit`) of `group`'s bucket, once an answer said it.
+    pub fn bucket_size(&self, group: Group) -> Option<f64> {
+        let s = self.lock();
+        s.models[s.group_model[group.index()]].limit
     }
 
     /// Our pace for `group`'s bucket (requests/s): the fixed one, or share × measured.
@@ -266,6 +308,9 @@ impl Limiter {
             if cancel.is_cancelled() {
                 return Err(Cancelled);
             }
+            let news = self.news.notified();
+            tokio::pin!(news);
+            news.as_mut().enable();
             let wait = {
                 let mut s = self.lock();
                 let now = Instant::now();
@@ -277,6 +322,7 @@ impl Limiter {
             tracing::trace!(?group, wait_ms = wait.as_millis() as u64, "waiting for the request budget");
             tokio::select! {
                 () = tokio::time::sleep(wait.min(RECHECK)) => {}
+                () = &mut news => {}
                 () = cancel.cancelled() => return Err(Cancelled),
             }
         }
@@ -307,9 +353,16 @@ impl Limiter {
             // refill rate, less what we sent since it was counted, less the reserve.
             let refill = m.rate.or(fixed_rate).unwrap_or((limit / 30.0).max(0.5));
             let reserve = (1.0 - self.share) * limit;
-            let avail = v.remaining + refill * now.saturating_duration_since(v.at).as_secs_f64() - v.debt - reserve;
+            let age = now.saturating_duration_since(v.at);
+            let avail = v.remaining + refill * age.as_secs_f64() - v.debt - reserve;
             if avail < 1.0 {
-                wait = wait.max(Duration::from_secs_f64((1.0 - avail) / refill));
+                let mut pin = Duration::from_secs_f64((1.0 - avail) / refill);
+                if m.rate.is_none() && fixed_rate.is_none() && m.in_flight == 0 {
+                    // Not measured yet and nothing in flight: the count is all we know
+                    // and it only gets fresher with an answer, so ask again soon.
+                    pin = pin.min(PROBE.saturating_sub(age));
+                }
+                wait = wait.max(pin);
             }
         }
         if !wait.is_zero() {
@@ -395,6 +448,10 @@ impl Limiter {
         };
         let limit = m.limit.unwrap_or(remaining.max(1.0));
         m.view = Some(View { remaining: remaining.max(0.0), at: now, debt: f64::from(m.in_flight) });
+        // A 5xx may not have taken a token: counting it would measure too high.
+        if status.is_server_error() {
+            return;
+        }
         if let Some(rate) = m.estimator.observe(now, remaining, limit) {
             m.rate = Some(rate);
             if !fixed {
@@ -448,6 +505,7 @@ impl Permit<'_> {
     pub fn observe(mut self, status: StatusCode, headers: &HeaderMap, server_now: f64) {
         self.done = true;
         self.limiter.observe(self.group, self.model, status, headers, server_now);
+        self.limiter.news.notify_waiters();
     }
 }
 
@@ -533,9 +591,30 @@ mod tests {
         }
         let rate = got.expect("measured");
         assert!((rate - 10.0).abs() < 1.0, "{rate}");
-        // A full bucket ends the stretch: nothing to learn from it.
-        assert_eq!(m.estimator.observe(t0 + Duration::from_secs(3), 49.0, 50.0), None);
-        assert!(m.estimator.samples.is_empty());
+        // A full bucket ends the stretch; what it measured is kept.
+        let kept = m.estimator.observe(t0 + Duration::from_secs(3), 49.0, 50.0).expect("kept");
+        assert!((kept - rate).abs() < 1e-9);
+        assert!(m.estimator.current.is_none());
+    }
+
+    #[test]
+    fn short_stretches_of_a_fast_small_bucket_add_up() {
+        // Bucket of 10 refilling 40/s: it is full again 0.2 s after each burst of 8.
+        let mut e = Estimator::default();
+        let t0 = Instant::now();
+        let mut got = None;
+        for burst in 0..12u32 {
+            let start = t0 + Duration::from_millis(500 * u64::from(burst));
+            for i in 0..8u32 {
+                // Spread over 160 ms: remaining = 10 − (i+1) + 40·t
+                let t = f64::from(i) * 0.02;
+                let remaining = (10.0 - f64::from(i + 1) + 40.0 * t).min(10.0).floor();
+                got = e.observe(start + Duration::from_secs_f64(t), remaining, 10.0);
+            }
+            got = e.observe(start + Duration::from_millis(400), 9.0, 10.0).or(got);
+        }
+        let rate = got.expect("measured from the sum of stretches");
+        assert!((rate - 40.0).abs() < 8.0, "{rate}");
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub struct TenantArgs {
     /// Base of the exponential backoff between retries, in seconds.
     #[arg(long = "backoff-factor", env = "AUTH0_BACKOFF_FACTOR", value_name = "SECS")]
     pub auth0_backoff_factor: Option<String>,
-    /// Client-side request budget, requests per second (default: follow the tenant's x-ratelimit headers).
+    /// The tenant's Management API rate, requests per second; the run takes AUTH0_RATE_SHARE of it
+    /// (default: measured from the tenant's x-ratelimit headers).
     #[arg(long = "rate-limit", env = "AUTH0_RATE_LIMIT", value_name = "REQ_PER_S")]
     pub auth0_rate_limit: Option<String>,
     /// Burst of the client-side budget (with AUTH0_RATE_LIMIT).

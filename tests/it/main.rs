@@ -4,6 +4,7 @@
 mod apply_offline;
 mod apply_safety;
 mod auth0_client;
+mod auth0_real;
 mod check;
 mod cli;
 mod common;

@@ -46,6 +46,34 @@
 //! - `GET /__emulator/stats` (no auth) neither counts itself nor waits `latency_ms`;
 //!   every other request, export downloads included, does both.
 //!
+//! Auth0 as it really is (each behind a knob of [`EmulatorOptions`], off by default
+//! where Auth0's behaviour is uncertain; the tool is tested under each):
+//! - Every `GET /jobs/{id}` of a completed export hands out a fresh download link,
+//!   valid for `export_url_lifetime`; an expired one is a 403 `AccessDenied` (the docs'
+//!   "you have 24 hours to call it again"). Always on.
+//! - An export by `connection_id` holds the users whose *primary* identity is in it:
+//!   a user linked under another primary is left out (search finds it). Always on.
+//! - `identities` in the state file make linked accounts: `identities.connection` in
+//!   `q` matches any identity, `/users-by-email` the user's own email only, and a
+//!   `POST /users` (or an import) with the email of a linked database login is a 409
+//!   (`DUPLICATED_USER`). Always on for such users.
+//! - `index_lag`: search (`GET /users`, list and `q=`) and, with `export_from_index`
+//!   (default), export files see the tenant as it was that long ago, deleted users
+//!   included; `GET /users/{id}` and `/users-by-email` are immediate (Auth0 docs).
+//! - `export_gzip_members`: the file in several concatenated gzip members;
+//!   `export_content_encoding`: served with `Content-Encoding: gzip`.
+//! - `job_duration`: jobs take that long on the emulator clock, with
+//!   `time_left_seconds` and `percentage_done` while they run.
+//! - `role_batch`: a `POST /roles/{id}/users` naming a deleted user or one at 50 roles
+//!   is refused whole (default, the likelier reading) or done for the others.
+//! - `clock_skew_secs`: `Date` (always on every answer, from the emulator clock) and
+//!   `x-ratelimit-reset` run ahead of or behind the emulator's clock.
+//! - `reset_reading`: `x-ratelimit-reset` is when the next token comes (default, the
+//!   docs) or when the bucket is full again (an Auth0 SDK maintainer's reading).
+//! - `endpoint_buckets`: the self-service plans' bucket per endpoint group
+//!   ([`ENDPOINT_BUCKETS`]) on top of `rate_limit`; each answer reports its own.
+//! - `fault_retry_after`: the `Retry-After` of injected 429s.
+//!
 //! Time (token expiry, job pending time, export link expiry, the bucket,
 //! `x-ratelimit-reset`, timestamps) is read from [`EmulatorOptions::clock`]: the
 //! machine's by default, a [`Clock::manual`] that tests move instead of sleeping. Only
