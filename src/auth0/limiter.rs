@@ -7,8 +7,9 @@
 //! - **Its pace**: at most `share ×` the tenant's refill rate. With `AUTH0_RATE_LIMIT`
 //!   that rate is given; otherwise it is *measured*: while the tenant's bucket is not
 //!   full, what it refilled is `Δremaining + requests answered` over the time between
-//!   two answers. Until a measurement exists (the first second or so of a run), only
-//!   the next rule holds the run back.
+//!   two answers (summed over such stretches, at least a second's worth; the errors
+//!   lean low, so the pace errs on the side of less). Until a measurement exists (the
+//!   first second or so of a run), only the next rule holds the run back.
 //! - **Its reserve**: it never takes the tenant's `x-ratelimit-remaining` below
 //!   `(1 − share) ×` the bucket size (`x-ratelimit-limit`), counting its own requests
 //!   in flight as already spent. When the bucket is that low, it waits for the refill
@@ -131,37 +132,59 @@ struct View {
 /// over the last [`MAX_WINDOW`] until they cover [`MIN_WINDOW`].
 #[derive(Debug, Default)]
 struct Estimator {
-    /// The current stretch: (first, last) of (when, remaining, answers counted so far).
-    current: Option<((Instant, f64, u64), (Instant, f64, u64))>,
+    /// The current stretch: (first, last) sample.
+    current: Option<(Sample, Sample)>,
     /// Finished stretches: (ended, seconds, tokens refilled), oldest first.
     done: VecDeque<(Instant, f64, f64)>,
     consumed: u64,
 }
 
+/// What one answer said: when, the bucket's `remaining`, answers counted so far, and
+/// requests then in flight (some of which the count may already include).
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at: Instant,
+    remaining: f64,
+    consumed: u64,
+    in_flight: f64,
+}
+
+impl Sample {
+    /// Seconds and tokens refilled from `self` to `last`. Requests in flight at `self`
+    /// may have been counted in its `remaining` already and are counted again when
+    /// answered: they are taken off, so the result leans low.
+    fn refill_to(&self, last: &Sample) -> (f64, f64) {
+        let secs = last.at.saturating_duration_since(self.at).as_secs_f64();
+        (secs, last.remaining - self.remaining + (last.consumed - self.consumed) as f64 - self.in_flight)
+    }
+}
+
 impl Estimator {
-    /// One answer that took a token, with the bucket's `remaining` after it.
+    /// One answer that took a token, with the bucket's `remaining` after it, while
+    /// `in_flight` other requests of the bucket were still unanswered.
     ///
     /// Errors lean low: a stretch during which the bucket was full for a moment unseen
-    /// (answers out of order) counts the lost refill as none, so the rate measured is
-    /// at most the tenant's, and a pace from it at most the share.
-    fn observe(&mut self, now: Instant, remaining: f64, limit: f64) -> Option<f64> {
+    /// (answers out of order) counts the lost refill as none, and requests in flight at
+    /// its start are not counted, so the rate measured is at most the tenant's, and a
+    /// pace from it at most the share.
+    fn observe(&mut self, now: Instant, remaining: f64, limit: f64, in_flight: u32) -> Option<f64> {
         self.consumed += 1;
         // Since the last answer of the stretch the bucket held at most `remaining` plus
         // the tokens taken by the answers counted since: at `limit` it may have been
         // full, and refill lost. (A small bucket is taken to be full only at its size,
         // or it would never be measured.)
-        let since = self.current.map_or(1, |(_, last)| self.consumed - last.2) as f64;
+        let since = self.current.map_or(1, |(_, last)| self.consumed - last.consumed) as f64;
         let slack = if limit >= 4.0 { 0.0 } else { 1.0 };
         let full = remaining + since - slack >= limit;
         if full {
             if let Some((first, last)) = self.current.take() {
-                let dt = last.0.saturating_duration_since(first.0).as_secs_f64();
-                if dt > 0.0 {
-                    self.done.push_back((last.0, dt, last.1 - first.1 + (last.2 - first.2) as f64));
+                let (secs, refilled) = first.refill_to(&last);
+                if secs > 0.0 {
+                    self.done.push_back((last.at, secs, refilled));
                 }
             }
         } else {
-            let sample = (now, remaining, self.consumed);
+            let sample = Sample { at: now, remaining, consumed: self.consumed, in_flight: f64::from(in_flight) };
             match &mut self.current {
                 None => self.current = Some((sample, sample)),
                 Some((_, last)) => *last = sample,
@@ -173,8 +196,9 @@ impl Estimator {
         let (mut secs, mut refilled) =
             self.done.iter().fold((0.0, 0.0), |(s, r), (_, secs, refilled)| (s + secs, r + refilled));
         if let Some((first, last)) = &self.current {
-            secs += last.0.saturating_duration_since(first.0).as_secs_f64();
-            refilled += last.1 - first.1 + (last.2 - first.2) as f64;
+            let (s, r) = first.refill_to(last);
+            secs += s;
+            refilled += r;
         }
         (secs >= MIN_WINDOW.as_secs_f64() && refilled >= 3.0).then(|| refilled / secs)
     }
@@ -301,8 +325,8 @@ impl Limiter {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits until the budget allows one more request of `group`, and takes it; `None`
-    /// when `cancel` fires first (or had fired).
+    /// Waits until the budget allows one more request of `group`, and takes it;
+    /// [`Cancelled`] when `cancel` fires first (or had fired).
     pub async fn acquire(&self, group: Group, cancel: &CancellationToken) -> Result<Permit<'_>, Cancelled> {
         loop {
             if cancel.is_cancelled() {
@@ -452,7 +476,7 @@ impl Limiter {
         if status.is_server_error() {
             return;
         }
-        if let Some(rate) = m.estimator.observe(now, remaining, limit) {
+        if let Some(rate) = m.estimator.observe(now, remaining, limit, m.in_flight) {
             m.rate = Some(rate);
             if !fixed {
                 let (pace_rate, burst) = (share * rate, (share * limit).floor().max(1.0));
@@ -581,20 +605,30 @@ mod tests {
         let mut s = l.lock();
         let idx = l.model_for(&mut s, Group::WriteUsers, 50.0, t0);
         let m = &mut s.models[idx];
-        assert_eq!(m.estimator.observe(t0, 40.0, 50.0), None);
+        assert_eq!(m.estimator.observe(t0, 40.0, 50.0, 0), None);
         let mut got = None;
         for i in 1..=30u32 {
             let t = t0 + Duration::from_millis(2000 * u64::from(i) / 30);
             // remaining = 40 + 10·t − i
             let remaining = (40.0 + 10.0 * (2.0 * f64::from(i) / 30.0) - f64::from(i)).floor();
-            got = m.estimator.observe(t, remaining, 50.0);
+            got = m.estimator.observe(t, remaining, 50.0, 0);
         }
         let rate = got.expect("measured");
         assert!((rate - 10.0).abs() < 1.0, "{rate}");
         // A full bucket ends the stretch; what it measured is kept.
-        let kept = m.estimator.observe(t0 + Duration::from_secs(3), 49.0, 50.0).expect("kept");
+        let kept = m.estimator.observe(t0 + Duration::from_secs(3), 49.0, 50.0, 0).expect("kept");
         assert!((kept - rate).abs() < 1e-9);
         assert!(m.estimator.current.is_none());
+        // Requests in flight at the start of a stretch (already counted in its first
+        // `remaining`) are not counted twice: 8 of them answered, 1 more taken, 10
+        // refilled in 2 s.
+        let mut e = Estimator::default();
+        e.observe(t0, 30.0, 50.0, 8);
+        for i in 1..=8u32 {
+            e.observe(t0 + Duration::from_millis(10 * u64::from(i)), 30.0, 50.0, 8 - i);
+        }
+        let rate = e.observe(t0 + Duration::from_secs(2), 39.0, 50.0, 0).expect("measured");
+        assert!((rate - 5.0).abs() < 1e-9, "{rate}");
     }
 
     #[test]
@@ -609,9 +643,9 @@ mod tests {
                 // Spread over 160 ms: remaining = 10 − (i+1) + 40·t
                 let t = f64::from(i) * 0.02;
                 let remaining = (10.0 - f64::from(i + 1) + 40.0 * t).min(10.0).floor();
-                got = e.observe(start + Duration::from_secs_f64(t), remaining, 10.0);
+                got = e.observe(start + Duration::from_secs_f64(t), remaining, 10.0, 0);
             }
-            got = e.observe(start + Duration::from_millis(400), 9.0, 10.0).or(got);
+            got = e.observe(start + Duration::from_millis(400), 9.0, 10.0, 0).or(got);
         }
         let rate = got.expect("measured from the sum of stretches");
         assert!((rate - 40.0).abs() < 8.0, "{rate}");

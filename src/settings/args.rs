@@ -29,7 +29,8 @@ pub struct TenantArgs {
     /// Name of the Auth0 database connection the users live in.
     #[arg(long = "connection", env = "AUTH0_CONNECTION", value_name = "NAME")]
     pub auth0_connection: Option<String>,
-    /// How many times a failed Auth0 request is retried.
+    /// How many times a failed request that is not safe to repeat blindly (a user creation
+    /// met by 503) is retried; what is safe is retried for AUTH0_RETRY_BUDGET.
     #[arg(long = "max-retries", env = "AUTH0_MAX_RETRIES", value_name = "N")]
     pub auth0_max_retries: Option<String>,
     /// Base of the exponential backoff between retries, in seconds.

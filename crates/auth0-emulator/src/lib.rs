@@ -484,10 +484,6 @@ impl Shared {
         }
         let now = self.clock.tick();
         let mut h = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        if h.snaps.is_empty() {
-            let users = self.tenant.lock().unwrap_or_else(|e| e.into_inner()).users.clone();
-            h.snaps.push_back((now, Arc::new(users)));
-        }
         // The newest view at least `lag` old; the first one stands for all time before.
         let visible = h.snaps.iter().rposition(|(t, _)| now.since(*t) >= lag).unwrap_or(0);
         h.snaps.drain(..visible);
@@ -500,12 +496,16 @@ impl Shared {
         if self.options.lock().unwrap_or_else(|e| e.into_inner()).index_lag.is_zero() {
             return;
         }
-        let users = self.tenant.lock().unwrap_or_else(|e| e.into_inner()).users.clone();
+        let last = self.index.lock().unwrap_or_else(|e| e.into_inner()).snaps.back().map(|(_, u)| u.clone());
+        let users = {
+            let t = self.tenant.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|last| *last == t.users) {
+                return;
+            }
+            t.users.clone()
+        };
         let now = self.clock.tick();
         let mut h = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        if h.snaps.back().is_some_and(|(_, last)| **last == users) {
-            return;
-        }
         let several = h.snaps.len() > 1;
         match h.snaps.back_mut() {
             // The same instant (a manual clock): the newest view replaces the last.
@@ -756,6 +756,16 @@ impl Emulator {
             jobs: Mutex::new(jobs::Jobs::default()),
             witness: Mutex::new(options_witness.then(Vec::new)),
         });
+        if !shared.options().index_lag.is_zero() {
+            // The index starts out agreeing with the tenant.
+            let users = shared.tenant.lock().unwrap_or_else(|e| e.into_inner()).users.clone();
+            shared
+                .index
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .snaps
+                .push_back((shared.clock.tick(), Arc::new(users)));
+        }
         let app = router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
