@@ -124,8 +124,14 @@ impl<'a> Run<'a> {
     fn assign_batches(&mut self) -> Result<Vec<Request>> {
         let mut per_role: BTreeMap<String, Vec<(u32, String)>> = BTreeMap::new();
         let mut unknown = Vec::new();
+        let mut alone = Vec::new();
         for (id, t) in &self.tracked {
             let Some(user_id) = t.work.user_id.as_ref().filter(|_| !t.finished()) else { continue };
+            if t.work.exceeds_role_limit() && t.work.assign.iter().all(|r| self.role_ids.contains_key(r)) {
+                let roles = t.work.assign.iter().map(|r| (r.clone(), self.role_ids[r].clone())).collect();
+                alone.push(Request::AssignOne { id: *id, user_id: user_id.clone(), roles });
+                continue;
+            }
             for role in &t.work.assign {
                 if self.role_ids.contains_key(role) {
                     per_role.entry(role.clone()).or_default().push((*id, user_id.clone()));
@@ -138,7 +144,7 @@ impl<'a> Run<'a> {
             self.fail(id, FailureInfo::note(format!("the plan has no id for role {role:?}")))?;
         }
         let size = self.opts.role_batch_size.max(1);
-        let mut requests = Vec::new();
+        let mut requests = alone;
         for (role, members) in per_role {
             let role_id = self.role_ids[&role].clone();
             for chunk in members.chunks(size) {

@@ -156,6 +156,9 @@ pub async fn apply(
     opts: &ApplyOptions,
     cancel: &CancellationToken,
 ) -> Result<ApplyReport> {
+    // Ctrl-C also cuts the client's waits (rate budget, retry pauses): a request waiting
+    // to be retried reports the answer it last had instead of waiting out its budget.
+    let client = &client.with_cancel(cancel.clone());
     let started = Utc::now();
     let now = opts.now.unwrap_or(started);
     // Everything that needs no request first, then everything that needs only reads.

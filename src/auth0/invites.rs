@@ -12,6 +12,7 @@
 
 use super::Auth0Error;
 use super::client::Auth0Client;
+use super::limiter::Group;
 use super::retry::{Idempotency, RetryPolicy};
 use super::transport::{Call, decode_error, display_path, error_chain, json_body, status_text};
 use crate::settings::Secret;
@@ -20,7 +21,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// Path of the Authentication API's change-password endpoint.
@@ -242,11 +243,17 @@ impl Auth0Client {
         let idempotency = Idempotency::NotIdempotent;
         let mut attempt = 0u32;
         loop {
-            self.inner.limiter.acquire().await;
+            let permit = self
+                .inner
+                .limiter
+                .acquire(Group::Token, &self.cancel)
+                .await
+                .map_err(|_| Auth0Error::Cancelled { method: "POST".into(), path: CHANGE_PASSWORD_PATH.into() })?;
             let sent =
                 self.inner.http.post(url).header(CONTENT_TYPE, "application/json").body(body.clone()).send().await;
             let wait = match sent {
                 Ok(response) => {
+                    drop(permit);
                     let status = response.status();
                     let headers = response.headers().clone();
                     let bytes = match response.bytes().await {
@@ -260,7 +267,7 @@ impl Auth0Client {
                     {
                         return Ok((status, bytes));
                     }
-                    let wait = policy.wait_after(attempt, status, &headers, SystemTime::now());
+                    let (wait, _) = policy.wait_after(attempt, status, &headers, self.inner.clock.server_now());
                     tracing::warn!(
                         path = CHANGE_PASSWORD_PATH,
                         status = status.as_u16(),
@@ -272,17 +279,15 @@ impl Auth0Client {
                     wait
                 }
                 Err(e) if !e.is_connect() => return Err(self.unconfirmed(&e)),
-                Err(e) => {
-                    if attempt >= policy.max_retries {
-                        return Err(Auth0Error::Network {
-                            url: self.inner.origin.clone(),
-                            message: format!("POST {CHANGE_PASSWORD_PATH}: {}", error_chain(&e)),
-                        });
-                    }
-                    policy.backoff(attempt)
+                Err(e) if attempt >= policy.max_retries => {
+                    return Err(Auth0Error::Network {
+                        url: self.inner.origin.clone(),
+                        message: format!("POST {CHANGE_PASSWORD_PATH}: {}", error_chain(&e)),
+                    });
                 }
+                Err(_) => policy.backoff(attempt),
             };
-            tokio::time::sleep(wait).await;
+            self.pause(wait, "POST", CHANGE_PASSWORD_PATH).await?;
             attempt += 1;
         }
     }

@@ -160,6 +160,9 @@ fn covered_auth0(e: &Auth0Error) -> &'static str {
         Auth0Error::TooManyUsers { .. } => "auth0_too_many_users",
         Auth0Error::Unconfirmed { .. } => "auth0_unconfirmed",
         Auth0Error::Cancelled { .. } => "auth0_cancelled",
+        Auth0Error::IncompleteSnapshot { .. } => "auth0_incomplete_snapshot",
+        Auth0Error::JobFailed { .. } => "auth0_job_failed",
+        Auth0Error::JobTimeout { .. } => "auth0_job_timeout",
     }
 }
 
@@ -444,6 +447,18 @@ fn auth0_diagnostics() {
             message: "connection reset by peer".into(),
         },
         Auth0Error::Cancelled { method: "POST".into(), path: "/api/v2/users".into() },
+        Auth0Error::IncompleteSnapshot {
+            connection: "Username-Password-Authentication".into(),
+            expected: 1500,
+            got: 500,
+            allowance: 25,
+        },
+        Auth0Error::JobFailed {
+            kind: "users import".into(),
+            job: "job_6nNLiwFZksN0YmRR".into(),
+            details: "{\"failed\":3}".into(),
+        },
+        Auth0Error::JobTimeout { kind: "users export".into(), job: "job_iSjvljNtsTMmSpRW".into(), waited: "2h".into() },
     ];
     for e in &cases {
         check(covered_auth0(e), e);

@@ -5,6 +5,7 @@ mod apply_offline;
 mod apply_safety;
 mod approved_cap;
 mod auth0_client;
+mod auth0_real;
 mod check;
 mod cli;
 mod common;

@@ -40,6 +40,18 @@ pub struct Work {
     pub delete: bool,
     /// Part of the change is already in place (an earlier run's work in progress).
     pub resumed: bool,
+    /// Roles the user holds now, managed or not: Auth0 refuses an assignment past
+    /// [`crate::model::MAX_ROLES_PER_USER`].
+    pub held_roles: usize,
+}
+
+impl Work {
+    /// The assignments would take the user past Auth0's limit of roles per user (apply
+    /// assigns before it removes): such a user is assigned alone, so that its refusal
+    /// is its own and not a whole batch's.
+    pub fn exceeds_role_limit(&self) -> bool {
+        self.held_roles + self.assign.len() > crate::model::MAX_ROLES_PER_USER
+    }
 }
 
 impl Work {
@@ -107,6 +119,7 @@ pub fn check(plan: &Plan, now: &TenantSnapshot, done: &BTreeMap<u32, Option<Stri
                             user_id: Some(u.user_id.clone()),
                             assign: after.difference(&have).cloned().collect(),
                             resumed: true,
+                            held_roles: u.role_ids.len(),
                             ..Work::default()
                         })
                     }
@@ -135,6 +148,7 @@ pub fn check(plan: &Plan, now: &TenantSnapshot, done: &BTreeMap<u32, Option<Stri
                         assign: after.difference(&have).cloned().collect(),
                         remove: have.difference(&after).cloned().collect(),
                         resumed: have != before,
+                        held_roles: u.role_ids.len(),
                         ..Work::default()
                     })
                 } else {

@@ -54,10 +54,19 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
     // Users without an email cannot be matched to a row; they are left alone.
     let mut existing: Vec<(Cow<'_, str>, &TenantUser)> = Vec::new();
     let mut connection_users = 0u32;
-    for u in tenant.users.values().filter(|u| u.connection == policy.connection) {
-        connection_users += 1;
-        if let Some(e) = &u.email {
-            existing.push((email::key(e), u));
+    // Users whose identity in the connection is linked under another primary: their
+    // email is taken in the connection (a create would be a 409), and they are not ours.
+    let mut linked: BTreeMap<Cow<'_, str>, &TenantUser> = BTreeMap::new();
+    for u in tenant.users.values() {
+        if u.connection == policy.connection && u.linked_to.is_none() {
+            connection_users += 1;
+            if let Some(e) = &u.email {
+                existing.push((email::key(e), u));
+            }
+        } else if u.linked_to.is_some()
+            && let Some(e) = &u.email
+        {
+            linked.entry(email::key(e)).or_insert(u);
         }
     }
     existing.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.user_id.cmp(&b.1.user_id)));
@@ -119,6 +128,19 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
             if !changed {
                 summary.unchanged += 1;
             }
+        }
+        if !matched && let Some(u) = linked.get(email.as_str()) {
+            let primary = u.linked_to.as_deref().unwrap_or(&u.user_id);
+            warnings.push(Warning {
+                kind: "linked_account".into(),
+                row: None,
+                email: Some(email.clone()),
+                message: format!(
+                    "{email} is linked to {primary} (its login in {} is not the primary identity), left alone",
+                    policy.connection
+                ),
+            });
+            continue;
         }
         if !matched {
             summary.roles_assigned += want_roles.len() as u32;
