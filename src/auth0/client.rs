@@ -18,8 +18,8 @@
 //! never cut.
 
 use super::Auth0Error;
+use super::error::error_chain;
 use super::retry::RetryPolicy;
-use super::transport::error_chain;
 use crate::settings::{Auth0Settings, Secret};
 use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};

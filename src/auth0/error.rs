@@ -116,3 +116,25 @@ impl Auth0Error {
         }
     }
 }
+
+/// A reqwest error and its causes, without the URL (which may carry a query).
+pub(crate) fn error_chain(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut message = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}

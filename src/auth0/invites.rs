@@ -12,9 +12,10 @@
 
 use super::Auth0Error;
 use super::client::Auth0Client;
+use super::error::error_chain;
 use super::limiter::Group;
 use super::retry::{Idempotency, RetryPolicy};
-use super::transport::{Call, decode_error, display_path, error_chain, json_body, status_text};
+use super::transport::{Call, decode_error, display_path, json_body, status_text};
 use crate::settings::Secret;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};

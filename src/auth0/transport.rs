@@ -3,6 +3,7 @@
 
 use super::Auth0Error;
 use super::client::Auth0Client;
+use super::error::error_chain;
 use super::limiter::Group;
 use super::retry::{Bound, Idempotency, RetryPolicy, WaitFor};
 use super::wire::{ErrorBody, from_slice_with_path};
@@ -326,28 +327,6 @@ pub(super) fn status_text(status: StatusCode) -> String {
         Some(reason) => reason.to_owned(),
         None => format!("HTTP status {}", status.as_u16()),
     }
-}
-
-/// A reqwest error and its causes, without the URL (which may carry a query).
-pub(super) fn error_chain(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut message = if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        "could not connect".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.ends_with(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }
 
 /// Percent-encodes a path segment: everything but RFC 3986 unreserved characters

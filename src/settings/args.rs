@@ -13,8 +13,6 @@ use crate::roles::{ManagedRoles, split_list};
 use std::fmt;
 use std::path::PathBuf;
 
-pub use super::invite::InviteArgs;
-
 /// Where the tenant is and how to talk to it.
 #[derive(Clone, Default, clap::Args)]
 #[command(next_help_heading = "Tenant")]

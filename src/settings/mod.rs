@@ -7,8 +7,9 @@ pub mod env_file;
 mod error;
 mod invite;
 
-pub use args::{InviteArgs, PolicyArgs, SourceArgs, TenantArgs};
+pub use args::{PolicyArgs, SourceArgs, TenantArgs};
 pub use error::{Problems, SettingsError, both};
+pub use invite::InviteArgs;
 
 use error::invalid;
 use std::path::PathBuf;

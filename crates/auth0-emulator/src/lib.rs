@@ -756,7 +756,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/oauth/token", post(auth::token_endpoint))
         .route("/api/v2/users", get(list_users).post(create_user))
-        .route("/api/v2/users/{id}", get(get_user).patch(update_user).delete(delete_user))
+        .route("/api/v2/users/{id}", get(get_user).patch(users_patch::update_user).delete(delete_user))
         .route("/api/v2/users/{id}/roles", get(list_user_roles).post(assign_user_roles).delete(remove_user_roles))
         .route("/api/v2/users/{id}/sessions", get(sessions::list_user_sessions).delete(sessions::delete_user_sessions))
         .route(

@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// `PATCH /api/v2/users/{id}` lives in its own module (email changes, metadata merge).
-pub(crate) use crate::users_patch::update_user;
 
 /// Only this many results of a query can be paged through (`/users`, role members).
 pub(crate) const PAGING_CAP: u64 = 1000;
