@@ -91,6 +91,9 @@ impl Auth0Client {
     ) -> Result<Raw, Auth0Error> {
         let policy = self.inner.policy;
         let mut attempt = 0u32;
+        // Retries bounded by a count (a creation met by 503): a 429 in between, always
+        // safe to retry, does not use them up.
+        let mut counted = 0u32;
         let mut first_failure: Option<Instant> = None;
         let cancelled = || Auth0Error::Cancelled { method: method.to_string(), path: path.to_owned() };
         loop {
@@ -124,10 +127,11 @@ impl Auth0Client {
                     let bound = RetryPolicy::bound(Some(raw.status), idempotency);
                     let (wait, why) =
                         policy.wait_after(attempt, raw.status, &raw.headers, self.inner.clock.server_now());
-                    if !may_retry(&policy, bound, attempt, spent, wait) {
+                    if !may_retry(&policy, bound, counted, spent, wait) {
                         return Ok(raw);
                     }
-                    self.log_retry(method, path, Some(raw.status), None, bound, attempt, spent, wait, why);
+                    counted += u32::from(bound == Bound::Count);
+                    self.log_retry(method, path, Some(raw.status), None, bound, counted.max(1) - 1, spent, wait, why);
                     if self.pause(wait, method.as_str(), path).await.is_err() {
                         // Interrupted while waiting to retry: the answer stands (the request
                         // was sent and refused), so the caller reports what happened.
@@ -148,7 +152,7 @@ impl Auth0Client {
                     }
                     let bound = RetryPolicy::bound(None, idempotency);
                     let wait = policy.backoff(attempt);
-                    if !may_retry(&policy, bound, attempt, spent, wait) {
+                    if !may_retry(&policy, bound, counted, spent, wait) {
                         let tried = attempt + 1;
                         return Err(Auth0Error::Network {
                             url: self.inner.origin.clone(),
@@ -159,7 +163,18 @@ impl Auth0Client {
                             ),
                         });
                     }
-                    self.log_retry(method, path, None, Some(&message), bound, attempt, spent, wait, WaitFor::Backoff);
+                    counted += u32::from(bound == Bound::Count);
+                    self.log_retry(
+                        method,
+                        path,
+                        None,
+                        Some(&message),
+                        bound,
+                        counted.max(1) - 1,
+                        spent,
+                        wait,
+                        WaitFor::Backoff,
+                    );
                     if self.pause(wait, method.as_str(), path).await.is_err() {
                         return Err(Auth0Error::Network {
                             url: self.inner.origin.clone(),
@@ -288,10 +303,11 @@ impl Auth0Client {
 }
 
 /// Whether a retry that waits `wait` may still happen.
-fn may_retry(policy: &RetryPolicy, bound: Bound, attempt: u32, spent: Duration, wait: Duration) -> bool {
+/// `counted`: the retries bounded by a count already made.
+fn may_retry(policy: &RetryPolicy, bound: Bound, counted: u32, spent: Duration, wait: Duration) -> bool {
     match bound {
         Bound::Time => spent + wait <= policy.budget,
-        Bound::Count => attempt < policy.max_retries,
+        Bound::Count => counted < policy.max_retries,
     }
 }
 

@@ -647,6 +647,34 @@ async fn a_create_met_by_503_is_retried_max_retries_times() {
     assert_eq!(server.api_hits().len(), 3, "1 attempt + max_retries 2");
 }
 
+/// 429s in between do not use up the retries a 503 on a creation has (a storm of 30%
+/// 429s and 5% 503s once failed a create after four 429s and one 503).
+#[tokio::test]
+async fn a_429_does_not_use_up_the_retries_of_a_503() {
+    let calls = AtomicUsize::new(0);
+    let server = Server::start(move |h| {
+        if h.is_token() {
+            return token_reply(TOKEN, 86400);
+        }
+        match calls.fetch_add(1, Ordering::SeqCst) {
+            0..=3 => {
+                let mut r = reply(429, "");
+                r.headers.push(("retry-after", "0".into()));
+                r
+            }
+            4 => reply(503, "Service Unavailable"),
+            _ => reply(201, RECORDED_USER),
+        }
+    })
+    .await;
+    let mut settings = server.settings(1, 0.0);
+    settings.retry_budget = Duration::from_secs(30);
+    let client = Auth0Client::connect(&settings).await.unwrap();
+    let id = bounded(client.create_user(DB, "a@example.com", &Profile::default(), &password::generate())).await;
+    assert_eq!(id.unwrap(), "auth0|64107988d3534be8b2dc383c", "max_retries 1 is for the 503 alone");
+    assert_eq!(server.api_hits().len(), 6);
+}
+
 #[tokio::test]
 async fn a_429_is_retried_until_the_budget_whatever_the_count() {
     let server = Server::start(|h| {
