@@ -6,6 +6,7 @@ use crate::cli::Cli;
 use crate::commands::Command;
 use crate::error::Error;
 use crate::logging::LogFormat;
+use crate::printer::Printer;
 use crate::settings::{SettingsError, env_file};
 use miette::{GraphicalReportHandler, GraphicalTheme, MietteHandlerOpts};
 use std::ffi::OsString;
@@ -36,19 +37,17 @@ pub fn main() -> ExitCode {
             // Usage errors exit 1: 2 means "changes" for `plan --detailed-exitcode`.
             let format = log_format_of(&args);
             if let Some(p) = env_problem {
-                report(Error::from(p), format);
+                report(Error::from(p), format, &Printer::default());
             }
-            report(Error::from(SettingsError::usage(&e)), format);
+            report(Error::from(SettingsError::usage(&e)), format, &Printer::default());
             return ExitCode::FAILURE;
         }
     };
-    if cli.redact {
-        crate::redact::enable();
-    }
-    crate::logging::init(cli.verbose, cli.log_format);
+    let printer = Printer::new(cli.redact);
+    crate::logging::init(cli.verbose, cli.log_format, &printer);
     if let Some(p) = env_problem {
         if needs_settings(&cli.command) {
-            report(Error::from(p), cli.log_format);
+            report(Error::from(p), cli.log_format, &printer);
             return ExitCode::FAILURE;
         }
         if !matches!(cli.command, Command::Completions(_) | Command::Man(_)) {
@@ -63,10 +62,10 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::commands::run(cli.command, <Cli as clap::CommandFactory>::command)) {
+    match runtime.block_on(crate::commands::run(cli.command, <Cli as clap::CommandFactory>::command, &printer)) {
         Ok(code) => code,
         Err(e) => {
-            report(e, format);
+            report(e, format, &printer);
             ExitCode::FAILURE
         }
     }
@@ -102,14 +101,14 @@ fn log_format_of(args: &[OsString]) -> LogFormat {
 /// Prints the error that ends the process: a graphical report, or with
 /// `--log-format json` one JSON event (code, message, help, related problems). Emails
 /// are masked with `--redact`.
-pub fn report(e: Error, format: LogFormat) {
+pub fn report(e: Error, format: LogFormat, printer: &Printer) {
     match format {
         LogFormat::Text => {
             let text = format!("{:?}", miette::Report::new(e));
-            let text = if crate::redact::enabled() { crate::redact::text(&text, None, true) } else { text };
+            let text = printer.text(text);
             eprintln!("{text}");
         }
-        LogFormat::Json => crate::logging::error_event(&e),
+        LogFormat::Json => crate::logging::error_event(&e, printer),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod gate;
 pub mod logging;
+pub mod printer;
 pub mod redact;
 pub mod render;
 pub mod scopes;

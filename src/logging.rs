@@ -2,31 +2,8 @@
 //! with the progress bars: every log line is written with the bars suspended, so the
 //! two never garble each other.
 
-use indicatif::MultiProgress;
+use crate::printer::Printer;
 use std::io::Write;
-use std::sync::OnceLock;
-
-static BARS: OnceLock<MultiProgress> = OnceLock::new();
-
-/// The one set of progress bars of this process.
-pub fn bars() -> &'static MultiProgress {
-    BARS.get_or_init(MultiProgress::new)
-}
-
-/// A stderr writer that hides the bars while a line is written.
-pub struct SuspendingStderr;
-
-impl Write for SuspendingStderr {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match BARS.get() {
-            Some(m) => m.suspend(|| std::io::stderr().write_all(buf)).map(|_| buf.len()),
-            None => std::io::stderr().write_all(buf).map(|_| buf.len()),
-        }
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
@@ -39,13 +16,14 @@ pub enum LogFormat {
 /// Installs the subscriber. `AUTH0_SYNC_LOG` (an EnvFilter) wins over `-v`. Colour
 /// only when stderr is a terminal and `NO_COLOR` is unset (or empty); JSON lines carry
 /// the target (the module that logged), text lines do not.
-pub fn init(verbose: u8, format: LogFormat) {
+pub fn init(verbose: u8, format: LogFormat, printer: &Printer) {
+    let printer = printer.clone();
     let filter = tracing_subscriber::EnvFilter::try_from_env("AUTH0_SYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter(verbose)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| SuspendingStderr)
-        .with_ansi(format == LogFormat::Text && color_on_stderr());
+        .with_writer(move || printer.stderr())
+        .with_ansi(format == LogFormat::Text && crate::printer::color_on_stderr());
     let _ = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_target(true).try_init(),
@@ -65,18 +43,11 @@ pub fn default_filter(verbose: u8) -> String {
     format!("warn,auth0_sync={level},auth0_sync_core={level},auth0_emulator={level}")
 }
 
-/// Whether log lines on stderr may be coloured.
-pub fn color_on_stderr() -> bool {
-    use std::io::IsTerminal;
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    !no_color && std::io::stderr().is_terminal()
-}
-
 /// The final error of the process as one JSON line on stderr, shaped like the other
 /// events of `--log-format json` (`timestamp`, `level`, `message`, `target`) plus its
 /// `code`, `help`, `related` problems and `causes`. Written directly, so that no filter
 /// can hide it.
-pub fn error_event(e: &dyn miette::Diagnostic) {
+pub fn error_event(e: &dyn miette::Diagnostic, printer: &Printer) {
     fn mask(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::String(s) => *s = crate::redact::text(s, None, true),
@@ -86,10 +57,10 @@ pub fn error_event(e: &dyn miette::Diagnostic) {
         }
     }
     let mut line = error_json(e, chrono::Utc::now());
-    if crate::redact::enabled() {
+    if printer.redact() {
         mask(&mut line);
     }
-    let _ = SuspendingStderr.write_all(format!("{line}\n").as_bytes());
+    let _ = printer.stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 /// The JSON object of [`error_event`].

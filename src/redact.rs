@@ -2,18 +2,6 @@
 //! keep them, since apply needs them).
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static REDACT: AtomicBool = AtomicBool::new(false);
-
-/// Turns redaction on for this process (logs and default render options).
-pub fn enable() {
-    REDACT.store(true, Ordering::SeqCst);
-}
-
-pub fn enabled() -> bool {
-    REDACT.load(Ordering::SeqCst)
-}
 
 /// `alice@acme.example` → `a***@acme.example`; text without `@` → `a***`.
 pub fn mask(email: &str) -> String {
@@ -27,11 +15,6 @@ pub fn mask(email: &str) -> String {
 /// Masks `email` when `on`.
 pub fn email(email: &str, on: bool) -> Cow<'_, str> {
     if on { Cow::Owned(mask(email)) } else { Cow::Borrowed(email) }
-}
-
-/// For logs: masks when the process runs with `--redact`.
-pub fn log_email(e: &str) -> Cow<'_, str> {
-    email(e, enabled())
 }
 
 /// Masks every `…@…` word of a free text, and `raw` (e.g. an invalid address) if given.

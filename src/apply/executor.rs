@@ -203,7 +203,7 @@ impl<'a> Run<'a> {
         label: &'static str,
         requests: Vec<Request>,
     ) -> Result<Vec<(Request, std::result::Result<Reply, Auth0Error>)>> {
-        let bar = progress_bar(label, requests.len(), self.opts.progress);
+        let bar = progress_bar(&self.opts.printer, label, requests.len(), self.opts.progress);
         let (client, plan, cancel, journal) = (self.client, self.plan, self.cancel, &self.journal);
         let (tracked, role_names, invitations) = (&self.tracked, &self.role_names, &self.opts.invite);
         let mut stream = futures::stream::iter(requests)
@@ -232,9 +232,16 @@ impl<'a> Run<'a> {
                                 };
                                 journal.lock().unwrap_or_else(|e| e.into_inner()).append(&line)
                             };
-                            let attempt =
-                                invite::invite_one(client, invitations, &plan.connection, user_id, email, issued)
-                                    .await?;
+                            let attempt = invite::invite_one(
+                                client,
+                                invitations,
+                                &plan.connection,
+                                user_id,
+                                email,
+                                &self.opts.printer,
+                                issued,
+                            )
+                            .await?;
                             Ok(Reply::Invite(attempt))
                         }
                         _ => send_one(client, plan, tracked, role_names, &request).await,
@@ -434,7 +441,7 @@ impl<'a> Run<'a> {
         if !parts.is_empty() {
             t.detail = Some(parts.join("; "));
         }
-        log_outcome(t);
+        log_outcome(t, &self.opts.printer);
         Some(entry_of(t))
     }
 
@@ -456,7 +463,7 @@ impl<'a> Run<'a> {
             None => None,
         };
         t.error = Some(info);
-        log_outcome(t);
+        log_outcome(t, &self.opts.printer);
         let entry = entry_of(t);
         self.journal_entries(&[entry])
     }
@@ -522,9 +529,9 @@ pub(super) fn outcome_entry(o: &Outcome) -> Entry {
     }
 }
 
-fn log_outcome(t: &Tracked<'_>) {
+fn log_outcome(t: &Tracked<'_>, printer: &crate::printer::Printer) {
     let c = t.change;
-    let email = crate::redact::log_email(&c.user.email);
+    let email = printer.email(&c.user.email);
     let status = t.status.map_or("unfinished", |s| s.as_str());
     match t.status {
         Some(OutcomeStatus::Failed) => {
@@ -537,8 +544,8 @@ fn log_outcome(t: &Tracked<'_>) {
     }
 }
 
-fn progress_bar(label: &'static str, len: usize, visible: bool) -> ProgressBar {
-    let multi = crate::logging::bars();
+fn progress_bar(printer: &crate::printer::Printer, label: &'static str, len: usize, visible: bool) -> ProgressBar {
+    let multi = printer.bars();
     multi.set_draw_target(if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
     let bar = multi.add(ProgressBar::new(len as u64));
     bar.set_style(

@@ -222,6 +222,7 @@ pub async fn invite_one(
     connection: &str,
     user_id: &str,
     email: &str,
+    printer: &crate::printer::Printer,
     issued: impl FnOnce() -> crate::Result<()>,
 ) -> crate::Result<Attempt> {
     let refused = |e: &Auth0Error| match e {
@@ -242,7 +243,7 @@ pub async fn invite_one(
             };
             let expires_at = Utc::now() + chrono::Duration::seconds(ttl as i64);
             issued()?;
-            Ok(deliver(&t.delivery, email, user_id, &ticket, expires_at).await)
+            Ok(deliver(&t.delivery, email, user_id, &ticket, expires_at, printer).await)
         }
     }
 }
@@ -254,13 +255,13 @@ async fn deliver(
     user_id: &str,
     ticket: &Secret,
     expires_at: DateTime<Utc>,
+    printer: &crate::printer::Printer,
 ) -> Attempt {
     use secrecy::zeroize::Zeroize;
     use tokio::io::AsyncWriteExt;
     let argv = match delivery {
         Delivery::Print => {
-            let line = format!("invited {}", crate::redact::log_email(email));
-            crate::logging::bars().suspend(|| println!("{line}"));
+            printer.line(&format!("invited {}", printer.email(email)));
             return Attempt::Sent { at: Utc::now() };
         }
         Delivery::Command(argv) => argv,

@@ -36,6 +36,8 @@ pub struct ApplyOptions {
     pub concurrency: usize,
     /// Draw progress bars (on stderr).
     pub progress: bool,
+    /// Where bars, printed lines and masked emails go.
+    pub printer: crate::printer::Printer,
     /// Apply the changes that still match and skip the drifted ones.
     pub skip_drifted: bool,
     /// Refuse plans older than this.
@@ -75,6 +77,7 @@ impl Default for ApplyOptions {
         ApplyOptions {
             concurrency: 4,
             progress: false,
+            printer: crate::printer::Printer::default(),
             skip_drifted: false,
             max_plan_age: chrono::Duration::hours(24),
             cap_flag: None,

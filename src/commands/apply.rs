@@ -5,8 +5,8 @@ use crate::apply::{self, ApplyOptions, ApplyReport, CreateVia};
 use crate::auth0::Auth0Client;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
+use crate::render;
 use crate::render::Format;
-use crate::render::{self, RenderOptions};
 use crate::settings::args::{SafetyArgs, parse_age};
 use crate::settings::{Auth0Settings, InviteArgs, SettingsError, Tenant, TenantArgs, both};
 use std::io::Write;
@@ -90,6 +90,7 @@ impl ApplyArgs {
                 role_batch_size: self.role_batch_size.into(),
                 create_via: self.create_via,
                 now: None,
+                printer: crate::printer::Printer::default(),
                 invite,
             },
             format: self.format,
@@ -98,7 +99,7 @@ impl ApplyArgs {
     }
 }
 
-pub async fn run(s: &ApplySettings) -> Result<ExitCode> {
+pub async fn run(s: &ApplySettings, printer: &crate::printer::Printer) -> Result<ExitCode> {
     // The approval gate, before any request to Auth0: the signature (with a verify
     // key), then the cap the plan was approved with (a flag may only lower it).
     let verify_key = s.verify_key.as_deref().map(crate::gate::load_verify_key).transpose()?;
@@ -110,10 +111,11 @@ pub async fn run(s: &ApplySettings) -> Result<ExitCode> {
     let options = s.options.clone();
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
     let (json, journal) = (s.format == Format::Json, apply::journal::path_for(&s.plan));
-    render::print_note(json, |o, opts| render::apply_header(&plan, &s.plan, &journal, o, opts))
+    let notes = (&printer.stdout_options(), &printer.stderr_options());
+    render::print_note(json, notes, |o, opts| render::apply_header(&plan, &s.plan, &journal, o, opts))
         .map_err(super::output::stdout_err)?;
-    let report = apply_plan(&client, &s.plan, &plan, options, s.format).await?;
-    render::print_note(json, |o, _| render::apply_footer(&journal, o)).map_err(super::output::stdout_err)?;
+    let report = apply_plan(&client, &s.plan, &plan, options, s.format, printer).await?;
+    render::print_note(json, notes, |o, _| render::apply_footer(&journal, o)).map_err(super::output::stdout_err)?;
     finish_apply(&report, &s.plan)
 }
 
@@ -144,8 +146,10 @@ pub async fn apply_plan(
     plan: &Plan,
     mut opts: ApplyOptions,
     format: Format,
+    printer: &crate::printer::Printer,
 ) -> Result<ApplyReport> {
     use std::io::IsTerminal;
+    opts.printer = printer.clone();
     opts.progress = opts.progress && std::io::stderr().is_terminal();
     let cancel = tokio_util::sync::CancellationToken::new();
     let watcher = {
@@ -165,7 +169,7 @@ pub async fn apply_plan(
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other).and_then(|_| writeln!(out))
         }
-        _ => render::apply_report(&report, &mut out, &RenderOptions::for_stdout()),
+        _ => render::apply_report(&report, &mut out, &printer.stdout_options()),
     }
     .map_err(super::output::stdout_err)?;
     Ok(report)

@@ -419,9 +419,9 @@ pub fn render(rows: &[CheckRow], out: &mut impl Write, opts: &crate::render::Ren
 
 /// Resolves the settings as `plan` does (a problem there is the same diagnostic as
 /// `plan`'s), runs the checks, prints them, and exits 1 if any failed.
-pub async fn run(args: &CheckArgs, out: &mut impl Write) -> Result<ExitCode> {
+pub async fn run(args: &CheckArgs, out: &mut impl Write, printer: &crate::printer::Printer) -> Result<ExitCode> {
     let settings = args.resolve()?;
-    let opts = crate::render::RenderOptions::for_stdout();
+    let opts = printer.stdout_options();
     let rows = checks(&settings, opts.redact, &args.invite).await;
     super::output::quiet_broken_pipe(render(&rows, out, &opts)).map_err(super::output::stdout_err)?;
     let failed = rows.iter().any(|r| matches!(r.status, Status::Fail | Status::Skip));

@@ -36,7 +36,7 @@ fn step(n: u8, text: &str) {
     println!("\n=== Step {n}: {text}\n");
 }
 
-pub async fn run() -> Result<ExitCode> {
+pub async fn run(printer: &crate::printer::Printer) -> Result<ExitCode> {
     let dir = tempfile::tempdir().map_err(|e| Error::io("create temporary directory", Path::new("/tmp"), e))?;
     let db = dir.path().join("hr.sqlite");
     std::fs::write(&db, HR_DB).map_err(|e| Error::io("write", &db, e))?;
@@ -67,17 +67,17 @@ pub async fn run() -> Result<ExitCode> {
         policy: PolicyArgs { client_ignore_users: Some(DEMO_IGNORE.into()), ..PolicyArgs::default() },
         ..PlanArgs::default()
     };
-    let result = demo_steps(&args.resolve()?, dir.path()).await;
+    let result = demo_steps(&args.resolve()?, dir.path(), printer).await;
     emulator.shutdown().await?;
     result
 }
 
-async fn demo_steps(settings: &PlanSettings, dir: &Path) -> Result<ExitCode> {
+async fn demo_steps(settings: &PlanSettings, dir: &Path, printer: &crate::printer::Printer) -> Result<ExitCode> {
     step(1, "plan: compare the HR table with the tenant");
     let plan = make_plan(settings).await?;
     let plan_path = dir.join("plans").join("demo-plan.json");
     plan.write_new(&plan_path, false)?;
-    print_plan(&plan, Format::Table)?;
+    print_plan(&plan, Format::Table, printer)?;
     println!("Plan written to {}", plan_path.display());
 
     step(2, "apply: execute exactly the saved plan, inviting the new users (--invite ticket)");
@@ -91,12 +91,12 @@ async fn demo_steps(settings: &PlanSettings, dir: &Path) -> Result<ExitCode> {
         delivery: Delivery::Print,
     });
     let opts = ApplyOptions { progress: true, invite, ..ApplyOptions::default() };
-    let report = apply_plan(&client, &plan_path, &saved, opts, Format::Table).await?;
+    let report = apply_plan(&client, &plan_path, &saved, opts, Format::Table, printer).await?;
     finish_apply(&report, &plan_path)?;
 
     step(3, "plan again: the tenant now matches the table");
     let again = make_plan(settings).await?;
-    print_plan(&again, Format::Table)?;
+    print_plan(&again, Format::Table, printer)?;
     if again.has_changes() {
         return Err(Error::Demo(format!(
             "the demo's second plan still has {} change(s); this is a bug",

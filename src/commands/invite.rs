@@ -102,15 +102,15 @@ pub struct InviteReport {
     pub invitations: Vec<Invited>,
 }
 
-pub async fn run(s: &InviteSettings) -> Result<ExitCode> {
+pub async fn run(s: &InviteSettings, printer: &crate::printer::Printer) -> Result<ExitCode> {
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
-    let report = invite_users(&client, s).await?;
+    let report = invite_users(&client, s, printer).await?;
     let mut out = std::io::stdout().lock();
     match s.format {
         InviteFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other).and_then(|_| writeln!(out))
         }
-        InviteFormat::Table => render(&report, &mut out, crate::redact::enabled()),
+        InviteFormat::Table => render(&report, &mut out, printer.redact()),
     }
     .map_err(super::output::stdout_err)?;
     let failed = report.invitations.iter().filter(|i| i.status != "sent").count();
@@ -122,7 +122,11 @@ pub async fn run(s: &InviteSettings) -> Result<ExitCode> {
 
 /// Checks everything (scopes, connection, the email application), finds every user,
 /// then invites them one by one (each address at most once a minute).
-pub async fn invite_users(client: &Auth0Client, s: &InviteSettings) -> Result<InviteReport> {
+pub async fn invite_users(
+    client: &Auth0Client,
+    s: &InviteSettings,
+    printer: &crate::printer::Printer,
+) -> Result<InviteReport> {
     let kind = match &s.invitations {
         Invitations::Ticket(_) => crate::scopes::Invitation::Ticket,
         Invitations::Email { .. } => crate::scopes::Invitation::Email,
@@ -156,7 +160,7 @@ pub async fn invite_users(client: &Auth0Client, s: &InviteSettings) -> Result<In
         }
     }
     if !unknown.is_empty() || !blocked.is_empty() {
-        let mask = |v: Vec<String>| v.iter().map(|e| crate::redact::log_email(e).into_owned()).collect();
+        let mask = |v: Vec<String>| v.iter().map(|e| printer.email(e).into_owned()).collect();
         return Err(InviteError::NotInvitable {
             connection: connection.name,
             unknown: mask(unknown),
@@ -167,8 +171,9 @@ pub async fn invite_users(client: &Auth0Client, s: &InviteSettings) -> Result<In
 
     let mut invitations = Vec::new();
     for (email, user_id) in found {
-        let attempt = invite::invite_one(client, &s.invitations, &connection.name, &user_id, &email, || Ok(())).await?;
-        let log = crate::redact::log_email(&email).into_owned();
+        let attempt =
+            invite::invite_one(client, &s.invitations, &connection.name, &user_id, &email, printer, || Ok(())).await?;
+        let log = printer.email(&email).into_owned();
         let (status, at, error) = match attempt {
             Attempt::Sent { at } => {
                 tracing::info!(email = %log, user_id = %user_id, mode = s.invitations.mode(), "invited");

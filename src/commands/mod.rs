@@ -45,18 +45,18 @@ pub enum Command {
 
 /// Runs a verb. `app` is the whole command line's definition, for the verbs that
 /// describe it (completions, man).
-pub async fn run(command: Command, app: fn() -> clap::Command) -> Result<ExitCode> {
+pub async fn run(command: Command, app: fn() -> clap::Command, printer: &crate::printer::Printer) -> Result<ExitCode> {
     match command {
-        Command::Plan(args) => plan::run(&args.resolve()?).await,
-        Command::Show(args) => show::run(&args),
-        Command::Apply(args) => apply::run(&args.resolve()?).await,
-        Command::Invite(args) => invite::run(&args.resolve()?).await,
-        Command::Check(args) => check::run(&args, &mut std::io::stdout().lock()).await,
+        Command::Plan(args) => plan::run(&args.resolve()?, printer).await,
+        Command::Show(args) => show::run(&args, printer),
+        Command::Apply(args) => apply::run(&args.resolve()?, printer).await,
+        Command::Invite(args) => invite::run(&args.resolve()?, printer).await,
+        Command::Check(args) => check::run(&args, &mut std::io::stdout().lock(), printer).await,
         Command::Emulator(args) => {
             auth0_emulator::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo => demo::run().await,
+        Command::Demo => demo::run(printer).await,
         Command::Keygen(args) => keygen::run(&args, &mut std::io::stdout().lock()),
         Command::Completions(args) => completions::completions(&args, app()),
         Command::Man(args) => completions::man(&args, app()),

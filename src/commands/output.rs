@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::plan::Plan;
-use crate::render::{self, Format, RenderOptions};
+use crate::render::{self, Format};
 use std::io::Write;
 use std::path::Path;
 
@@ -15,18 +15,23 @@ pub const EXIT_CHANGES: u8 = 2;
 pub const MORE_SETTINGS: &str = "Rarely changed settings (SQL Server port, instance, TLS and connection string; rate limit and burst, retries, backoff; concurrency, batch sizes) are not listed here: `auth0-sync man VERB` and the README's settings table describe every one.";
 
 /// Prints a plan to stdout in `format` (a closed pipe ends it quietly).
-pub fn print_plan(plan: &Plan, format: Format) -> Result<()> {
-    print_plan_with(plan, format, &render::MarkdownOptions::default())
+pub fn print_plan(plan: &Plan, format: Format, printer: &crate::printer::Printer) -> Result<()> {
+    print_plan_with(plan, format, &render::MarkdownOptions::default(), printer)
 }
 
 /// [`print_plan`] with markdown's budget and the plan's path (for "show PLAN has it all").
-pub fn print_plan_with(plan: &Plan, format: Format, md: &render::MarkdownOptions) -> Result<()> {
+pub fn print_plan_with(
+    plan: &Plan,
+    format: Format,
+    md: &render::MarkdownOptions,
+    printer: &crate::printer::Printer,
+) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let written = match format {
-        Format::Table => render::plan_table(plan, &mut out, &RenderOptions::for_stdout()),
-        Format::Json => render::plan_json(plan, &mut out, crate::redact::enabled()),
+        Format::Table => render::plan_table(plan, &mut out, &printer.stdout_options()),
+        Format::Json => render::plan_json(plan, &mut out, printer.redact()),
         Format::Markdown => {
-            let md = render::MarkdownOptions { redact: crate::redact::enabled(), ..md.clone() };
+            let md = render::MarkdownOptions { redact: printer.redact(), ..md.clone() };
             render::plan_markdown(plan, &mut out, &md)
         }
     };

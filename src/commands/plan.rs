@@ -171,13 +171,13 @@ fn resolve_targets(only: &[String], file: Option<&Path>) -> Result<Option<Target
     Ok(Some(Targets::new(only.iter().cloned().chain(lines)).expect("every target was checked")))
 }
 
-pub async fn run(s: &PlanSettings) -> Result<ExitCode> {
+pub async fn run(s: &PlanSettings, printer: &crate::printer::Printer) -> Result<ExitCode> {
     let plan = make_plan(s).await?;
     let path = s.out.clone().unwrap_or_else(|| default_plan_path(&plan));
     plan.write_new(&path, s.overwrite)?;
     let md =
         MarkdownOptions { max_chars: s.max_chars, plan_path: Some(path.display().to_string()), ..Default::default() };
-    super::output::print_plan_with(&plan, s.format, &md)?;
+    super::output::print_plan_with(&plan, s.format, &md, printer)?;
     if s.format == Format::Table {
         if let Some(key) = plan.signed_by() {
             eprintln!("Plan signed with key {key}.");

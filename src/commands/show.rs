@@ -24,7 +24,7 @@ pub struct ShowArgs {
     pub max_chars: Option<u32>,
 }
 
-pub fn run(args: &ShowArgs) -> Result<ExitCode> {
+pub fn run(args: &ShowArgs, printer: &crate::printer::Printer) -> Result<ExitCode> {
     let verify_path = args.verify_key.as_ref().filter(|p| !p.as_os_str().is_empty());
     let key = verify_path.map(|p| crate::gate::load_verify_key(p)).transpose()?;
     let plan = crate::gate::read_plan(&args.plan, key.as_ref())?;
@@ -33,7 +33,7 @@ pub fn run(args: &ShowArgs) -> Result<ExitCode> {
         plan_path: Some(args.plan.display().to_string()),
         ..Default::default()
     };
-    super::output::print_plan_with(&plan, args.format, &md)?;
+    super::output::print_plan_with(&plan, args.format, &md, printer)?;
     match (plan.signed_by(), &key) {
         (Some(by), Some(_)) => eprintln!("Signature: valid, by key {by} (checked with the verify key)."),
         (Some(by), None) => {

@@ -56,14 +56,18 @@ pub fn apply_footer(journal: &Path, out: &mut dyn Write) -> io::Result<()> {
 
 /// Writes a header or footer where it belongs: stdout next to the table report, stderr
 /// when stdout carries JSON (`apply --format json`). A closed stdout pipe is not an error.
-pub fn print_note(json: bool, write: impl FnOnce(&mut dyn Write, &RenderOptions) -> io::Result<()>) -> io::Result<()> {
+/// `opts`: for stdout and for stderr.
+pub fn print_note(
+    json: bool,
+    opts: (&RenderOptions, &RenderOptions),
+    write: impl FnOnce(&mut dyn Write, &RenderOptions) -> io::Result<()>,
+) -> io::Result<()> {
     let r = if json {
         let mut err = io::stderr().lock();
-        let opts = RenderOptions { color: crate::logging::color_on_stderr(), ..RenderOptions::for_stdout() };
-        write(&mut err, &opts)
+        write(&mut err, opts.1)
     } else {
         let mut out = io::stdout().lock();
-        write(&mut out, &RenderOptions::for_stdout()).and_then(|_| out.flush())
+        write(&mut out, opts.0).and_then(|_| out.flush())
     };
     match r {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),

@@ -38,10 +38,10 @@ pub struct RenderOptions {
 
 impl RenderOptions {
     /// Colors only when stdout is a terminal and `NO_COLOR` is unset (or empty).
-    pub fn for_stdout() -> Self {
+    pub fn for_stdout(redact: bool) -> Self {
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        RenderOptions { color: !no_color && io::stdout().is_terminal(), width: None, redact: crate::redact::enabled() }
+        RenderOptions { color: !no_color && io::stdout().is_terminal(), width: None, redact }
     }
 }
 
