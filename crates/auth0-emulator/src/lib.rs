@@ -905,6 +905,15 @@ impl Emulator {
         state.validate().map_err(|why| EmulatorError::InvalidState { why })?;
         *self.shared.tenant.lock().unwrap_or_else(|e| e.into_inner()) = Tenant::from_state(state);
         *self.shared.jobs.lock().unwrap_or_else(|e| e.into_inner()) = jobs::Jobs::default();
+        {
+            // A fresh tenant's search index agrees with it.
+            let mut index = self.shared.index.lock().unwrap_or_else(|e| e.into_inner());
+            index.snaps.clear();
+            if !self.shared.options().index_lag.is_zero() {
+                let users = self.shared.tenant.lock().unwrap_or_else(|e| e.into_inner()).users.clone();
+                index.snaps.push_back((self.shared.clock.tick(), Arc::new(users)));
+            }
+        }
         *self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()) = Counts::default();
         self.set_halt(None);
         Ok(())
