@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// `PATCH /api/v2/users/{id}` lives in its own module (email changes, metadata merge).
+// `PATCH /api/v2/users/{id}` lives in its own module (email changes, metadata merge).
 
 /// Only this many results of a query can be paged through (`/users`, role members).
 pub(crate) const PAGING_CAP: u64 = 1000;
