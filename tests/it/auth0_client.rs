@@ -1,5 +1,5 @@
 //! Tests of the Management API client against small axum servers on 127.0.0.1:0 that
-//! answer with bodies copied from `/work/shared/auth0/recordings`.
+//! answer with bodies copied from Auth0's recorded traffic (`../shared/auth0/recordings` beside the checkout).
 
 use auth0_sync::auth0::{Auth0Client, Auth0Error, Connection, JobPolling, password};
 use auth0_sync::model::{NameSet, Profile, TenantRole, TenantSnapshot, TenantUser};

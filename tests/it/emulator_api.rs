@@ -1,5 +1,5 @@
 //! Black-box tests of the Auth0 emulator's HTTP API: each checks a status code and a
-//! body against what Auth0 answers (recordings in /work/shared/auth0).
+//! body against what Auth0 answers (recordings in `../shared/auth0/` beside the checkout).
 
 use auth0_emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
 use auth0_emulator::{Clock, Emulator, EmulatorOptions, RateLimit, TenantState};
