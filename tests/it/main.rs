@@ -19,7 +19,6 @@ mod emulator_users;
 mod ergonomics;
 mod fuzz_regressions;
 mod invites;
-mod layout;
 mod markdown;
 mod mock_sql;
 mod mssql_connect;
