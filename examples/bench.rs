@@ -85,6 +85,7 @@ fn planner_bench(n: usize) {
                 blocked: false,
                 blocked_by_sync: false,
                 role_ids,
+                synced: Default::default(),
             },
         );
     }

@@ -25,7 +25,7 @@ fn step_scopes(step: Step) -> &'static [&'static str] {
         Step::CreateUser(Creation::Import) => &["create:users", "read:users"],
         Step::AssignRoles => &["create:role_members"],
         Step::RemoveRoles => &["delete:role_members"],
-        Step::SetBlocked => &["update:users"],
+        Step::SetBlocked | Step::UpdateUser => &["update:users"],
         Step::DeleteUser => &["delete:users"],
         Step::CreateRole => &["create:roles"],
     }
@@ -37,6 +37,8 @@ enum Step {
     AssignRoles,
     RemoveRoles,
     SetBlocked,
+    /// `PATCH /users/{id}`: renames, adoptions, profile updates.
+    UpdateUser,
     DeleteUser,
     CreateRole,
 }
@@ -75,6 +77,7 @@ pub fn missing(plan: &Plan, creation: Creation, granted: &BTreeSet<String>) -> V
             Action::CreateUser => steps.push(Step::CreateUser(creation)),
             Action::DeleteUser => steps.push(Step::DeleteUser),
             Action::BlockUser | Action::UnblockUser => steps.push(Step::SetBlocked),
+            Action::UpdateEmail | Action::AdoptUser | Action::UpdateProfile => steps.push(Step::UpdateUser),
             Action::UpdateRoles => {}
         }
         if !c.assign().is_empty() {

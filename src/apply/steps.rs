@@ -3,7 +3,9 @@
 
 use super::report::{FailureInfo, OutcomeStatus};
 use crate::drift::Work;
-use crate::plan::Change;
+use crate::fields::{METADATA_PREFIX, NAMESPACE, Namespace};
+use crate::plan::{Change, UserState};
+use std::collections::BTreeMap;
 
 /// One request (or one batch) of an apply run.
 #[derive(Debug, Clone)]
@@ -21,6 +23,12 @@ pub(super) enum Request {
     Remove { id: u32, user_id: String, role_ids: Vec<String> },
     /// `DELETE /users/{id}`.
     Delete { id: u32, user_id: String },
+    /// `PATCH /users/{id}` with the new `email` (a rename).
+    Rename { id: u32, user_id: String, email: String },
+    /// `PATCH /users/{id}` with the tool's namespace, now holding the HR key.
+    Adopt { id: u32, user_id: String, namespace: Namespace },
+    /// `PATCH /users/{id}` with synced fields (`null` clears one).
+    Fields { id: u32, user_id: String, fields: BTreeMap<String, serde_json::Value> },
 }
 
 impl Request {
@@ -31,7 +39,10 @@ impl Request {
             | Request::SetBlocked { id, .. }
             | Request::AssignOne { id, .. }
             | Request::Remove { id, .. }
-            | Request::Delete { id, .. } => vec![*id],
+            | Request::Delete { id, .. }
+            | Request::Rename { id, .. }
+            | Request::Adopt { id, .. }
+            | Request::Fields { id, .. } => vec![*id],
             Request::Assign { members, .. } => members.iter().map(|(id, _)| *id).collect(),
         }
     }
@@ -45,8 +56,26 @@ impl Request {
             Request::Assign { .. } | Request::AssignOne { .. } => "assign_roles",
             Request::Remove { .. } => "remove_roles",
             Request::Delete { .. } => "delete",
+            Request::Rename { .. } => "update_email",
+            Request::Adopt { .. } => "adopt_user",
+            Request::Fields { .. } => "update_profile",
         }
     }
+}
+
+/// The `app_metadata` a create sets: the HR key in the tool's namespace and the synced
+/// keys of the plan's "after"; `None` when there is nothing to set.
+pub(super) fn creation_metadata(after: &UserState) -> Option<serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    for (f, v) in &after.fields {
+        if let Some(k) = f.strip_prefix(METADATA_PREFIX) {
+            m.insert(k.to_owned(), v.clone());
+        }
+    }
+    if let Some(key) = &after.key {
+        m.insert(NAMESPACE.into(), Namespace { key: Some(key.clone()), blocked: false }.to_value());
+    }
+    (!m.is_empty()).then_some(serde_json::Value::Object(m))
 }
 
 /// What a successful request tells the run.
@@ -60,6 +89,8 @@ pub(super) enum Reply {
     Exists {
         user_id: String,
         roles: Vec<String>,
+        /// Its HR key.
+        key: Option<String>,
     },
 }
 

@@ -29,6 +29,9 @@ impl Auth0Client {
                 {"name": "email"},
                 {"name": "blocked"},
                 {"name": "app_metadata"},
+                {"name": "name"},
+                {"name": "given_name"},
+                {"name": "family_name"},
                 {"name": "identities[0].connection", "export_as": "connection"},
             ],
         });
@@ -196,6 +199,9 @@ pub struct ImportUser {
     pub given_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub family_name: Option<String>,
+    /// The HR key (`auth0_sync` namespace) and synced `app_metadata` keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<serde_json::Value>,
 }
 
 /// One line of a users export (fields as requested in `export_connection_users`).
@@ -210,6 +216,12 @@ struct ExportLine {
     app_metadata: Option<serde_json::Value>,
     #[serde(default)]
     connection: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    given_name: Option<String>,
+    #[serde(default)]
+    family_name: Option<String>,
 }
 
 /// Gunzips and parses an NDJSON export line by line.
@@ -229,9 +241,9 @@ fn parse_export(gz: &[u8], connection: &str) -> Result<Vec<User>, Auth0Error> {
             email: row.email,
             email_verified: None,
             blocked: row.blocked,
-            name: None,
-            given_name: None,
-            family_name: None,
+            name: row.name,
+            given_name: row.given_name,
+            family_name: row.family_name,
             identities: vec![super::wire::Identity {
                 connection: Some(row.connection.unwrap_or_else(|| connection.to_owned())),
                 provider: None,

@@ -15,6 +15,7 @@ mod transport;
 pub mod wire;
 
 pub use client::{Auth0Client, Connection, PER_PAGE, SEARCH_LIMIT};
+pub use endpoints::{EmailChange, UserPatch};
 pub use error::Auth0Error;
 pub use jobs::ImportUser;
 pub use snapshot::RoleLookup;

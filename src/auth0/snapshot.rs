@@ -13,6 +13,7 @@ pub(super) fn tenant_user(user: User) -> TenantUser {
     let connection = user.connection().unwrap_or_default().to_owned();
     let blocked_by_sync = user.blocked_by_sync();
     TenantUser {
+        synced: super::endpoints::synced_of(&user),
         user_id: user.user_id,
         email: user.email.filter(|e| !e.is_empty()),
         connection,

@@ -23,6 +23,7 @@ fn user(id: &str, email: &str, roles: &[&str]) -> TenantUser {
         blocked: false,
         blocked_by_sync: false,
         role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
+        synced: Default::default(),
     }
 }
 
@@ -51,7 +52,7 @@ fn sample() -> (Plan, TenantSnapshot) {
         "acme.auth0.com".into(),
         DB.into(),
         t.fingerprint(),
-        SourceInfo { kind: "sqlite".into(), location: "x".into(), rows: 2, users: 2 },
+        SourceInfo { kind: "sqlite".into(), location: "x".into(), rows: 2, users: 2, ..Default::default() },
         policy.record(2),
         cs,
     );

@@ -66,6 +66,7 @@ async fn plan_apply_plan_converges() {
             "heidi@acme.example",
             "ivan@acme.example",
             "kim@auditors.acme.example",
+            "peggy.olsen@acme.example",
             "zoe@acme.example"
         ]
     );
@@ -257,7 +258,7 @@ fn emulator_binary_prints_its_address_and_saves_on_sigterm() {
     assert!(exit.success(), "{exit:?}");
     assert_eq!(status.ok(), Some(401));
     let saved: auth0_emulator::TenantState = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert_eq!(saved.users.len(), 8, "state was not saved back");
+    assert_eq!(saved.users.len(), 9, "state was not saved back");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -168,8 +168,8 @@ async fn ctrl_c_reports_every_change_in_the_same_categories_as_the_journal() {
         .iter()
         .map(|k| s[k].as_u64().unwrap())
         .sum();
-    assert_eq!(total, 8, "every change has exactly one outcome: {s}");
-    assert_eq!(report["outcomes"].as_array().unwrap().len(), 8);
+    assert_eq!(total, 11, "every change has exactly one outcome: {s}");
+    assert_eq!(report["outcomes"].as_array().unwrap().len(), 11);
     assert!(s["not_started"].as_u64().unwrap() + s["partly_done"].as_u64().unwrap() > 0, "{s}");
     assert_eq!(crate::resume::last_summary(&plan), *s, "the journal's summary is the report's");
     let err = text(&out.stderr);

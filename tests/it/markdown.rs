@@ -31,6 +31,7 @@ fn big_plan(deletes: usize, updates: usize, creates: usize) -> Plan {
                 blocked: false,
                 blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
+                synced: Default::default(),
             },
         );
     };
@@ -46,6 +47,7 @@ fn big_plan(deletes: usize, updates: usize, creates: usize) -> Plan {
             email: Some(email),
             roles: roles.iter().map(|r| (*r).into()).collect(),
             profile: Profile::default(),
+            ..Default::default()
         })
     };
     for i in 0..updates {
@@ -74,6 +76,7 @@ fn big_plan(deletes: usize, updates: usize, creates: usize) -> Plan {
             location: "hr.sqlite".into(),
             rows: desired.rows,
             users: desired.users.len() as u64,
+            ..Default::default()
         },
         record,
         cs,

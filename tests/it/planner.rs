@@ -37,6 +37,7 @@ fn tenant(users: &[(&str, &str, &str, &[&str])]) -> TenantSnapshot {
                 blocked: false,
                 blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
+                synced: Default::default(),
             },
         );
     }

@@ -44,6 +44,7 @@ fn sample_plan(with_changes: bool) -> Plan {
                 blocked: false,
                 blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
+                synced: Default::default(),
             },
         );
     }
@@ -54,7 +55,7 @@ fn sample_plan(with_changes: bool) -> Plan {
         "acme.eu.auth0.com".into(),
         DB.into(),
         t.fingerprint(),
-        SourceInfo { kind: "sqlite".into(), location: "hr.sqlite".into(), rows: 3, users: 2 },
+        SourceInfo { kind: "sqlite".into(), location: "hr.sqlite".into(), rows: 3, users: 2, ..Default::default() },
         PolicyRecord::default(),
         cs,
     )
@@ -169,6 +170,7 @@ fn user(id: &str, email: &str, roles: &[&str], blocked: bool) -> TenantUser {
         blocked,
         blocked_by_sync: blocked,
         role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
+        synced: Default::default(),
     }
 }
 
@@ -198,7 +200,13 @@ fn plan_of(source: &[(&str, &[&str])], users: Vec<TenantUser>, tweak: impl FnOnc
         "acme.eu.auth0.com".into(),
         DB.into(),
         t.fingerprint(),
-        SourceInfo { kind: "sqlite".into(), location: "hr.sqlite".into(), rows: source.len() as u64, users: 1 },
+        SourceInfo {
+            kind: "sqlite".into(),
+            location: "hr.sqlite".into(),
+            rows: source.len() as u64,
+            users: 1,
+            ..Default::default()
+        },
         record,
         cs,
     )

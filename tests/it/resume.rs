@@ -64,18 +64,18 @@ fn hr_db(dir: &Path) -> Vec<u8> {
     let path = dir.join("build-hr.sqlite");
     let db = rusqlite::Connection::open(&path).unwrap();
     db.execute_batch(
-        "CREATE TABLE employees (email TEXT, role TEXT, name TEXT, given_name TEXT, family_name TEXT, active INTEGER);
+        "CREATE TABLE employees (employee_id TEXT, email TEXT, role TEXT, name TEXT, given_name TEXT, family_name TEXT, department TEXT, active INTEGER);
          INSERT INTO employees VALUES
-           ('keep@acme.example', 'viewer', NULL, NULL, NULL, 1),
-           ('swap@acme.example', 'editor', NULL, NULL, NULL, 1),
-           ('grow@acme.example', 'viewer', NULL, NULL, NULL, 1),
-           ('grow@acme.example', 'admin', NULL, NULL, NULL, 1),
-           ('shrink@acme.example', 'editor', NULL, NULL, NULL, 1),
-           ('back@acme.example', 'viewer', NULL, NULL, NULL, 1),
-           ('new1@acme.example', 'editor', 'New One', 'New', 'One', 1),
-           ('new1@acme.example', 'auditor', 'New One', 'New', 'One', 1),
-           ('new2@acme.example', NULL, NULL, NULL, NULL, 1),
-           ('new3@acme.example', 'viewer', NULL, NULL, NULL, 1);",
+           (NULL, 'keep@acme.example', 'viewer', NULL, NULL, NULL, NULL, 1),
+           (NULL, 'swap@acme.example', 'editor', NULL, NULL, NULL, NULL, 1),
+           (NULL, 'grow@acme.example', 'viewer', NULL, NULL, NULL, NULL, 1),
+           (NULL, 'grow@acme.example', 'admin', NULL, NULL, NULL, NULL, 1),
+           (NULL, 'shrink@acme.example', 'editor', NULL, NULL, NULL, NULL, 1),
+           (NULL, 'back@acme.example', 'viewer', NULL, NULL, NULL, NULL, 1),
+           (NULL, 'new1@acme.example', 'editor', 'New One', 'New', 'One', NULL, 1),
+           (NULL, 'new1@acme.example', 'auditor', 'New One', 'New', 'One', NULL, 1),
+           (NULL, 'new2@acme.example', NULL, NULL, NULL, NULL, NULL, 1),
+           (NULL, 'new3@acme.example', 'viewer', NULL, NULL, NULL, NULL, 1);",
     )
     .unwrap();
     drop(db);
@@ -334,7 +334,7 @@ mod property {
             tenant.into(),
             CONNECTION.into(),
             snapshot.fingerprint(),
-            SourceInfo { kind: "test".into(), location: "memory".into(), rows: users, users },
+            SourceInfo { kind: "test".into(), location: "memory".into(), rows: users, users, ..Default::default() },
             policy.record(cs.summary.connection_users),
             cs,
         )
