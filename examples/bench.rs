@@ -6,15 +6,22 @@
 //! cargo run --release --example bench -- sync 10000          # 10k users, 16 req/s, burst 50, 20 ms
 //! cargo run --release --example bench -- sync 100000 --plan-only --skip-per-user
 //! cargo run --release --example bench -- sync 100000 --skip-per-user --create-via auto
+//! cargo run --release --example bench -- sync 10000 --reset-reading bucket-full --share 1
 //! cargo run --release --example bench -- planner 1000000     # pure planner, no I/O
 //! ```
+//!
+//! `--share S` is the share of the tenant's budget the sync may take (AUTH0_RATE_SHARE,
+//! default 0.5): the lower bound is then calls ÷ (rate × S), the budget actually
+//! allowed. `--reset-reading next-token|bucket-full` picks the emulator's meaning of
+//! `x-ratelimit-reset`; `--skew SECS` offsets the tenant's clock; `--fault-429 P
+//! --fault-503 P` inject faults (the ratio then means little: count the failures).
 //!
 //! Generated data: N source users; the tenant holds the same users with 5% missing on
 //! each side and 10% with changed roles, 10 roles, plus 2% users of another connection.
 //! Not a test: timings are noisy; it prints ratios and call counts from one run.
 
 use auth0_emulator::state::{ClientApp, StateConnection, StateRole, StateUser};
-use auth0_emulator::{Emulator, EmulatorOptions, RateLimit, TenantState};
+use auth0_emulator::{Emulator, EmulatorOptions, Faults, RateLimit, ResetReading, TenantState};
 use auth0_sync::apply::{ApplyOptions, CreateVia};
 use auth0_sync::auth0::Auth0Client;
 use auth0_sync::commands::plan::{PlanArgs, make_plan};
@@ -85,6 +92,7 @@ fn planner_bench(n: usize) {
                 blocked: false,
                 blocked_by_sync: false,
                 role_ids,
+                linked_to: None,
                 synced: Default::default(),
             },
         );
@@ -182,8 +190,8 @@ fn report(
     calls: &BTreeMap<String, u64>,
     status: &BTreeMap<String, u64>,
     secs: f64,
-    rate: f64,
     extra: &str,
+    rate: f64,
 ) {
     let total: u64 = calls.values().sum();
     let bound = total as f64 / rate;
@@ -204,15 +212,26 @@ struct SyncOpts {
     burst: u32,
     latency_ms: u64,
     create_via: CreateVia,
+    share: f64,
+    reset_reading: ResetReading,
+    skew: i64,
+    faults: Option<Faults>,
 }
 
 async fn sync_bench(n: usize, o: SyncOpts) {
-    let SyncOpts { plan_only, skip_per_user, rate, burst, latency_ms, create_via } = o;
+    let SyncOpts { plan_only, skip_per_user, rate, burst, latency_ms, create_via, share, reset_reading, skew, faults } =
+        o;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hr.sqlite");
     source_db(n, &db);
-    let opts =
-        EmulatorOptions { rate_limit: Some(RateLimit { burst, per_second: rate }), latency_ms, ..Default::default() };
+    let opts = EmulatorOptions {
+        rate_limit: Some(RateLimit { burst, per_second: rate }),
+        latency_ms,
+        reset_reading,
+        clock_skew_secs: skew,
+        faults,
+        ..Default::default()
+    };
     let emulator = Emulator::start_with("127.0.0.1:0".parse().unwrap(), tenant_state(n), None, opts).await.unwrap();
     let args = PlanArgs {
         source: SourceArgs {
@@ -225,6 +244,7 @@ async fn sync_bench(n: usize, o: SyncOpts) {
             auth0_client_id: Some("bench".into()),
             auth0_client_secret: Some("bench-secret".into()),
             auth0_connection: Some(DB.into()),
+            auth0_rate_share: Some(share.to_string()),
             ..Default::default()
         },
         safety: auth0_sync::settings::args::SafetyArgs { allow_mass_delete: true, ..Default::default() },
@@ -232,7 +252,10 @@ async fn sync_bench(n: usize, o: SyncOpts) {
         ..Default::default()
     };
     let settings = args.resolve().expect("bench settings");
-    println!("\n{n} source users, tenant at {rate} req/s burst {burst}, {latency_ms} ms latency\n");
+    let allowed = rate * share;
+    println!(
+        "\n{n} source users, tenant at {rate} req/s burst {burst}, {latency_ms} ms latency, reset = {reset_reading:?}, clock skew {skew} s; the sync may take {share} of it: {allowed} req/s\n"
+    );
     println!("| phase | calls | wall | lower bound | ratio | 429s | notes |\n|---|---|---|---|---|---|---|");
     let (c0, s0) = (emulator.request_counts(), emulator.status_counts());
     let t = Instant::now();
@@ -244,15 +267,15 @@ async fn sync_bench(n: usize, o: SyncOpts) {
         &diff(&emulator.request_counts(), &c0),
         &diff(&emulator.status_counts(), &s0),
         secs,
-        rate,
         &format!("{} creates, {} role updates, {} deletes", s.create_user, s.update_roles, s.delete_user),
+        allowed,
     );
     // The same snapshot with the per-user role strategy, for comparison.
     if skip_per_user {
         println!(
-            "| plan (per-user roles) | skipped: about {} calls, {:.0} s at {rate} req/s | | | | | |",
+            "| plan (per-user roles) | skipped: about {} calls, {:.0} s at {allowed} req/s | | | | | |",
             plan.changeset.summary.connection_users,
-            f64::from(plan.changeset.summary.connection_users) / rate
+            f64::from(plan.changeset.summary.connection_users) / allowed
         );
     }
     let (c0, s0) = (emulator.request_counts(), emulator.status_counts());
@@ -267,8 +290,8 @@ async fn sync_bench(n: usize, o: SyncOpts) {
             &diff(&emulator.request_counts(), &c0),
             &diff(&emulator.status_counts(), &s0),
             t.elapsed().as_secs_f64(),
-            rate,
             "same plan",
+            allowed,
         );
     }
     if !plan_only {
@@ -289,8 +312,13 @@ async fn sync_bench(n: usize, o: SyncOpts) {
             &diff(&emulator.request_counts(), &c0),
             &diff(&emulator.status_counts(), &s0),
             secs,
-            rate,
-            &format!("{} failed changes", report_.failed()),
+            &format!(
+                "{} failed changes; measured tenant rate {:.2} req/s, pace {:.2}",
+                report_.failed(),
+                client.limiter().measured_rate(auth0_sync::auth0::Group::WriteUsers).unwrap_or(0.0),
+                client.limiter().pace(auth0_sync::auth0::Group::WriteUsers).unwrap_or(0.0)
+            ),
+            allowed,
         );
     }
     emulator.shutdown().await.unwrap();
@@ -316,6 +344,16 @@ fn main() {
                     }
                 },
             };
+            let reset_reading = match args.iter().position(|a| a == "--reset-reading").and_then(|i| args.get(i + 1)) {
+                None => ResetReading::NextToken,
+                Some(v) => match <ResetReading as clap::ValueEnum>::from_str(v, true) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("--reset-reading: {e}");
+                        std::process::exit(2);
+                    }
+                },
+            };
             rt.block_on(sync_bench(
                 num(1, 10_000),
                 SyncOpts {
@@ -325,12 +363,20 @@ fn main() {
                     burst: value("--burst").unwrap_or(50.0) as u32,
                     latency_ms: value("--latency-ms").unwrap_or(20.0) as u64,
                     create_via,
+                    share: value("--share").unwrap_or(auth0_sync::settings::args::DEFAULT_RATE_SHARE),
+                    reset_reading,
+                    skew: value("--skew").unwrap_or(0.0) as i64,
+                    faults: (value("--fault-429").is_some() || value("--fault-503").is_some()).then(|| Faults {
+                        rate_429: value("--fault-429").unwrap_or(0.0),
+                        rate_503: value("--fault-503").unwrap_or(0.0),
+                        seed: value("--seed").unwrap_or(7.0) as u64,
+                    }),
                 },
             ));
         }
         _ => {
             eprintln!(
-                "usage: bench planner [N] | bench sync [N] [--plan-only] [--skip-per-user] [--rate R] [--burst B] [--latency-ms L] [--create-via api|import|auto]"
+                "usage: bench planner [N] | bench sync [N] [--plan-only] [--skip-per-user] [--rate R] [--burst B] [--latency-ms L] [--create-via api|import|auto] [--share S] [--reset-reading next-token|bucket-full] [--skew SECS] [--fault-429 P] [--fault-503 P] [--seed N]"
             )
         }
     }

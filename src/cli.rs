@@ -1,13 +1,10 @@
-//! Command-line interface (clap derive): the global flags and one subcommand per verb.
-//! Each verb's arguments live with the verb in `commands/<verb>.rs`; settings come
-//! from flags, the environment, `--env-file FILE` or a `.env` in the working
-//! directory, in that order.
+//! Command-line interface (clap derive): the global flags, and the verbs
+//! (`commands::Command`), each of whose arguments live with the verb in
+//! `commands/<verb>.rs`. Settings come from flags, the environment, `--env-file FILE`
+//! or a `.env` in the working directory, in that order.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use std::path::PathBuf;
-
-/// Said under the help of verbs whose rarely used settings `--help` leaves out.
-pub const MORE_SETTINGS: &str = "Rarely changed settings (SQL Server port, instance, TLS and connection string; rate limit and burst, retries, backoff; concurrency, batch sizes) are not listed here: `auth0-sync man VERB` and the README's settings table describe every one.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,38 +35,5 @@ pub struct Cli {
     pub verbose: u8,
 
     #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Format {
-    /// Colored table for people.
-    #[default]
-    Table,
-    /// The plan file itself.
-    Json,
-    /// A summary for a pull-request comment.
-    Markdown,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Snapshot the source and the tenant, write a plan file and show the changes.
-    Plan(crate::commands::plan::PlanArgs),
-    /// Show a saved plan.
-    Show(crate::commands::show::ShowArgs),
-    /// Validate a saved plan and execute it against the tenant.
-    Apply(crate::commands::apply::ApplyArgs),
-    /// Check the settings, the source and the tenant, and predict whether `plan` would refuse.
-    Check(crate::commands::check::CheckArgs),
-    /// Run a local Auth0 tenant emulator.
-    Emulator(auth0_emulator::EmulatorArgs),
-    /// Run plan → apply → plan on shipped demo data against an in-process emulator.
-    Demo,
-    /// Write a new key pair for signed plans (plan-signing.key, plan-signing.pub).
-    Keygen(crate::commands::keygen::KeygenArgs),
-    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
-    Completions(crate::commands::completions::CompletionsArgs),
-    /// Print the manual page (roff) of auth0-sync or of one of its verbs.
-    Man(crate::commands::completions::ManArgs),
+    pub command: crate::commands::Command,
 }

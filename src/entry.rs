@@ -2,7 +2,8 @@
 //! handler, how the final error is printed (a report, or a JSON event with
 //! `--log-format json`), and exit codes.
 
-use crate::cli::{Cli, Command};
+use crate::cli::Cli;
+use crate::commands::Command;
 use crate::error::Error;
 use crate::logging::LogFormat;
 use crate::settings::{SettingsError, env_file};
@@ -62,7 +63,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::commands::run(cli)) {
+    match runtime.block_on(crate::commands::run(cli.command, <Cli as clap::CommandFactory>::command)) {
         Ok(code) => code,
         Err(e) => {
             report(e, format);
@@ -74,7 +75,7 @@ pub fn main() -> ExitCode {
 /// The verbs that read the settings (and so must not run with a broken dotenv file).
 fn needs_settings(c: &Command) -> bool {
     match c {
-        Command::Plan(_) | Command::Apply(_) | Command::Check(_) => true,
+        Command::Plan(_) | Command::Apply(_) | Command::Invite(_) | Command::Check(_) => true,
         Command::Show(_)
         | Command::Emulator(_)
         | Command::Demo

@@ -126,6 +126,11 @@ pub enum Error {
     )]
     ApplyFailed { failed: usize, total: usize },
 
+    /// Invitations that cannot be sent (`--invite`, `auth0-sync invite`).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Invite(#[from] crate::apply::invite::InviteError),
+
     /// The emulator's own errors (loading or saving its state, listening, serving);
     /// their code is `auth0_sync::emulator`.
     #[error(transparent)]

@@ -4,9 +4,9 @@
 //! the core (`seal`, `caps`); this module adds the files and their diagnostics.
 
 use crate::caps::{self, DeleteCap};
-use crate::error::{PlanError, PlanFileError, PlanStoreError};
 use crate::plan::Plan;
 use crate::seal::{self, KeyProblem, SigningKey, VerifyingKey};
+use auth0_sync_core::{PlanError, PlanFileError, PlanStoreError};
 use miette::Diagnostic;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -17,6 +17,17 @@ pub enum Creation {
     Import,
 }
 
+/// How apply invites the users it creates, as far as scopes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invitation {
+    None,
+    /// `POST /dbconnections/change_password` (Authentication API: no scope) after
+    /// `GET /connections/{id}/clients` (`read:connections`, a read every run needs).
+    Email,
+    /// `POST /tickets/password-change`.
+    Ticket,
+}
+
 /// The scopes one kind of step needs. Where Auth0 accepts any of several, the
 /// one the tool's calls are documented with is asked for.
 fn step_scopes(step: Step) -> &'static [&'static str] {
@@ -28,7 +39,18 @@ fn step_scopes(step: Step) -> &'static [&'static str] {
         Step::SetBlocked | Step::UpdateUser => &["update:users"],
         Step::DeleteUser => &["delete:users"],
         Step::CreateRole => &["create:roles"],
+        Step::Invite(Invitation::Ticket) => &["create:user_tickets"],
+        Step::Invite(Invitation::None | Invitation::Email) => &[],
     }
+}
+
+/// The scopes `auth0-sync invite` needs: finding users by email, the connection, and
+/// the invitation itself.
+pub fn for_invitations(invitation: Invitation) -> BTreeSet<&'static str> {
+    ["read:users", "read:connections"]
+        .into_iter()
+        .chain(step_scopes(Step::Invite(invitation)).iter().copied())
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +63,7 @@ enum Step {
     UpdateUser,
     DeleteUser,
     CreateRole,
+    Invite(Invitation),
 }
 
 /// Every scope the tool may need for any plan (what `check` asks for).
@@ -62,6 +85,16 @@ pub struct Missing {
 
 /// The scopes `plan` needs that `granted` lacks, with the changes needing them.
 pub fn missing(plan: &Plan, creation: Creation, granted: &BTreeSet<String>) -> Vec<Missing> {
+    missing_with(plan, creation, Invitation::None, granted)
+}
+
+/// [`missing`], when apply also invites the users it creates.
+pub fn missing_with(
+    plan: &Plan,
+    creation: Creation,
+    invitation: Invitation,
+    granted: &BTreeSet<String>,
+) -> Vec<Missing> {
     let mut need: BTreeMap<&'static str, Vec<(u32, String)>> = BTreeMap::new();
     for s in READ {
         need.entry(s).or_default();
@@ -74,7 +107,7 @@ pub fn missing(plan: &Plan, creation: Creation, granted: &BTreeSet<String>) -> V
     for c in &plan.changeset.changes {
         let mut steps = Vec::new();
         match c.action {
-            Action::CreateUser => steps.push(Step::CreateUser(creation)),
+            Action::CreateUser => steps.extend([Step::CreateUser(creation), Step::Invite(invitation)]),
             Action::DeleteUser => steps.push(Step::DeleteUser),
             Action::BlockUser | Action::UnblockUser => steps.push(Step::SetBlocked),
             Action::UpdateEmail | Action::AdoptUser | Action::UpdateProfile => steps.push(Step::UpdateUser),

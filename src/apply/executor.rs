@@ -1,11 +1,12 @@
 //! Sends what is left of a plan, phase by phase (roles, creates, unblocks, role
-//! assignments, removals, blocks, deletes), each with bounded concurrency and a
-//! progress bar. A journal line goes out before each request and after each finished
+//! assignments, invitations, removals, blocks, deletes), each with bounded
+//! concurrency and a progress bar. A journal line goes out before each request and after each finished
 //! change, so a kill at any instant leaves a journal a later run can finish from.
 
+use super::invite::{self, Attempt, EMAIL_SENT, INVITE_FAILED, TICKET_DELIVERED, TICKET_ISSUED};
 use super::journal::{Entry, Journal};
 use super::report::{ApplyReport, FailureInfo, Outcome, OutcomeStatus};
-use super::steps::{Reply, Request, Tracked, creation_metadata};
+use super::steps::{InviteState, Reply, Request, Tracked, creation_metadata};
 use super::{ApplyOptions, CreateVia, IMPORT_THRESHOLD};
 use crate::auth0::{Auth0Client, Auth0Error, EmailChange, UserPatch, password};
 use crate::error::{Error, Result};
@@ -88,6 +89,10 @@ impl<'a> Run<'a> {
         self.send("unblock", unblocks).await?;
         let batches = self.assign_batches()?;
         self.send("assign roles", batches).await?;
+        // A new user is invited once it has all its roles, so that its first login
+        // finds its access in place.
+        let invites = self.invite_requests();
+        self.send("invite", invites).await?;
         let removals = self.removal_requests()?;
         self.send("remove roles", removals).await?;
         let blocks = self.blocked_requests(Action::BlockUser);
@@ -127,8 +132,14 @@ impl<'a> Run<'a> {
     fn assign_batches(&mut self) -> Result<Vec<Request>> {
         let mut per_role: BTreeMap<String, Vec<(u32, String)>> = BTreeMap::new();
         let mut unknown = Vec::new();
+        let mut alone = Vec::new();
         for (id, t) in &self.tracked {
             let Some(user_id) = t.work.user_id.as_ref().filter(|_| !t.finished()) else { continue };
+            if t.work.exceeds_role_limit() && t.work.assign.iter().all(|r| self.role_ids.contains_key(r)) {
+                let roles = t.work.assign.iter().map(|r| (r.clone(), self.role_ids[r].clone())).collect();
+                alone.push(Request::AssignOne { id: *id, user_id: user_id.clone(), roles });
+                continue;
+            }
             for role in &t.work.assign {
                 if self.role_ids.contains_key(role) {
                     per_role.entry(role.clone()).or_default().push((*id, user_id.clone()));
@@ -141,7 +152,7 @@ impl<'a> Run<'a> {
             self.fail(id, FailureInfo::note(format!("the plan has no id for role {role:?}")))?;
         }
         let size = self.opts.role_batch_size.max(1);
-        let mut requests = Vec::new();
+        let mut requests = alone;
         for (role, members) in per_role {
             let role_id = self.role_ids[&role].clone();
             for chunk in members.chunks(size) {
@@ -153,6 +164,17 @@ impl<'a> Run<'a> {
             }
         }
         Ok(requests)
+    }
+
+    /// The invitations of created users whose other steps are all done.
+    fn invite_requests(&self) -> Vec<Request> {
+        self.tracked
+            .iter()
+            .filter(|(_, t)| !t.finished() && t.invite == InviteState::Pending && t.work.steps() == 0)
+            .filter_map(|(id, t)| {
+                Some(Request::Invite { id: *id, user_id: t.work.user_id.clone()?, email: t.change.user.email.clone() })
+            })
+            .collect()
     }
 
     fn removal_requests(&mut self) -> Result<Vec<Request>> {
@@ -191,7 +213,7 @@ impl<'a> Run<'a> {
     ) -> Result<Vec<(Request, std::result::Result<Reply, Auth0Error>)>> {
         let bar = progress_bar(label, requests.len(), self.opts.progress);
         let (client, plan, cancel, journal) = (self.client, self.plan, self.cancel, &self.journal);
-        let (tracked, role_names) = (&self.tracked, &self.role_names);
+        let (tracked, role_names, invitations) = (&self.tracked, &self.role_names, &self.opts.invite);
         let mut stream = futures::stream::iter(requests)
             .map(|request| {
                 let bar = bar.clone();
@@ -199,10 +221,32 @@ impl<'a> Run<'a> {
                     if cancel.is_cancelled() {
                         return Ok(None);
                     }
-                    let begin =
-                        Entry::Begin { changes: request.changes(), step: request.step().into(), at: Utc::now() };
+                    let step = match &request {
+                        Request::Invite { .. } => invitations.begin_step(),
+                        other => other.step(),
+                    };
+                    let begin = Entry::Begin { changes: request.changes(), step: step.into(), at: Utc::now() };
                     journal.lock().unwrap_or_else(|e| e.into_inner()).append(&begin)?;
-                    let result = send_one(client, plan, tracked, role_names, &request).await;
+                    let result = match &request {
+                        Request::Invite { id, user_id, email } => {
+                            // The ticket's answer is journaled before its delivery
+                            // starts (never the ticket itself).
+                            let issued = || {
+                                let line = Entry::Step {
+                                    id: *id,
+                                    step: TICKET_ISSUED.into(),
+                                    user_id: Some(user_id.clone()),
+                                    at: Utc::now(),
+                                };
+                                journal.lock().unwrap_or_else(|e| e.into_inner()).append(&line)
+                            };
+                            let attempt =
+                                invite::invite_one(client, invitations, &plan.connection, user_id, email, issued)
+                                    .await?;
+                            Ok(Reply::Invite(attempt))
+                        }
+                        _ => send_one(client, plan, tracked, role_names, &request).await,
+                    };
                     bar.inc(1);
                     Ok::<_, Error>(Some((request, result)))
                 }
@@ -277,7 +321,7 @@ impl<'a> Run<'a> {
                 let t = self.tracked.get_mut(id).expect("tracked");
                 t.work.user_id = Some(user_id.clone());
                 t.progressed = true;
-                if !t.work.assign.is_empty() {
+                if t.steps_left() > 0 {
                     entries.push(Entry::Step {
                         id: *id,
                         step: "create".into(),
@@ -318,7 +362,35 @@ impl<'a> Run<'a> {
                 t.work.delete = false;
                 t.progressed = true;
             }
-            (Request::Create { .. }, Reply::Ok) => unreachable!("a create always says which user"),
+            (Request::Invite { id, user_id, .. }, Reply::Invite(attempt)) => {
+                let mode = self.opts.invite.mode();
+                let t = self.tracked.get_mut(id).expect("tracked");
+                match attempt {
+                    Attempt::Sent { at } => {
+                        t.invite = InviteState::Sent(mode);
+                        t.progressed = true;
+                        let step = if mode == "email" { EMAIL_SENT } else { TICKET_DELIVERED };
+                        entries.push(Entry::Step { id: *id, step: step.into(), user_id: Some(user_id.clone()), at });
+                    }
+                    Attempt::NotSent(info) => {
+                        t.invite = InviteState::Failed;
+                        let line = Entry::Step {
+                            id: *id,
+                            step: INVITE_FAILED.into(),
+                            user_id: Some(user_id.clone()),
+                            at: Utc::now(),
+                        };
+                        self.journal_entries(&[line])?;
+                        return self.fail(*id, info);
+                    }
+                    Attempt::Unconfirmed(info) => {
+                        // No `invite_failed` line: a later run takes it as sent.
+                        t.invite = InviteState::Unconfirmed;
+                        return self.fail(*id, info);
+                    }
+                }
+            }
+            (Request::Create { .. }, Reply::Ok | Reply::Invite(_)) => unreachable!("a create always says which user"),
             (Request::Rename { id, .. }, _) => {
                 let t = self.tracked.get_mut(id).expect("tracked");
                 t.work.email = None;
@@ -335,6 +407,7 @@ impl<'a> Run<'a> {
                 t.work.fields.clear();
                 t.progressed = true;
             }
+            (Request::Invite { .. }, _) => unreachable!("an invitation always says what became of it"),
         }
         for id in request.changes() {
             if let Some(entry) = self.complete_if_done(id) {
@@ -350,7 +423,9 @@ impl<'a> Run<'a> {
     pub(super) fn adopted(&mut self, id: u32, user_id: String, roles: Vec<String>, key: Option<String>) -> Result<()> {
         let t = self.tracked.get_mut(&id).expect("tracked");
         let want_key = t.change.after.as_ref().and_then(|a| a.key.clone());
-        if want_key.is_some() && key != want_key {
+        // A keyless user is taken over (the next plan adopts it); another key is
+        // another person.
+        if key.is_some() && key != want_key {
             let held = key.map_or_else(|| "no HR key".to_owned(), |k| format!("HR key {k}"));
             let info = FailureInfo {
                 status: Some(409),
@@ -361,6 +436,10 @@ impl<'a> Run<'a> {
                 ),
             };
             return self.fail(id, info);
+        }
+        if !t.created_before && t.invite == InviteState::Pending {
+            // Someone else's user: this plan did not create it, so it is not invited.
+            t.invite = InviteState::Off;
         }
         let after = t.change.after.as_ref().map(|a| a.roles.clone()).unwrap_or_default();
         let extra: Vec<&str> = roles.iter().filter(|r| !after.contains(r)).map(String::as_str).collect();
@@ -380,7 +459,7 @@ impl<'a> Run<'a> {
         t.adopted = true;
         t.progressed = true;
         let mut entries = Vec::new();
-        if t.work.steps() > 0 {
+        if t.steps_left() > 0 {
             entries.push(Entry::Step { id, step: "adopt".into(), user_id: Some(user_id), at: Utc::now() });
         }
         entries.extend(self.complete_if_done(id));
@@ -390,12 +469,14 @@ impl<'a> Run<'a> {
     /// Marks a change whose work is all done; its journal line.
     pub(super) fn complete_if_done(&mut self, id: u32) -> Option<Entry> {
         let t = self.tracked.get_mut(&id)?;
-        if t.finished() || t.work.steps() > 0 {
+        if t.finished() || t.steps_left() > 0 {
             return None;
         }
         t.status = Some(if t.adopted { OutcomeStatus::Adopted } else { OutcomeStatus::Done });
-        if t.work.resumed {
-            t.detail = Some("finished what an earlier run started".into());
+        let resumed = t.work.resumed.then(|| "finished what an earlier run started".to_owned());
+        let parts: Vec<String> = resumed.into_iter().chain(t.invite_detail()).collect();
+        if !parts.is_empty() {
+            t.detail = Some(parts.join("; "));
         }
         log_outcome(t);
         Some(entry_of(t))
@@ -601,6 +682,7 @@ async fn send_one(
         Request::Fields { user_id, fields, .. } => {
             client.update_user(user_id, &UserPatch::fields(fields)).await.map(|_| Reply::Ok)
         }
+        Request::Invite { .. } => unreachable!("send_round sends invitations itself"),
     }
 }
 

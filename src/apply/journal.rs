@@ -25,7 +25,9 @@ pub enum Entry {
     /// reads the state of begun, unfinished changes with immediately consistent reads
     /// instead of trusting a search or an export that may lag.
     Begin { changes: Vec<u32>, step: String, at: DateTime<Utc> },
-    /// A step of a change Auth0 confirmed, when later steps remain (a create's new id).
+    /// A step of a change Auth0 confirmed, when later steps remain (a create's new
+    /// id), and each step of an invitation (`ticket_issued`, `email_sent`,
+    /// `ticket_delivered`, `invite_failed`): who was invited, and when.
     Step {
         id: u32,
         step: String,
@@ -79,6 +81,34 @@ pub struct Progress {
     /// Role name → id of roles created by earlier runs.
     pub roles: BTreeMap<String, String>,
     pub runs: usize,
+    /// Changes whose create (or import) an earlier run sent: their user, if it
+    /// exists, is this plan's own.
+    pub create_begun: BTreeSet<u32>,
+    /// The last invitation line of each change.
+    pub invites: BTreeMap<u32, InviteMark>,
+}
+
+/// Where an earlier run left a change's invitation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteMark {
+    /// The request went out (`begin invite_email` / `invite_ticket`); no answer.
+    Begun { ticket: bool },
+    /// The ticket came back and its delivery started; its end is unknown.
+    TicketIssued,
+    /// The email was sent or the ticket delivered.
+    Sent,
+    /// Certainly not sent (Auth0 refused, the delivery failed): send it again.
+    Failed,
+}
+
+impl InviteMark {
+    /// Whether a later run invites again. A ticket whose answer was lost reached
+    /// nobody (only the dead run could have delivered it); an email, or a ticket
+    /// handed to its delivery, may have reached the user, and a second email voids
+    /// the first one's link: it is not sent again.
+    pub fn send_again(self) -> bool {
+        matches!(self, InviteMark::Begun { ticket: true } | InviteMark::Failed)
+    }
 }
 
 pub struct Journal {
@@ -133,10 +163,29 @@ impl Journal {
                     Entry::Role { name, role_id, .. } => {
                         progress.roles.insert(name, role_id);
                     }
-                    Entry::Begin { changes, .. } => {
+                    Entry::Begin { changes, step, .. } => {
+                        use super::invite::{BEGIN_EMAIL, BEGIN_TICKET};
+                        match step.as_str() {
+                            "create" | "import" => progress.create_begun.extend(changes.iter().copied()),
+                            BEGIN_EMAIL | BEGIN_TICKET => {
+                                let mark = InviteMark::Begun { ticket: step == BEGIN_TICKET };
+                                progress.invites.extend(changes.iter().map(|id| (*id, mark)));
+                            }
+                            _ => {}
+                        }
                         progress.begun.extend(changes);
                     }
-                    Entry::Step { id, user_id, .. } => {
+                    Entry::Step { id, user_id, step, .. } => {
+                        use super::invite::{EMAIL_SENT, INVITE_FAILED, TICKET_DELIVERED, TICKET_ISSUED};
+                        let mark = match step.as_str() {
+                            TICKET_ISSUED => Some(InviteMark::TicketIssued),
+                            EMAIL_SENT | TICKET_DELIVERED => Some(InviteMark::Sent),
+                            INVITE_FAILED => Some(InviteMark::Failed),
+                            _ => None,
+                        };
+                        if let Some(mark) = mark {
+                            progress.invites.insert(id, mark);
+                        }
                         if let Some(uid) = user_id {
                             progress.created.insert(id, uid);
                         }

@@ -2,15 +2,18 @@
 //! everything that can be checked (age, empty source, scopes, connection, caps,
 //! drift); then it sends what is left of each change (a change found part way
 //! between its "before" and its "after" is this plan's own work in progress) and
-//! reports, in the same words everywhere, how each change ended.
+//! reports, in the same words everywhere, how each change ended. With `--invite`,
+//! the users it creates are invited once they have their roles.
 
 mod executor;
 mod identity;
 mod import;
+pub mod invite;
 pub mod journal;
 pub mod report;
 mod steps;
 
+pub use invite::{Delivery, Invitations, TicketInvites};
 pub use report::{ApplyReport, FailureInfo, Outcome, OutcomeStatus, Tally};
 
 use crate::auth0::{Auth0Client, RoleLookup};
@@ -25,7 +28,7 @@ use journal::{Journal, Progress};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
-use steps::Tracked;
+use steps::{InviteState, Tracked};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
@@ -49,6 +52,8 @@ pub struct ApplyOptions {
     pub create_via: CreateVia,
     /// The time apply takes as "now" (the plan's age); `None` = the clock. Tests set it.
     pub now: Option<DateTime<Utc>>,
+    /// Whether and how the users this run creates are invited.
+    pub invite: Invitations,
 }
 
 /// How apply creates users.
@@ -78,6 +83,7 @@ impl Default for ApplyOptions {
             role_batch_size: 50,
             create_via: CreateVia::Api,
             now: None,
+            invite: Invitations::None,
         }
     }
 }
@@ -116,6 +122,11 @@ fn check_age(plan: &Plan, opts: &ApplyOptions, now: DateTime<Utc>) -> Result<()>
 /// Refuses, before any write, a plan the token's scopes cannot carry out, listing
 /// every missing scope with the changes that need it.
 pub fn check_scopes(plan: &Plan, granted: &[String], via: CreateVia) -> Result<()> {
+    check_scopes_with(plan, granted, via, &Invitations::None)
+}
+
+/// [`check_scopes`], with the scopes the invitations of the plan's new users need.
+pub fn check_scopes_with(plan: &Plan, granted: &[String], via: CreateVia, invite: &Invitations) -> Result<()> {
     let creates = plan.changeset.summary.create_user as usize;
     let creation = match via {
         CreateVia::Import => crate::scopes::Creation::Import,
@@ -123,7 +134,12 @@ pub fn check_scopes(plan: &Plan, granted: &[String], via: CreateVia) -> Result<(
         _ => crate::scopes::Creation::Api,
     };
     let granted: BTreeSet<String> = granted.iter().cloned().collect();
-    let missing = crate::scopes::missing(plan, creation, &granted);
+    let invitation = match invite {
+        Invitations::None => crate::scopes::Invitation::None,
+        Invitations::Email { .. } => crate::scopes::Invitation::Email,
+        Invitations::Ticket(_) => crate::scopes::Invitation::Ticket,
+    };
+    let missing = crate::scopes::missing_with(plan, creation, invitation, &granted);
     if missing.is_empty() {
         return Ok(());
     }
@@ -141,12 +157,18 @@ pub async fn apply(
     opts: &ApplyOptions,
     cancel: &CancellationToken,
 ) -> Result<ApplyReport> {
+    // Ctrl-C also cuts the client's waits (rate budget, retry pauses): a request waiting
+    // to be retried reports the answer it last had instead of waiting out its budget.
+    let client = &client.with_cancel(cancel.clone());
     let started = Utc::now();
     let now = opts.now.unwrap_or(started);
     // Everything that needs no request first, then everything that needs only reads.
     check_age(plan, opts, now)?;
-    check_scopes(plan, &client.scopes(), opts.create_via)?;
-    check_connection(client, plan).await?;
+    check_scopes_with(plan, &client.scopes(), opts.create_via, &opts.invite)?;
+    let connection = check_connection(client, plan).await?;
+    if plan.changeset.summary.create_user > 0 {
+        invite::check(client, &connection, &opts.invite).await?;
+    }
     let mut view = client.snapshot_with(&plan.connection, RoleLookup::Auto, opts.concurrency).await?;
     let connection_users = view.users.values().filter(|u| u.connection == plan.connection).count() as u32;
     preflight(plan, opts, now, connection_users)?;
@@ -184,7 +206,11 @@ pub async fn apply(
     }
     run.role_ids.extend(progress.roles.clone());
     let mut settled_entries = Vec::new();
+    // The users an earlier run of this plan created (or began to create).
+    let created_before = |id: u32| progress.created.contains_key(&id) || progress.create_begun.contains(&id);
     for c in &plan.changeset.changes {
+        let invites = opts.invite.is_on() && c.action == Action::CreateUser;
+        let earlier_invite = progress.invites.get(&c.id).copied();
         let outcome = |status, detail: Option<&str>, error| Outcome {
             change_id: c.id,
             action: c.action,
@@ -201,8 +227,23 @@ pub async fn apply(
                 o.user_id = progress.done.get(&c.id).cloned().flatten().or(o.user_id);
                 run.settled.push(o);
             }
+            // A user this plan created whose invitation is still to send.
+            Some(Verdict::AlreadyApplied { user_id: Some(user_id) })
+                if invites && created_before(c.id) && earlier_invite.is_none_or(|m| m.send_again()) =>
+            {
+                let work = crate::drift::Work { user_id: Some(user_id.clone()), resumed: true, ..Default::default() };
+                let mut t = Tracked::new(c, work);
+                t.invite = InviteState::Pending;
+                t.created_before = true;
+                run.tracked.insert(c.id, t);
+            }
             Some(Verdict::AlreadyApplied { user_id }) => {
-                let mut o = outcome(OutcomeStatus::AlreadyApplied, None, None);
+                let detail = match earlier_invite {
+                    Some(journal::InviteMark::Sent) if invites => Some("invited by an earlier run"),
+                    Some(m) if invites && !m.send_again() => Some(invite::UNCONFIRMED),
+                    _ => None,
+                };
+                let mut o = outcome(OutcomeStatus::AlreadyApplied, detail, None);
                 o.user_id = user_id.clone().or(o.user_id);
                 settled_entries.push(executor::outcome_entry(&o));
                 run.settled.push(o);
@@ -214,7 +255,19 @@ pub async fn apply(
                 run.settled.push(o);
             }
             Some(Verdict::Pending(work)) => {
-                run.tracked.insert(c.id, Tracked::new(c, work.clone()));
+                let mut t = Tracked::new(c, work.clone());
+                if invites {
+                    t.created_before = created_before(c.id);
+                    t.invite = match (&work.user_id, earlier_invite) {
+                        (None, _) => InviteState::Pending,
+                        (Some(_), _) if !t.created_before => InviteState::Off,
+                        (Some(_), None) => InviteState::Pending,
+                        (Some(_), Some(m)) if m.send_again() => InviteState::Pending,
+                        (Some(_), Some(journal::InviteMark::Sent)) => InviteState::EarlierRun,
+                        (Some(_), Some(_)) => InviteState::Unconfirmed,
+                    };
+                }
+                run.tracked.insert(c.id, t);
             }
             Some(Verdict::Unseen) => unreachable!("settle_verdicts resolves every unseen user"),
         }
@@ -247,13 +300,13 @@ pub async fn apply(
 
 /// A plan that creates users needs the connection to exist and be a database
 /// connection; any plan needs it to exist. Checked before the first write.
-async fn check_connection(client: &Auth0Client, plan: &Plan) -> Result<()> {
+async fn check_connection(client: &Auth0Client, plan: &Plan) -> Result<crate::auth0::Connection> {
     match client.connection_by_name(&plan.connection).await? {
         None => Err(Error::UnknownConnection { name: plan.connection.clone(), known: String::new() }),
         Some(c) if plan.changeset.summary.create_user > 0 && c.strategy != "auth0" => {
             Err(Error::NotADatabase { name: c.name, strategy: c.strategy, creates: plan.changeset.summary.create_user })
         }
-        Some(_) => Ok(()),
+        Some(c) => Ok(c),
     }
 }
 

@@ -29,6 +29,9 @@ pub(super) enum Request {
     Adopt { id: u32, user_id: String, namespace: Namespace },
     /// `PATCH /users/{id}` with synced fields (`null` clears one).
     Fields { id: u32, user_id: String, fields: BTreeMap<String, serde_json::Value> },
+    /// The invitation of a user the plan created (`--invite`): a change-password
+    /// email, or a ticket and its delivery.
+    Invite { id: u32, user_id: String, email: String },
 }
 
 impl Request {
@@ -42,7 +45,8 @@ impl Request {
             | Request::Delete { id, .. }
             | Request::Rename { id, .. }
             | Request::Adopt { id, .. }
-            | Request::Fields { id, .. } => vec![*id],
+            | Request::Fields { id, .. }
+            | Request::Invite { id, .. } => vec![*id],
             Request::Assign { members, .. } => members.iter().map(|(id, _)| *id).collect(),
         }
     }
@@ -59,6 +63,8 @@ impl Request {
             Request::Rename { .. } => "update_email",
             Request::Adopt { .. } => "adopt_user",
             Request::Fields { .. } => "update_profile",
+            // The begin line names the mode instead (`invite_email`, `invite_ticket`).
+            Request::Invite { .. } => "invite",
         }
     }
 }
@@ -92,6 +98,25 @@ pub(super) enum Reply {
         /// Its HR key.
         key: Option<String>,
     },
+    /// What became of an invitation.
+    Invite(super::invite::Attempt),
+}
+
+/// Where a change's invitation stands (`--invite`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum InviteState {
+    /// No invitation: off, not a create, or a user this plan did not create.
+    Off,
+    /// To send once the user exists with all its roles.
+    Pending,
+    /// Sent by this run (`email` or `ticket`).
+    Sent(&'static str),
+    /// Sent by an earlier run of this plan.
+    EarlierRun,
+    /// Certainly not sent (Auth0 refused, the delivery failed).
+    Failed,
+    /// Maybe sent, by this run or an earlier one: not sent again.
+    Unconfirmed,
 }
 
 /// What is left of one change during a run, and how it is ending.
@@ -107,12 +132,43 @@ pub(super) struct Tracked<'a> {
     pub status: Option<OutcomeStatus>,
     pub detail: Option<String>,
     pub error: Option<FailureInfo>,
+    pub invite: InviteState,
+    /// An earlier run of this plan created (or began creating) the user: a user met
+    /// by a 409 is then this plan's own, and invited.
+    pub created_before: bool,
 }
 
 impl<'a> Tracked<'a> {
     pub fn new(change: &'a Change, work: Work) -> Self {
         let progressed = work.resumed;
-        Tracked { change, work, requests: 0, progressed, adopted: false, status: None, detail: None, error: None }
+        Tracked {
+            change,
+            work,
+            requests: 0,
+            progressed,
+            adopted: false,
+            status: None,
+            detail: None,
+            error: None,
+            invite: InviteState::Off,
+            created_before: false,
+        }
+    }
+
+    /// Requests' worth of work left: the plan's steps and a pending invitation.
+    pub fn steps_left(&self) -> usize {
+        self.work.steps() + usize::from(self.invite == InviteState::Pending)
+    }
+
+    /// What the change's invitation says in a finished change's detail.
+    pub fn invite_detail(&self) -> Option<String> {
+        match self.invite {
+            InviteState::Sent("email") => Some("invited by email".into()),
+            InviteState::Sent(_) => Some("invited with a ticket".into()),
+            InviteState::EarlierRun => Some("invited by an earlier run".into()),
+            InviteState::Unconfirmed => Some(super::invite::UNCONFIRMED.into()),
+            _ => None,
+        }
     }
 
     pub fn finished(&self) -> bool {
@@ -136,6 +192,14 @@ impl<'a> Tracked<'a> {
         }
         if !self.work.remove.is_empty() && self.progressed {
             parts.push(format!("{} role removal(s) not done", self.work.remove.len()));
+        }
+        if self.work.user_id.is_some() {
+            match self.invite {
+                InviteState::Pending => parts.push("not invited".to_owned()),
+                InviteState::Failed => parts.push("invitation failed".to_owned()),
+                InviteState::Unconfirmed => parts.push("invitation unconfirmed".to_owned()),
+                _ => {}
+            }
         }
         (!parts.is_empty()).then(|| parts.join("; "))
     }

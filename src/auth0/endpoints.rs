@@ -87,6 +87,16 @@ impl Auth0Client {
     /// The users with exactly this email, in every connection, as the model sees
     /// them (roles not read). Immediately consistent.
     pub async fn find_by_email(&self, email: &str) -> Result<Vec<TenantUser>, Auth0Error> {
+        self.find_by_email_linked(email, None).await
+    }
+
+    /// [`Auth0Client::find_by_email`] that also marks, with `linked_to`, users whose
+    /// identity in `connection` is linked under another primary (never change those).
+    pub async fn find_by_email_in(&self, email: &str, connection: &str) -> Result<Vec<TenantUser>, Auth0Error> {
+        self.find_by_email_linked(email, Some(connection)).await
+    }
+
+    async fn find_by_email_linked(&self, email: &str, managed: Option<&str>) -> Result<Vec<TenantUser>, Auth0Error> {
         let call = Call {
             method: Method::GET,
             segments: &["users-by-email"],
@@ -97,7 +107,7 @@ impl Auth0Client {
         };
         let raw = self.call(&call).await?;
         let users: Vec<User> = decode(&call, &raw)?;
-        Ok(users.into_iter().map(tenant_user).collect())
+        Ok(users.into_iter().map(|u| tenant_user(u, managed)).collect())
     }
 
     /// One user with its role ids (`GET /users/{id}` and `GET /users/{id}/roles`), or
@@ -117,7 +127,7 @@ impl Auth0Client {
             other => other?,
         };
         let user: User = decode(&call, &raw)?;
-        let mut user = tenant_user(user);
+        let mut user = tenant_user(user, None);
         user.role_ids = self.roles_of_user(user_id).await?.into_iter().collect();
         Ok(Some(user))
     }

@@ -59,6 +59,36 @@ pub enum Auth0Error {
     )]
     Unconfirmed { method: String, path: String, url: String, message: String },
 
+    /// A users export held fewer users than Auth0's search counted.
+    #[error("the users export of connection {connection:?} holds {got} users, but Auth0's search counts {expected}")]
+    #[diagnostic(
+        code(auth0_sync::auth0::incomplete_snapshot),
+        help(
+            "no plan was made: one from a partial list of users would create users that exist, change the wrong roles and compute the deletion cap from too few users. Up to {allowance} missing users are taken for search lag; run plan again in a few minutes, and if the gap stays, run with -vv and report it"
+        )
+    )]
+    IncompleteSnapshot { connection: String, expected: u64, got: u64, allowance: u64 },
+
+    /// An export or import job failed at Auth0.
+    #[error("Auth0's {kind} job {job} failed: {details}")]
+    #[diagnostic(
+        code(auth0_sync::auth0::job_failed),
+        help(
+            "see the job in the tenant's logs (Monitoring → Logs); an import job may have created some of its users before it failed, so make a new plan to see the tenant as it is now"
+        )
+    )]
+    JobFailed { kind: String, job: String, details: String },
+
+    /// An export or import job did not finish in time.
+    #[error("Auth0's {kind} job {job} did not finish within {waited}")]
+    #[diagnostic(
+        code(auth0_sync::auth0::job_timeout),
+        help(
+            "Auth0 was still working on it (jobs are queued; a large or busy tenant takes long): raise AUTH0_JOB_TIMEOUT or run again later. An import job that finishes later still creates its users: make a new plan before applying again"
+        )
+    )]
+    JobTimeout { kind: String, job: String, waited: String },
+
     /// Ctrl-C cut a wait (a backoff, a job poll) before the request was sent.
     #[error("{method} {path} was not sent: the run was interrupted")]
     #[diagnostic(

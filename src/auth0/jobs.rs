@@ -1,20 +1,25 @@
-//! Auth0 jobs: users exports (start, poll, download from the signed link, parse the
-//! NDJSON) and users imports (multipart upload, poll, per-user errors).
+//! Auth0 jobs: users exports (start, wait, then [`super::export`] reads the file) and
+//! users imports (multipart upload, wait, per-user errors). Jobs are queued and may
+//! take long on a large or busy tenant: the wait follows Auth0's `time_left_seconds`
+//! (within the client's [`super::client::JobPolling`] floor and cap), gives up only
+//! after `AUTH0_JOB_TIMEOUT`, and ends at once on Ctrl-C.
 
 use super::Auth0Error;
-use super::client::{Auth0Client, EXPORT_TIMEOUT};
+use super::client::{Auth0Client, JobPolling};
+use super::limiter::Group;
 use super::retry::Idempotency;
-use super::transport::{Call, decode_error};
+use super::transport::{Call, decode_error, human};
 use super::wire::User;
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 impl Auth0Client {
     /// Reads every user of `connection` through `POST /jobs/users-exports`: starts the
-    /// job, polls it, downloads the gzip'd NDJSON from its pre-signed `location` (no
-    /// token is sent there) and parses it line by line.
+    /// job (NDJSON with the users' `identities`), waits for it, downloads its file from
+    /// the pre-signed `location` (no token is sent there; an expired link is replaced
+    /// by fetching the job again) and parses it.
     pub async fn export_connection_users(&self, connection: &str) -> Result<Vec<User>, Auth0Error> {
         let con = self.connection_by_name(connection).await?.ok_or_else(|| Auth0Error::Decode {
             method: "GET".into(),
@@ -32,7 +37,7 @@ impl Auth0Client {
                 {"name": "name"},
                 {"name": "given_name"},
                 {"name": "family_name"},
-                {"name": "identities[0].connection", "export_as": "connection"},
+                {"name": "identities"},
             ],
         });
         let call = Call {
@@ -47,18 +52,18 @@ impl Auth0Client {
         let job: serde_json::Value = serde_json::from_slice(&raw.body)
             .map_err(|e| decode_error(&Method::POST, "/api/v2/jobs/users-exports", e.to_string()))?;
         let id = job["id"].as_str().unwrap_or_default().to_owned();
-        let job = self.wait_for_job(&id).await?;
-        let location = job["location"].as_str().map(str::to_owned).ok_or_else(|| {
-            decode_error(&Method::GET, "/api/v2/jobs/{id}", "completed export job without a location".into())
-        })?;
-        let gz = self.download(&location).await?;
-        parse_export(&gz, connection)
+        let job = self.wait_for_job(&id, "users export").await?;
+        let users = self.read_export(&id, job).await?;
+        tracing::info!(connection, users = users.len(), job = %id, "read the users export");
+        Ok(users)
     }
 
     /// Creates database users in bulk with one `POST /jobs/users-imports` job (the
     /// caller keeps each file under 500 KB and at most 2 jobs in flight), waits for it,
-    /// and returns the users that failed: email → Auth0's error codes and messages.
-    /// Imported users get no password: they set one through the password-reset flow.
+    /// and returns the users that failed: lower-cased email → Auth0's errors for it as
+    /// `CODE: message`, several joined with `; ` (e.g. `DUPLICATED_USER: The user
+    /// already exist and upsert parameter is false`). Imported users get no password:
+    /// they set one through the password-reset flow.
     pub async fn import_users(
         &self,
         connection_id: &str,
@@ -69,7 +74,7 @@ impl Auth0Client {
         let url = format!("{}/api/v2/jobs/users-imports", self.inner.origin);
         let token = self.access_token().await?;
         let raw = self
-            .send_retrying(&Method::POST, PATH, Idempotency::NotIdempotent, || {
+            .send_retrying(&Method::POST, PATH, Group::Other, Idempotency::NotIdempotent, || {
                 let part = reqwest::multipart::Part::bytes(file.clone())
                     .file_name("users.json")
                     .mime_str("application/json")
@@ -88,7 +93,7 @@ impl Auth0Client {
         let job: serde_json::Value =
             serde_json::from_slice(&raw.body).map_err(|e| decode_error(&Method::POST, PATH, e.to_string()))?;
         let id = job["id"].as_str().unwrap_or_default().to_owned();
-        self.wait_for_job(&id).await?;
+        self.wait_for_job(&id, "users import").await?;
         let call = Call {
             method: Method::GET,
             segments: &["jobs", &id, "errors"],
@@ -98,93 +103,114 @@ impl Auth0Client {
             needs: &["create:users"],
         };
         let raw = self.call(&call).await?;
-        let mut failed = BTreeMap::new();
         if raw.status == StatusCode::NO_CONTENT || raw.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(failed);
+            return Ok(BTreeMap::new());
         }
         let errors: serde_json::Value = serde_json::from_slice(&raw.body)
             .map_err(|e| decode_error(&Method::GET, "/api/v2/jobs/{id}/errors", e.to_string()))?;
-        for item in errors.as_array().into_iter().flatten() {
-            let email = item["user"]["email"].as_str().unwrap_or_default().trim().to_lowercase();
-            let why: Vec<String> = item["errors"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|e| format!("{}: {}", e["code"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("")))
-                .collect();
-            failed.insert(email, why.join("; "));
-        }
-        Ok(failed)
+        import_errors(&errors).ok_or_else(|| {
+            decode_error(&Method::GET, "/api/v2/jobs/{id}/errors", format!("not a list of users with errors: {errors}"))
+        })
     }
 
-    /// Polls `GET /jobs/{id}` until the job completes (returns the job) or fails.
-    pub(super) async fn wait_for_job(&self, id: &str) -> Result<serde_json::Value, Auth0Error> {
+    /// `GET /jobs/{id}`.
+    pub(super) async fn job(&self, id: &str) -> Result<serde_json::Value, Auth0Error> {
+        let call = Call {
+            method: Method::GET,
+            segments: &["jobs", id],
+            query: Vec::new(),
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            needs: &["read:users"],
+        };
+        let raw = self.call(&call).await?;
+        serde_json::from_slice(&raw.body)
+            .map_err(|e| decode_error(&Method::GET, &format!("/api/v2/jobs/{id}"), e.to_string()))
+    }
+
+    /// Polls `GET /jobs/{id}` until the job completes (returns the job) or fails, for at
+    /// most `AUTH0_JOB_TIMEOUT`. The next poll comes after `time_left_seconds` when Auth0
+    /// says it (else twice the last wait), within the polling floor and cap.
+    pub(super) async fn wait_for_job(&self, id: &str, kind: &str) -> Result<serde_json::Value, Auth0Error> {
         let path = format!("/api/v2/jobs/{id}");
         let started = Instant::now();
-        let mut wait = Duration::from_millis(200);
+        let timeout = self.inner.job_timeout;
+        let JobPolling { floor, cap } = self.polling;
+        let mut backoff = floor;
         loop {
-            let call = Call {
-                method: Method::GET,
-                segments: &["jobs", id],
-                query: Vec::new(),
-                body: None,
-                idempotency: Idempotency::Idempotent,
-                needs: &["read:users"],
-            };
-            let raw = self.call(&call).await?;
-            let job: serde_json::Value =
-                serde_json::from_slice(&raw.body).map_err(|e| decode_error(&Method::GET, &path, e.to_string()))?;
+            let job = self.job(id).await?;
             match job["status"].as_str() {
                 Some("completed") => return Ok(job),
                 Some("failed") => {
-                    return Err(Auth0Error::Decode {
-                        method: "GET".into(),
-                        path,
-                        message: format!("the job {id} failed: {}", job["summary"]),
-                    });
+                    let details = ["status_details", "summary"]
+                        .iter()
+                        .map(|k| &job[*k])
+                        .find(|v| !v.is_null())
+                        .map_or_else(|| "Auth0 gave no details".to_owned(), ToString::to_string);
+                    return Err(Auth0Error::JobFailed { kind: kind.to_owned(), job: id.to_owned(), details });
                 }
-                _ if started.elapsed() > EXPORT_TIMEOUT => {
-                    return Err(Auth0Error::Decode {
-                        method: "GET".into(),
-                        path,
-                        message: format!("the job {id} did not complete within {} s", EXPORT_TIMEOUT.as_secs()),
-                    });
-                }
-                _ => {
-                    tracing::debug!(job = id, status = %job["status"], "waiting for the job");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
+                _ => {}
             }
+            let elapsed = started.elapsed();
+            if elapsed >= timeout {
+                return Err(Auth0Error::JobTimeout {
+                    kind: kind.to_owned(),
+                    job: id.to_owned(),
+                    waited: human(timeout),
+                });
+            }
+            let time_left = job["time_left_seconds"].as_f64().filter(|t| t.is_finite() && *t > 0.0);
+            let next = match time_left {
+                Some(t) => Duration::from_secs_f64(t.min(cap.as_secs_f64())),
+                None => {
+                    let b = backoff;
+                    backoff = (backoff * 2).min(cap);
+                    b
+                }
+            };
+            let next = next.clamp(floor, cap.max(floor)).min(timeout - elapsed);
+            tracing::debug!(
+                job = id,
+                status = %job["status"],
+                percentage_done = %job["percentage_done"],
+                time_left_seconds = %job["time_left_seconds"],
+                next_poll_ms = next.as_millis() as u64,
+                "waiting for the {kind} job"
+            );
+            self.pause(next, "GET", &path).await?;
         }
     }
+}
 
-    /// GET of a pre-signed URL: no Authorization header.
-    pub(super) async fn download(&self, location: &str) -> Result<Vec<u8>, Auth0Error> {
-        let origin_only = |u: &str| Url::parse(u).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-        let resp =
-            self.inner.http.get(location).send().await.map_err(|e| Auth0Error::Network {
-                url: origin_only(location),
-                message: e.without_url().to_string(),
-            })?;
-        let status = resp.status();
-        if !status.is_success() {
-            return Err(Auth0Error::Api {
-                method: "GET".into(),
-                path: "(export download)".into(),
-                status: status.as_u16(),
-                message: "the export file could not be downloaded (its link lives 60 s)".into(),
-                error_code: None,
-                help: "run plan again; if it keeps failing, check that the machine can reach the export location"
-                    .into(),
-            });
-        }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| Auth0Error::Network { url: origin_only(location), message: e.without_url().to_string() })?;
-        Ok(bytes.to_vec())
+/// `GET /jobs/{id}/errors` as email → `CODE: message; CODE: message`; `None` when the
+/// body is not a list.
+fn import_errors(errors: &serde_json::Value) -> Option<BTreeMap<String, String>> {
+    let mut failed: BTreeMap<String, String> = BTreeMap::new();
+    for item in errors.as_array()? {
+        let email = item["user"]["email"].as_str().unwrap_or_default().trim().to_lowercase();
+        let why: Vec<String> = item["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let code = e["code"].as_str().filter(|c| !c.is_empty()).unwrap_or("UNKNOWN");
+                match e["message"].as_str().filter(|m| !m.is_empty()) {
+                    Some(m) => format!("{code}: {m}"),
+                    None => code.to_owned(),
+                }
+            })
+            .collect();
+        let why =
+            if why.is_empty() { "UNKNOWN: Auth0 listed the user without an error".to_owned() } else { why.join("; ") };
+        failed
+            .entry(email)
+            .and_modify(|w| {
+                w.push_str("; ");
+                w.push_str(&why);
+            })
+            .or_insert(why);
     }
+    Some(failed)
 }
 
 /// One user of a users-import file (no password: Auth0 imports need a hash, and the
@@ -204,53 +230,28 @@ pub struct ImportUser {
     pub app_metadata: Option<serde_json::Value>,
 }
 
-/// One line of a users export (fields as requested in `export_connection_users`).
-#[derive(serde::Deserialize)]
-struct ExportLine {
-    user_id: String,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    blocked: Option<bool>,
-    #[serde(default)]
-    app_metadata: Option<serde_json::Value>,
-    #[serde(default)]
-    connection: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    given_name: Option<String>,
-    #[serde(default)]
-    family_name: Option<String>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Gunzips and parses an NDJSON export line by line.
-fn parse_export(gz: &[u8], connection: &str) -> Result<Vec<User>, Auth0Error> {
-    use std::io::BufRead;
-    let reader = std::io::BufReader::new(flate2::read::GzDecoder::new(gz));
-    let mut users = Vec::new();
-    for (n, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| decode_error(&Method::GET, "(export file)", format!("not gzip'd text: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: ExportLine = serde_json::from_str(&line)
-            .map_err(|e| decode_error(&Method::GET, "(export file)", format!("line {}: {e}", n + 1)))?;
-        users.push(User {
-            user_id: row.user_id,
-            email: row.email,
-            email_verified: None,
-            blocked: row.blocked,
-            name: row.name,
-            given_name: row.given_name,
-            family_name: row.family_name,
-            identities: vec![super::wire::Identity {
-                connection: Some(row.connection.unwrap_or_else(|| connection.to_owned())),
-                provider: None,
-                is_social: None,
-            }],
-            app_metadata: row.app_metadata,
-        });
+    #[test]
+    fn import_errors_keep_every_code_and_message() {
+        // The recorded answer of TestJobManager_ReadErrors, plus a user with two errors
+        // and one listed twice.
+        let body = serde_json::json!([
+            {"user": {"email": "chuck630@example.com", "email_verified": true},
+             "errors": [{"code": "DUPLICATED_USER", "message": "The user already exist and upsert parameter is false"}]},
+            {"user": {"email": " Two@Example.com"},
+             "errors": [{"code": "INVALID_FORMAT", "message": "bad", "path": "email"}, {"code": "CONFLICT"}]},
+            {"user": {"email": "two@example.com"}, "errors": [{"code": "MAX_LENGTH", "message": "too long"}]},
+        ]);
+        let got = import_errors(&body).unwrap();
+        assert_eq!(
+            got["chuck630@example.com"],
+            "DUPLICATED_USER: The user already exist and upsert parameter is false"
+        );
+        assert_eq!(got["two@example.com"], "INVALID_FORMAT: bad; CONFLICT; MAX_LENGTH: too long");
+        assert_eq!(got.len(), 2);
+        assert!(import_errors(&serde_json::json!({"status": "pending"})).is_none());
     }
-    Ok(users)
 }

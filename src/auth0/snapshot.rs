@@ -4,22 +4,28 @@
 use super::Auth0Error;
 use super::client::{Auth0Client, PER_PAGE, ROLE_MEMBER_CONCURRENCY};
 use super::wire::User;
-use crate::model::{NameSet, TenantRole, TenantSnapshot, TenantUser};
+use crate::model::{NameSet, TenantRole, TenantSnapshot, TenantUser, UNKNOWN_CONNECTION};
 use futures::{StreamExt, TryStreamExt};
 
 /// The model's view of a user as the API answers it (roles not included: they come
-/// from other calls).
-pub(super) fn tenant_user(user: User) -> TenantUser {
-    let connection = user.connection().unwrap_or_default().to_owned();
+/// from other calls). A user whose primary connection Auth0 did not say is in
+/// [`UNKNOWN_CONNECTION`], never the managed one; with `managed`, a user whose identity
+/// in it is linked under another primary gets `linked_to` (and that identity's email).
+pub(super) fn tenant_user(user: User, managed: Option<&str>) -> TenantUser {
+    let connection = user.connection().unwrap_or(UNKNOWN_CONNECTION).to_owned();
     let blocked_by_sync = user.blocked_by_sync();
+    let linked = managed.and_then(|m| user.linked_identity_in(m));
+    let linked_email = linked.and_then(|i| i.profile_data.as_ref()).and_then(|p| p.email.clone());
+    let linked_to = linked.map(|_| user.user_id.clone());
     TenantUser {
         synced: super::endpoints::synced_of(&user),
+        email: linked_email.or(user.email).filter(|e| !e.is_empty()),
         user_id: user.user_id,
-        email: user.email.filter(|e| !e.is_empty()),
         connection,
         blocked: user.blocked.unwrap_or(false),
         blocked_by_sync,
         role_ids: NameSet::new(),
+        linked_to,
     }
 }
 
@@ -45,7 +51,7 @@ impl Auth0Client {
             snapshot.roles.insert(role.id.clone(), TenantRole { id: role.id, name: role.name });
         }
         for user in users {
-            let user = tenant_user(user);
+            let user = tenant_user(user, Some(connection));
             snapshot.users.insert(user.user_id.clone(), user);
         }
         if snapshot.users.is_empty() {

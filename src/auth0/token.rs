@@ -48,7 +48,9 @@ impl Auth0Client {
         };
         let started = Instant::now();
         let raw = self
-            .send_retrying(&Method::POST, PATH, Idempotency::Idempotent, || inner.http.post(&url).json(&body))
+            .send_retrying(&Method::POST, PATH, super::limiter::Group::Token, Idempotency::Idempotent, || {
+                inner.http.post(&url).json(&body)
+            })
             .await?;
         if raw.status.is_success() {
             let token: TokenResponse = serde_json::from_slice(&raw.body).map_err(|e| {

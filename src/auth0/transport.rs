@@ -3,13 +3,14 @@
 
 use super::Auth0Error;
 use super::client::Auth0Client;
-use super::retry::{Idempotency, RetryPolicy};
+use super::limiter::Group;
+use super::retry::{Bound, Idempotency, RetryPolicy, WaitFor};
 use super::wire::{ErrorBody, from_slice_with_path};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 /// A complete HTTP answer (body read).
 pub(super) struct Raw {
@@ -43,8 +44,9 @@ impl Auth0Client {
         let mut refreshed = false;
         loop {
             let token = self.access_token().await?;
+            let group = Group::of(&call.method, call.segments);
             let raw = self
-                .send_retrying(&call.method, &path, call.idempotency, || {
+                .send_retrying(&call.method, &path, group, call.idempotency, || {
                     let mut request =
                         self.inner.http.request(call.method.clone(), url.clone()).bearer_auth(token.expose_secret());
                     if !call.query.is_empty() {
@@ -74,55 +76,64 @@ impl Auth0Client {
     }
 
     /// Sends what `build` makes until it gets an answer worth returning: a success,
-    /// an error that retrying will not change, or the last allowed attempt.
+    /// an error that retrying will not change, or the last allowed attempt. What is
+    /// safe to retry is retried until the retry budget has passed since the first
+    /// failure ([`RetryPolicy::bound`]); the rest at most `max_retries` times. Every
+    /// wait ends early with [`Auth0Error::Cancelled`] when the client's token fires.
     pub(super) async fn send_retrying(
         &self,
         method: &Method,
         path: &str,
+        group: Group,
         idempotency: Idempotency,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Raw, Auth0Error> {
         let policy = self.inner.policy;
         let mut attempt = 0u32;
+        let mut first_failure: Option<Instant> = None;
+        let cancelled = || Auth0Error::Cancelled { method: method.to_string(), path: path.to_owned() };
         loop {
-            self.inner.limiter.acquire().await;
+            let permit = self.inner.limiter.acquire(group, &self.cancel).await.map_err(|_| cancelled())?;
             let outcome = match build().send().await {
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
-                    self.inner.limiter.observe(status, &headers);
+                    self.inner.clock.observe(&headers, SystemTime::now());
+                    permit.observe(status, &headers, self.inner.clock.server_now());
                     match response.bytes().await {
                         Ok(body) => Ok(Raw { body: body.to_vec(), status, headers }),
                         Err(e) => Err((e, true)),
                     }
                 }
                 Err(e) => {
+                    drop(permit);
                     // A connect error means nothing was sent.
                     let maybe_sent = !e.is_connect();
                     Err((e, maybe_sent))
                 }
             };
-            let wait = match outcome {
+            let failed_at = *first_failure.get_or_insert_with(Instant::now);
+            let spent = failed_at.elapsed();
+            match outcome {
                 Ok(raw) => {
                     tracing::debug!(method = %method, path = %path, status = raw.status.as_u16(), "Auth0 answered");
-                    if raw.status.is_success()
-                        || !RetryPolicy::retryable_status(raw.status, idempotency)
-                        || attempt >= policy.max_retries
-                    {
+                    if raw.status.is_success() || !RetryPolicy::retryable_status(raw.status, idempotency) {
                         return Ok(raw);
                     }
-                    let wait = policy.wait_after(attempt, raw.status, &raw.headers, SystemTime::now());
-                    tracing::warn!(
-                        method = %method,
-                        path = %path,
-                        status = raw.status.as_u16(),
-                        retry = attempt + 1,
-                        max_retries = policy.max_retries,
-                        wait_ms = wait.as_millis() as u64,
-                        "Auth0 answered {}; retrying",
-                        raw.status
-                    );
-                    wait
+                    let bound = RetryPolicy::bound(Some(raw.status), idempotency);
+                    let (wait, why) =
+                        policy.wait_after(attempt, raw.status, &raw.headers, self.inner.clock.server_now());
+                    if !may_retry(&policy, bound, attempt, spent, wait) {
+                        return Ok(raw);
+                    }
+                    self.log_retry(method, path, Some(raw.status), None, bound, attempt, spent, wait, why);
+                    if self.pause(wait, method.as_str(), path).await.is_err() {
+                        // Interrupted while waiting to retry: the answer stands (the request
+                        // was sent and refused), so the caller reports what happened.
+                        return Ok(raw);
+                    }
+                    attempt += 1;
+                    continue;
                 }
                 Err((e, maybe_sent)) => {
                     let message = error_chain(&e);
@@ -134,31 +145,66 @@ impl Auth0Client {
                             message,
                         });
                     }
-                    if attempt >= policy.max_retries {
+                    let bound = RetryPolicy::bound(None, idempotency);
+                    let wait = policy.backoff(attempt);
+                    if !may_retry(&policy, bound, attempt, spent, wait) {
+                        let tried = attempt + 1;
                         return Err(Auth0Error::Network {
                             url: self.inner.origin.clone(),
                             message: format!(
-                                "{method} {path}: {message} (tried {} time{})",
-                                attempt + 1,
-                                if attempt == 0 { "" } else { "s" }
+                                "{method} {path}: {message} (tried {tried} time{}{})",
+                                if tried == 1 { "" } else { "s" },
+                                if spent.is_zero() { String::new() } else { format!(" over {}", human(spent)) }
                             ),
                         });
                     }
-                    let wait = policy.backoff(attempt);
-                    tracing::warn!(
-                        method = %method,
-                        path = %path,
-                        retry = attempt + 1,
-                        max_retries = policy.max_retries,
-                        wait_ms = wait.as_millis() as u64,
-                        error = %message,
-                        "request to Auth0 failed; retrying"
-                    );
-                    wait
+                    self.log_retry(method, path, None, Some(&message), bound, attempt, spent, wait, WaitFor::Backoff);
+                    if self.pause(wait, method.as_str(), path).await.is_err() {
+                        return Err(Auth0Error::Network {
+                            url: self.inner.origin.clone(),
+                            message: format!("{method} {path}: {message} (interrupted before retrying)"),
+                        });
+                    }
                 }
             };
-            tokio::time::sleep(wait).await;
             attempt += 1;
+        }
+    }
+
+    /// Says what a retry waits for and how long. A 429 is logged once per pause by the
+    /// budget (every task waits for the same pause), so here only at debug level.
+    #[allow(clippy::too_many_arguments)]
+    fn log_retry(
+        &self,
+        method: &Method,
+        path: &str,
+        status: Option<StatusCode>,
+        error: Option<&str>,
+        bound: Bound,
+        attempt: u32,
+        spent: Duration,
+        wait: Duration,
+        why: WaitFor,
+    ) {
+        let policy = &self.inner.policy;
+        let left = match bound {
+            Bound::Time => format!("{} of the retry budget left", human(policy.budget.saturating_sub(spent + wait))),
+            Bound::Count => format!("retry {} of {}", attempt + 1, policy.max_retries),
+        };
+        let wait_ms = wait.as_millis() as u64;
+        match (status, error) {
+            (Some(StatusCode::TOO_MANY_REQUESTS), _) => tracing::debug!(
+                method = %method, path = %path, wait_ms, "Auth0 answered 429; retrying in {wait_ms} ms ({}; {left})",
+                why.describe()
+            ),
+            (Some(status), _) => tracing::warn!(
+                method = %method, path = %path, status = status.as_u16(), wait_ms,
+                "Auth0 answered {status}; retrying in {wait_ms} ms ({}; {left})", why.describe()
+            ),
+            (None, error) => tracing::warn!(
+                method = %method, path = %path, wait_ms, error = error.unwrap_or_default(),
+                "request to Auth0 failed; retrying in {wait_ms} ms ({}; {left})", why.describe()
+            ),
         }
     }
 
@@ -188,7 +234,9 @@ impl Auth0Client {
     }
 
     pub(super) fn help_for(&self, status: StatusCode, idempotency: Idempotency, needs: &[&str]) -> String {
-        let retries = self.inner.policy.max_retries;
+        let policy = self.inner.policy;
+        let retries = policy.max_retries;
+        let budget = human(policy.budget);
         match status.as_u16() {
             400 => "Auth0 rejected the request as invalid; the message says which part".to_owned(),
             401 => "Auth0 refused the access token even after a new one was fetched; check that AUTH0_URL is the tenant AUTH0_CLIENT_ID belongs to and that the application is authorised for the Management API".to_owned(),
@@ -215,14 +263,18 @@ impl Auth0Client {
             404 => "the object is gone from the tenant (changed since the plan was made?); make a new plan".to_owned(),
             409 => "the object already exists in the tenant (created since the plan was made?); make a new plan".to_owned(),
             429 => format!(
-                "Auth0's rate limit was still exceeded after {retries} retries; wait a minute and run again, or raise AUTH0_MAX_RETRIES / AUTH0_BACKOFF_FACTOR"
+                "Auth0's rate limit was still exceeded after retrying for {budget}; another client may be spending the tenant's budget: run again later, or raise AUTH0_RETRY_BUDGET or lower AUTH0_RATE_SHARE"
             ),
-            s if s >= 500 => {
+            s if s >= 500 || s == 408 => {
                 if idempotency == Idempotency::NotIdempotent && s != 503 {
                     "Auth0 had trouble answering (see https://status.auth0.com); the request was not retried because Auth0 may have carried it out: make a new plan to see what the tenant holds now".to_owned()
+                } else if idempotency == Idempotency::NotIdempotent {
+                    format!(
+                        "Auth0 had trouble answering, still after {retries} retries; see https://status.auth0.com and run again later (or raise AUTH0_MAX_RETRIES)"
+                    )
                 } else {
                     format!(
-                        "Auth0 had trouble answering, still after {retries} retries; see https://status.auth0.com and run again later"
+                        "Auth0 had trouble answering, still after retrying for {budget}; see https://status.auth0.com and run again later (or raise AUTH0_RETRY_BUDGET)"
                     )
                 }
             }
@@ -231,6 +283,23 @@ impl Auth0Client {
                 status.as_u16()
             ),
         }
+    }
+}
+
+/// Whether a retry that waits `wait` may still happen.
+fn may_retry(policy: &RetryPolicy, bound: Bound, attempt: u32, spent: Duration, wait: Duration) -> bool {
+    match bound {
+        Bound::Time => spent + wait <= policy.budget,
+        Bound::Count => attempt < policy.max_retries,
+    }
+}
+
+/// `1m 30s`, whole seconds (or milliseconds below a second).
+pub(super) fn human(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
     }
 }
 

@@ -76,7 +76,8 @@ pub struct ErrorBody {
     pub error_code: Option<String>,
 }
 
-/// One identity of a user (`identities[]`).
+/// One identity of a user (`identities[]`; the first is the primary one). Its
+/// `user_id` (a string or, for some social providers, a number) is not read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Identity {
     /// Name of the connection holding this identity.
@@ -86,6 +87,21 @@ pub struct Identity {
     pub provider: Option<String>,
     #[serde(default, rename = "isSocial")]
     pub is_social: Option<bool>,
+    /// A linked (secondary) identity's own profile: Auth0 keeps its email here.
+    #[serde(default, rename = "profileData")]
+    pub profile_data: Option<ProfileData>,
+}
+
+/// `identities[].profileData` of a linked identity (only what the tool reads).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ProfileData {
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `null` (as some export lines carry for a field without value) reads as empty.
+fn null_as_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A user as `GET /users`, `GET /users-by-email` and `POST /users` answer it.
@@ -104,16 +120,24 @@ pub struct User {
     pub given_name: Option<String>,
     #[serde(default)]
     pub family_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub identities: Vec<Identity>,
     #[serde(default)]
     pub app_metadata: Option<serde_json::Value>,
 }
 
 impl User {
-    /// Name of the connection of the first identity (the one the user signs in with).
+    /// Name of the connection of the first identity (the primary one), when Auth0 said.
     pub fn connection(&self) -> Option<&str> {
-        self.identities.first().and_then(|i| i.connection.as_deref())
+        self.identities.first().and_then(|i| i.connection.as_deref()).filter(|c| !c.is_empty())
+    }
+
+    /// The identity in `connection` when it is not the primary one (account linking).
+    pub fn linked_identity_in(&self, connection: &str) -> Option<&Identity> {
+        if self.connection() == Some(connection) {
+            return None;
+        }
+        self.identities.iter().skip(1).find(|i| i.connection.as_deref() == Some(connection))
     }
 
     /// Whether auth0-sync blocked this user (`app_metadata.auth0_sync.blocked == true`),
@@ -278,6 +302,23 @@ mod tests {
         )
         .unwrap();
         assert!(u.blocked_by_sync());
+    }
+
+    #[test]
+    fn linked_identities_and_export_lines_without_values() {
+        // Auth0's docs sample of a linked profile (and a secondary in a database).
+        let u: User = serde_json::from_str(
+            r#"{"user_id":"google-oauth2|115015401343387192604","email":"p@example.com","identities":[{"provider":"google-oauth2","user_id":"115015401343387192604","connection":"google-oauth2","isSocial":true},{"profileData":{"email":"secondary@example.com","email_verified":false},"connection":"Username-Password-Authentication","user_id":22222,"provider":"auth0","isSocial":false}]}"#,
+        )
+        .unwrap();
+        assert_eq!(u.connection(), Some("google-oauth2"));
+        let linked = u.linked_identity_in("Username-Password-Authentication").unwrap();
+        assert_eq!(linked.profile_data.as_ref().and_then(|p| p.email.as_deref()), Some("secondary@example.com"));
+        assert!(u.linked_identity_in("google-oauth2").is_none(), "the primary is not linked");
+        let bare: User = serde_json::from_str(r#"{"user_id":"auth0|1","identities":null,"email":null}"#).unwrap();
+        assert_eq!(bare.connection(), None);
+        let empty: User = serde_json::from_str(r#"{"user_id":"auth0|1","identities":[{"connection":""}]}"#).unwrap();
+        assert_eq!(empty.connection(), None);
     }
 
     #[test]

@@ -3,18 +3,18 @@
 
 use crate::apply::{self, ApplyOptions, ApplyReport, CreateVia};
 use crate::auth0::Auth0Client;
-use crate::cli::Format;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
+use crate::render::Format;
 use crate::render::{self, RenderOptions};
 use crate::settings::args::{SafetyArgs, parse_age};
-use crate::settings::{Auth0Settings, SettingsError, Tenant, TenantArgs};
+use crate::settings::{Auth0Settings, InviteArgs, SettingsError, Tenant, TenantArgs, both};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = crate::cli::MORE_SETTINGS)]
+#[command(after_help = super::output::MORE_SETTINGS)]
 pub struct ApplyArgs {
     /// The plan file to execute (written by `auth0-sync plan`).
     pub plan: PathBuf,
@@ -47,6 +47,8 @@ pub struct ApplyArgs {
     pub tenant: TenantArgs,
     #[command(flatten)]
     pub safety: SafetyArgs,
+    #[command(flatten)]
+    pub invite: InviteArgs,
 }
 
 /// `--create-via`'s values, described in the user's terms for completions and man
@@ -74,7 +76,7 @@ pub struct ApplySettings {
 
 impl ApplyArgs {
     pub fn resolve(&self) -> Result<ApplySettings, SettingsError> {
-        let tenant = self.tenant.resolve()?;
+        let (tenant, invite) = both(self.tenant.resolve(), self.invite.resolve())?;
         Ok(ApplySettings {
             plan: self.plan.clone(),
             tenant,
@@ -88,6 +90,7 @@ impl ApplyArgs {
                 role_batch_size: self.role_batch_size.into(),
                 create_via: self.create_via,
                 now: None,
+                invite,
             },
             format: self.format,
             verify_key: self.verify_key.clone().filter(|p| !p.as_os_str().is_empty()),
@@ -108,9 +111,9 @@ pub async fn run(s: &ApplySettings) -> Result<ExitCode> {
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
     let (json, journal) = (s.format == Format::Json, apply::journal::path_for(&s.plan));
     render::print_note(json, |o, opts| render::apply_header(&plan, &s.plan, &journal, o, opts))
-        .map_err(super::stdout_err)?;
+        .map_err(super::output::stdout_err)?;
     let report = apply_plan(&client, &s.plan, &plan, options, s.format).await?;
-    render::print_note(json, |o, _| render::apply_footer(&journal, o)).map_err(super::stdout_err)?;
+    render::print_note(json, |o, _| render::apply_footer(&journal, o)).map_err(super::output::stdout_err)?;
     finish_apply(&report, &s.plan)
 }
 
@@ -164,7 +167,7 @@ pub async fn apply_plan(
         }
         _ => render::apply_report(&report, &mut out, &RenderOptions::for_stdout()),
     }
-    .map_err(super::stdout_err)?;
+    .map_err(super::output::stdout_err)?;
     Ok(report)
 }
 

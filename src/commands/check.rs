@@ -4,13 +4,15 @@
 //! exactly where `plan` would refuse (and lists missing scopes, which `apply` would meet).
 //! Read-only on both sides; writes no plan.
 
+use crate::apply::Invitations;
+use crate::auth0::Connection;
 use crate::auth0::{Auth0Client, RoleLookup};
 use crate::error::Result;
 use crate::model::{DesiredState, TenantSnapshot, Warning};
 use crate::plan::OnMissing;
 use crate::planner::{self, Policy};
 use crate::settings::args::SafetyArgs;
-use crate::settings::{PolicyArgs, SettingsError, SourceArgs, TenantArgs};
+use crate::settings::{InviteArgs, PolicyArgs, SettingsError, SourceArgs, TenantArgs};
 use comfy_table::{Cell, Color};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -20,7 +22,7 @@ use super::plan::{PlanArgs, PlanSettings};
 
 /// `plan`'s arguments that change what it would refuse (no output or plan file).
 #[derive(Debug, clap::Args)]
-#[command(after_help = crate::cli::MORE_SETTINGS)]
+#[command(after_help = super::output::MORE_SETTINGS)]
 pub struct CheckArgs {
     /// As for `plan`: what to do with connection users missing from the source.
     #[arg(long, value_enum, default_value_t, help_heading = "Policy")]
@@ -42,6 +44,8 @@ pub struct CheckArgs {
     pub policy: PolicyArgs,
     #[command(flatten)]
     pub safety: SafetyArgs,
+    #[command(flatten)]
+    pub invite: InviteArgs,
 }
 
 impl CheckArgs {
@@ -109,7 +113,7 @@ fn skipped(name: &'static str, why: &str) -> CheckRow {
 
 /// Runs every check it can with settings already resolved; never stops at the first
 /// failure.
-pub async fn checks(s: &PlanSettings, redact: bool) -> Vec<CheckRow> {
+pub async fn checks(s: &PlanSettings, redact: bool, invite: &InviteArgs) -> Vec<CheckRow> {
     let mut rows = Vec::new();
     if let crate::settings::SourceBackend::Mssql(m) = &s.source.backend {
         for w in
@@ -148,7 +152,7 @@ pub async fn checks(s: &PlanSettings, redact: bool) -> Vec<CheckRow> {
         }
         Err(e) => {
             rows.push(row("token obtained", Status::Fail, diag_text(&e)));
-            for n in ["scopes", "connection exists", "tenant read", "roles exist", "plan"] {
+            for n in ["scopes", "connection exists", "tenant read", "roles exist", "plan", "invitations"] {
                 rows.push(skipped(n, "no token"));
             }
             return rows;
@@ -159,18 +163,19 @@ pub async fn checks(s: &PlanSettings, redact: bool) -> Vec<CheckRow> {
     let found = match client.connection_by_name(connection).await {
         Ok(Some(c)) => {
             rows.push(row("connection exists", Status::Ok, format!("{} ({})", c.name, c.id)));
-            true
+            Some(c)
         }
         Ok(None) => {
             rows.push(row("connection exists", Status::Fail, format!("no connection named {connection:?}")));
-            false
+            None
         }
         Err(e) => {
             rows.push(row("connection exists", Status::Fail, diag_text(&e)));
-            false
+            None
         }
     };
-    if !found {
+    rows.push(invitations_row(&client, invite, &client.scopes(), found.as_ref()).await);
+    if found.is_none() {
         rows.push(skipped("tenant read", "no connection"));
         // The roles do not depend on the connection: check them anyway.
         match (&desired, client.roles().await) {
@@ -215,6 +220,72 @@ pub async fn checks(s: &PlanSettings, redact: bool) -> Vec<CheckRow> {
         }
     }
     rows
+}
+
+/// What `apply --invite` needs, checked as apply checks it before its first write:
+/// for `email`, an application with the connection enabled; for `ticket`, the scope
+/// `create:user_tickets` and a delivery command.
+async fn invitations_row(
+    client: &Auth0Client,
+    args: &InviteArgs,
+    granted: &[String],
+    connection: Option<&Connection>,
+) -> CheckRow {
+    const NAME: &str = "invitations";
+    let invitations = match args.resolve() {
+        Ok(i) => i,
+        Err(e) => return row(NAME, Status::Fail, diag_text(&e)),
+    };
+    match invitations {
+        Invitations::None => row(NAME, Status::Ok, "off (AUTH0_INVITE=none): new users are not invited"),
+        Invitations::Email { client_id } => {
+            let Some(c) = connection else { return skipped(NAME, "the connection was not found") };
+            match client.connection_clients(&c.id).await {
+                Err(e) => row(NAME, Status::Fail, diag_text(&e)),
+                Ok(enabled) if enabled.contains(&client_id) => row(
+                    NAME,
+                    Status::Ok,
+                    format!("email: sent for application {client_id}, which has {} enabled", c.name),
+                ),
+                Ok(enabled) => row(
+                    NAME,
+                    Status::Fail,
+                    format!(
+                        "application {client_id} (AUTH0_INVITE_CLIENT_ID) does not have {} enabled (it is enabled for: {}); Auth0 would refuse the emails",
+                        c.name,
+                        if enabled.is_empty() { "none".to_owned() } else { enabled.join(", ") }
+                    ),
+                ),
+            }
+        }
+        Invitations::Ticket(t) => {
+            if !granted.iter().any(|g| g == "create:user_tickets") {
+                return row(
+                    NAME,
+                    Status::Fail,
+                    "ticket: missing scope create:user_tickets (grant it to the application in the Auth0 dashboard)",
+                );
+            }
+            let program = match &t.delivery {
+                crate::apply::Delivery::Command(argv) => argv.first().cloned().unwrap_or_default(),
+                crate::apply::Delivery::Print => "the demo's printer".into(),
+            };
+            if let crate::apply::Delivery::Command(_) = &t.delivery
+                && let Err(why) = crate::apply::invite::find_program(&program)
+            {
+                return row(
+                    NAME,
+                    Status::Fail,
+                    format!("ticket: the delivery command {program:?} cannot be run: {why}"),
+                );
+            }
+            row(
+                NAME,
+                Status::Ok,
+                format!("ticket: valid {}, delivered by {program}", humantime::format_duration(t.ttl)),
+            )
+        }
+    }
 }
 
 /// The source's warnings, the first [`WARNINGS_SHOWN`] with their rows.
@@ -351,8 +422,8 @@ pub fn render(rows: &[CheckRow], out: &mut impl Write, opts: &crate::render::Ren
 pub async fn run(args: &CheckArgs, out: &mut impl Write) -> Result<ExitCode> {
     let settings = args.resolve()?;
     let opts = crate::render::RenderOptions::for_stdout();
-    let rows = checks(&settings, opts.redact).await;
-    super::quiet_broken_pipe(render(&rows, out, &opts)).map_err(super::stdout_err)?;
+    let rows = checks(&settings, opts.redact, &args.invite).await;
+    super::output::quiet_broken_pipe(render(&rows, out, &opts)).map_err(super::output::stdout_err)?;
     let failed = rows.iter().any(|r| matches!(r.status, Status::Fail | Status::Skip));
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

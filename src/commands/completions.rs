@@ -14,7 +14,8 @@ pub struct CompletionsArgs {
 }
 
 /// The verbs that have a page of their own (`auth0-sync-plan(1)`, ...).
-pub const VERBS: &[&str] = &["plan", "show", "apply", "check", "emulator", "demo", "keygen", "completions", "man"];
+pub const VERBS: &[&str] =
+    &["plan", "show", "apply", "invite", "check", "emulator", "demo", "keygen", "completions", "man"];
 
 #[derive(Debug, clap::Args)]
 pub struct ManArgs {
@@ -23,23 +24,20 @@ pub struct ManArgs {
     pub verb: Option<String>,
 }
 
-pub fn completions(args: &CompletionsArgs) -> Result<ExitCode> {
-    use clap::CommandFactory;
+pub fn completions(args: &CompletionsArgs, mut app: clap::Command) -> Result<ExitCode> {
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut crate::cli::Cli::command(), "auth0-sync", &mut script);
+    clap_complete::generate(args.shell, &mut app, "auth0-sync", &mut script);
     write_stdout(&script)
 }
 
-pub fn man(args: &ManArgs) -> Result<ExitCode> {
+pub fn man(args: &ManArgs, app: clap::Command) -> Result<ExitCode> {
     let mut page = Vec::new();
-    man_page(args.verb.as_deref(), &mut page).map_err(super::stdout_err)?;
+    man_page(app, args.verb.as_deref(), &mut page).map_err(super::output::stdout_err)?;
     write_stdout(&page)
 }
 
 /// The roff page of `auth0-sync` (`verb` None) or of `auth0-sync VERB`.
-pub fn man_page(verb: Option<&str>, out: &mut impl Write) -> std::io::Result<()> {
-    use clap::CommandFactory;
-    let mut cmd = crate::cli::Cli::command();
+pub fn man_page(mut cmd: clap::Command, verb: Option<&str>, out: &mut impl Write) -> std::io::Result<()> {
     // Propagates the global flags into each verb, as `--help` shows them.
     cmd.build();
     let page = match verb {
@@ -57,7 +55,8 @@ pub fn man_page(verb: Option<&str>, out: &mut impl Write) -> std::io::Result<()>
 /// Writes to stdout; a reader that went away (`| head`) is not an error.
 fn write_stdout(bytes: &[u8]) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    super::quiet_broken_pipe(out.write_all(bytes).and_then(|_| out.flush())).map_err(super::stdout_err)?;
+    super::output::quiet_broken_pipe(out.write_all(bytes).and_then(|_| out.flush()))
+        .map_err(super::output::stdout_err)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -76,7 +75,7 @@ mod tests {
         assert_eq!(names, VERBS);
         for v in VERBS {
             let mut page = Vec::new();
-            man_page(Some(v), &mut page).unwrap();
+            man_page(crate::cli::Cli::command(), Some(v), &mut page).unwrap();
             let page = String::from_utf8(page).unwrap();
             assert!(page.starts_with(".ie") || page.contains(".TH"), "{v}: {page}");
             assert!(page.contains(&format!("auth0-sync-{v}")), "{v}");

@@ -1,16 +1,23 @@
 //! `auth0-sync demo`: the whole job in one command, with no credentials and no network.
 //! Copies the shipped demo data (a SQLite HR table and a tenant state, embedded in the
 //! binary from `examples/demo/`) to a temporary directory, starts the emulator
-//! in-process on a free port, plans, applies the saved plan, and plans again.
+//! in-process on a free port, plans, applies the saved plan (inviting the new users
+//! with `--invite ticket`), and plans again.
+//!
+//! A delivery command needs a program, and the demo must run anywhere with nothing
+//! but the binary: its tickets go to a built-in delivery ([`Delivery::Print`]) that
+//! prints `invited EMAIL` and throws the ticket away.
 
 use super::apply::{apply_plan, check_target, finish_apply};
+use super::output::print_plan;
 use super::plan::{PlanArgs, PlanSettings, make_plan};
-use super::print_plan;
-use crate::apply::ApplyOptions;
+use crate::apply::invite::DEFAULT_TICKET_TTL;
+use crate::apply::{ApplyOptions, Delivery, Invitations, TicketInvites};
 use crate::auth0::Auth0Client;
-use crate::cli::Format;
+use crate::auth0::TicketRedirect;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
+use crate::render::Format;
 use crate::settings::{PolicyArgs, SourceArgs, TenantArgs};
 use auth0_emulator::{Emulator, TenantState};
 use std::path::Path;
@@ -18,6 +25,8 @@ use std::process::ExitCode;
 
 const HR_DB: &[u8] = include_bytes!("../../examples/demo/hr.sqlite");
 const TENANT: &str = include_str!("../../examples/demo/tenant.json");
+/// The demo tenant's login application (the connection is enabled for it).
+pub const DEMO_LOGIN_APP: &str = "demo-login-app";
 /// The HR query of the demo: active employees, their HR key, roles, names and department.
 pub const DEMO_QUERY: &str = "SELECT employee_id, email, role, name, given_name, family_name, department AS \"app_metadata.department\" FROM employees WHERE active = 1";
 pub const DEMO_CONNECTION: &str = "Username-Password-Authentication";
@@ -71,12 +80,17 @@ async fn demo_steps(settings: &PlanSettings, dir: &Path) -> Result<ExitCode> {
     print_plan(&plan, Format::Table)?;
     println!("Plan written to {}", plan_path.display());
 
-    step(2, "apply: execute exactly the saved plan");
+    step(2, "apply: execute exactly the saved plan, inviting the new users (--invite ticket)");
     let saved = Plan::read(&plan_path)?;
     let tenant = &settings.tenant;
     check_target(&saved, &tenant.auth0, &tenant.connection)?;
     let client = Auth0Client::connect(&tenant.auth0).await?;
-    let opts = ApplyOptions { progress: true, ..ApplyOptions::default() };
+    let invite = Invitations::Ticket(TicketInvites {
+        ttl: DEFAULT_TICKET_TTL,
+        redirect: TicketRedirect::ClientId(DEMO_LOGIN_APP.into()),
+        delivery: Delivery::Print,
+    });
+    let opts = ApplyOptions { progress: true, invite, ..ApplyOptions::default() };
     let report = apply_plan(&client, &plan_path, &saved, opts, Format::Table).await?;
     finish_apply(&report, &plan_path)?;
 

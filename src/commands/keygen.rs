@@ -27,6 +27,6 @@ pub fn run(args: &KeygenArgs, out: &mut impl std::io::Write) -> Result<ExitCode>
         pair.public.display(),
         pair.fingerprint
     )
-    .map_err(super::stdout_err)?;
+    .map_err(super::output::stdout_err)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,26 +7,50 @@ pub mod apply;
 pub mod check;
 pub mod completions;
 pub mod demo;
+pub mod invite;
 pub mod keygen;
+mod output;
 pub mod plan;
 pub mod show;
 
-use crate::cli::{Cli, Command, Format};
-use crate::error::{Error, Result};
-use crate::plan::Plan;
-use crate::render::{self, RenderOptions};
-use std::io::Write;
-use std::path::Path;
+use crate::error::Result;
 use std::process::ExitCode;
 
-/// Exit code of `plan --detailed-exitcode` when the plan has changes.
-pub const EXIT_CHANGES: u8 = 2;
+pub use output::{EXIT_CHANGES, MORE_SETTINGS, print_plan, print_plan_with};
 
-pub async fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
+/// The verbs.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Snapshot the source and the tenant, write a plan file and show the changes.
+    Plan(plan::PlanArgs),
+    /// Show a saved plan.
+    Show(show::ShowArgs),
+    /// Validate a saved plan and execute it against the tenant.
+    Apply(apply::ApplyArgs),
+    /// Send the invitation again to existing users (same modes as `apply --invite`).
+    Invite(invite::InviteCmdArgs),
+    /// Check the settings, the source and the tenant, and predict whether `plan` would refuse.
+    Check(check::CheckArgs),
+    /// Run a local Auth0 tenant emulator.
+    Emulator(auth0_emulator::EmulatorArgs),
+    /// Run plan → apply → plan on shipped demo data against an in-process emulator.
+    Demo,
+    /// Write a new key pair for signed plans (plan-signing.key, plan-signing.pub).
+    Keygen(keygen::KeygenArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff) of auth0-sync or of one of its verbs.
+    Man(completions::ManArgs),
+}
+
+/// Runs a verb. `app` is the whole command line's definition, for the verbs that
+/// describe it (completions, man).
+pub async fn run(command: Command, app: fn() -> clap::Command) -> Result<ExitCode> {
+    match command {
         Command::Plan(args) => plan::run(&args.resolve()?).await,
         Command::Show(args) => show::run(&args),
         Command::Apply(args) => apply::run(&args.resolve()?).await,
+        Command::Invite(args) => invite::run(&args.resolve()?).await,
         Command::Check(args) => check::run(&args, &mut std::io::stdout().lock()).await,
         Command::Emulator(args) => {
             auth0_emulator::run(args).await?;
@@ -34,39 +58,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Demo => demo::run().await,
         Command::Keygen(args) => keygen::run(&args, &mut std::io::stdout().lock()),
-        Command::Completions(args) => completions::completions(&args),
-        Command::Man(args) => completions::man(&args),
+        Command::Completions(args) => completions::completions(&args, app()),
+        Command::Man(args) => completions::man(&args, app()),
     }
-}
-
-/// Prints a plan to stdout in `format` (a closed pipe ends it quietly).
-pub fn print_plan(plan: &Plan, format: Format) -> Result<()> {
-    print_plan_with(plan, format, &render::MarkdownOptions::default())
-}
-
-/// [`print_plan`] with markdown's budget and the plan's path (for "show PLAN has it all").
-pub fn print_plan_with(plan: &Plan, format: Format, md: &render::MarkdownOptions) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    let written = match format {
-        Format::Table => render::plan_table(plan, &mut out, &RenderOptions::for_stdout()),
-        Format::Json => render::plan_json(plan, &mut out, crate::redact::enabled()),
-        Format::Markdown => {
-            let md = render::MarkdownOptions { redact: crate::redact::enabled(), ..md.clone() };
-            render::plan_markdown(plan, &mut out, &md)
-        }
-    };
-    quiet_broken_pipe(written.and_then(|_| out.flush())).map_err(stdout_err)
-}
-
-/// A reader that went away (`auth0-sync show plan.json | head`) ends the output, not
-/// the command: a closed pipe is success.
-pub(crate) fn quiet_broken_pipe(r: std::io::Result<()>) -> std::io::Result<()> {
-    match r {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
-}
-
-pub(crate) fn stdout_err(e: std::io::Error) -> Error {
-    Error::io("write to", Path::new("stdout"), e)
 }

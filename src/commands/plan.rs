@@ -2,10 +2,10 @@
 //! the pure planner, seal them into a plan file and show them.
 
 use crate::auth0::{Auth0Client, RoleLookup};
-use crate::cli::Format;
 use crate::error::{Error, Result};
 use crate::plan::{OnMissing, Plan};
 use crate::planner::{self, Policy, Targets};
+use crate::render::Format;
 use crate::render::MarkdownOptions;
 use crate::settings::args::SafetyArgs;
 use crate::settings::{PolicyArgs, SettingsError, SourceArgs, SourceSettings, Tenant, TenantArgs, both};
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Default, clap::Args)]
-#[command(after_help = crate::cli::MORE_SETTINGS)]
+#[command(after_help = super::output::MORE_SETTINGS)]
 pub struct PlanArgs {
     /// Where to write the plan (default: plans/plan-YYYYMMDD-HHMMSS.json).
     #[arg(long, value_name = "PATH")]
@@ -182,14 +182,18 @@ pub async fn run(s: &PlanSettings) -> Result<ExitCode> {
     plan.write_new(&path, s.overwrite)?;
     let md =
         MarkdownOptions { max_chars: s.max_chars, plan_path: Some(path.display().to_string()), ..Default::default() };
-    super::print_plan_with(&plan, s.format, &md)?;
+    super::output::print_plan_with(&plan, s.format, &md)?;
     if s.format == Format::Table {
         if let Some(key) = plan.signed_by() {
             eprintln!("Plan signed with key {key}.");
         }
         eprintln!("Plan written to {}. Apply it with: auth0-sync apply {}", path.display(), path.display());
     }
-    Ok(if s.detailed_exitcode && plan.has_changes() { ExitCode::from(super::EXIT_CHANGES) } else { ExitCode::SUCCESS })
+    Ok(if s.detailed_exitcode && plan.has_changes() {
+        ExitCode::from(super::output::EXIT_CHANGES)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Snapshots the source and the tenant and computes a sealed plan.

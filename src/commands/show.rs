@@ -2,8 +2,8 @@
 //! only the file (and a verify key when given): no settings, no network. Says on
 //! stderr whether the plan is signed, by which key, and whether that was verified.
 
-use crate::cli::Format;
 use crate::error::Result;
+use crate::render::Format;
 use crate::render::MarkdownOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +33,7 @@ pub fn run(args: &ShowArgs) -> Result<ExitCode> {
         plan_path: Some(args.plan.display().to_string()),
         ..Default::default()
     };
-    super::print_plan_with(&plan, args.format, &md)?;
+    super::output::print_plan_with(&plan, args.format, &md)?;
     match (plan.signed_by(), &key) {
         (Some(by), Some(_)) => eprintln!("Signature: valid, by key {by} (checked with the verify key)."),
         (Some(by), None) => {

@@ -10,6 +10,18 @@ pub use markdown::{MARKER_PREFIX, MarkdownOptions, plan_markdown};
 pub(crate) use table::new_table;
 pub use table::{FALLBACK_WIDTH, apply_report, plan_table};
 
+/// How a plan is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Format {
+    /// Colored table for people.
+    #[default]
+    Table,
+    /// The plan file itself.
+    Json,
+    /// A summary for a pull-request comment.
+    Markdown,
+}
+
 use crate::plan::{Plan, Summary};
 use std::io::{self, Write};
 

@@ -14,6 +14,8 @@ use crate::roles::{ManagedRoles, split_list};
 use std::fmt;
 use std::path::PathBuf;
 
+pub use super::invite::InviteArgs;
+
 /// Where the tenant is and how to talk to it.
 #[derive(Clone, Default, clap::Args)]
 #[command(next_help_heading = "Tenant")]
@@ -30,18 +32,31 @@ pub struct TenantArgs {
     /// Name of the Auth0 database connection the users live in.
     #[arg(long = "connection", env = "AUTH0_CONNECTION", value_name = "NAME")]
     pub auth0_connection: Option<String>,
-    /// How many times a failed Auth0 request is retried.
+    /// How many times a failed request that is not safe to repeat blindly (a user creation
+    /// met by 503) is retried; what is safe is retried for AUTH0_RETRY_BUDGET.
     #[arg(long = "max-retries", hide_short_help = true, env = "AUTH0_MAX_RETRIES", value_name = "N")]
     pub auth0_max_retries: Option<String>,
     /// Base of the exponential backoff between retries, in seconds.
     #[arg(long = "backoff-factor", hide_short_help = true, env = "AUTH0_BACKOFF_FACTOR", value_name = "SECS")]
     pub auth0_backoff_factor: Option<String>,
-    /// Client-side request budget, requests per second (default: follow the tenant's x-ratelimit headers).
+    /// The tenant's Management API rate, requests per second; the run takes AUTH0_RATE_SHARE of it
+    /// (default: measured from the tenant's x-ratelimit headers).
     #[arg(long = "rate-limit", hide_short_help = true, env = "AUTH0_RATE_LIMIT", value_name = "REQ_PER_S")]
     pub auth0_rate_limit: Option<String>,
     /// Burst of the client-side budget (with AUTH0_RATE_LIMIT).
     #[arg(long = "rate-burst", hide_short_help = true, env = "AUTH0_RATE_BURST", value_name = "N")]
     pub auth0_rate_burst: Option<String>,
+    /// Share of the tenant's Management API budget this run may use, e.g. 0.5 or 50%
+    /// (the budget is shared with Actions and every other client; default 0.5).
+    #[arg(long = "rate-share", hide_short_help = true, env = "AUTH0_RATE_SHARE", value_name = "SHARE")]
+    pub auth0_rate_share: Option<String>,
+    /// Longest total wait for one request that is safe to retry (429, or 5xx/408/network
+    /// errors of reads and idempotent writes), e.g. 10m (default).
+    #[arg(long = "retry-budget", hide_short_help = true, env = "AUTH0_RETRY_BUDGET", value_name = "DURATION")]
+    pub auth0_retry_budget: Option<String>,
+    /// Longest wait for one export or import job, e.g. 2h (default, Auth0's import timeout).
+    #[arg(long = "job-timeout", hide_short_help = true, env = "AUTH0_JOB_TIMEOUT", value_name = "DURATION")]
+    pub auth0_job_timeout: Option<String>,
 }
 
 impl fmt::Debug for TenantArgs {
@@ -56,6 +71,9 @@ impl fmt::Debug for TenantArgs {
             .field("auth0_backoff_factor", &self.auth0_backoff_factor)
             .field("auth0_rate_limit", &self.auth0_rate_limit)
             .field("auth0_rate_burst", &self.auth0_rate_burst)
+            .field("auth0_rate_share", &self.auth0_rate_share)
+            .field("auth0_retry_budget", &self.auth0_retry_budget)
+            .field("auth0_job_timeout", &self.auth0_job_timeout)
             .finish()
     }
 }
@@ -221,6 +239,31 @@ impl TenantArgs {
             "is not a whole number from 1 to 10000",
             "set AUTH0_RATE_BURST to your tenant's burst, e.g. 50 (Enterprise) or 2 (Free)",
         ));
+        let rate_share = p.take(parse(
+            &self.auth0_rate_share,
+            "AUTH0_RATE_SHARE",
+            parse_share,
+            "is not a share above 0 and at most 1 (or a percentage up to 100%)",
+            "set AUTH0_RATE_SHARE to the share of the tenant's Management API budget this sync may use, e.g. 0.5 or 50% (1 takes all of it)",
+        ));
+        let retry_budget = p.take(parse(
+            &self.auth0_retry_budget,
+            "AUTH0_RETRY_BUDGET",
+            |v| parse_duration_secs(v).filter(|d| *d <= std::time::Duration::from_secs(24 * 3600)),
+            "is not a duration up to 24h, like 10m or 90s",
+            "set AUTH0_RETRY_BUDGET to how long one request may keep being retried, e.g. 10m (a bare number is seconds)",
+        ));
+        let job_timeout = p.take(parse(
+            &self.auth0_job_timeout,
+            "AUTH0_JOB_TIMEOUT",
+            |v| {
+                parse_duration_secs(v).filter(|d| {
+                    *d >= std::time::Duration::from_secs(1) && *d <= std::time::Duration::from_secs(48 * 3600)
+                })
+            },
+            "is not a duration from 1s to 48h, like 2h or 30m",
+            "set AUTH0_JOB_TIMEOUT to how long an export or import job may take, e.g. 2h (a bare number is seconds)",
+        ));
         if let (Some(Some(_)), Some(None)) = (&rate_burst, &rate_limit) {
             p.take::<()>(Err(invalid(
                 "AUTH0_RATE_BURST",
@@ -240,6 +283,9 @@ impl TenantArgs {
             backoff_factor: backoff_factor.flatten().unwrap_or(0.5),
             rate_limit: rate_limit.flatten(),
             rate_burst: rate_burst.flatten(),
+            rate_share: rate_share.flatten().unwrap_or(DEFAULT_RATE_SHARE),
+            retry_budget: retry_budget.flatten().unwrap_or(DEFAULT_RETRY_BUDGET),
+            job_timeout: job_timeout.flatten().unwrap_or(DEFAULT_JOB_TIMEOUT),
         })
     }
 
@@ -389,7 +435,33 @@ impl SourceArgs {
     }
 }
 
-fn non_empty(v: &Option<String>) -> Option<&str> {
+/// Share of the tenant's rate budget a run takes when AUTH0_RATE_SHARE is unset (README,
+/// "Large tenants": the budget is shared with Actions and other clients).
+pub const DEFAULT_RATE_SHARE: f64 = 0.5;
+/// How long one retryable request may keep being retried (AUTH0_RETRY_BUDGET).
+pub const DEFAULT_RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(600);
+/// How long one export or import job may take (AUTH0_JOB_TIMEOUT): Auth0 fails import
+/// jobs after two hours.
+pub const DEFAULT_JOB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
+/// `0.5`, `1`, `50%`: a share above 0 and at most 1.
+fn parse_share(v: &str) -> Option<f64> {
+    let share = match v.strip_suffix('%') {
+        Some(pct) => pct.trim().parse::<f64>().ok()? / 100.0,
+        None => v.parse::<f64>().ok()?,
+    };
+    (share.is_finite() && share > 0.0 && share <= 1.0).then_some(share)
+}
+
+/// `10m`, `90s`, `1h 30m` (humantime); a bare number is seconds.
+fn parse_duration_secs(v: &str) -> Option<std::time::Duration> {
+    match v.parse::<u64>() {
+        Ok(secs) => Some(std::time::Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(v).ok(),
+    }
+}
+
+pub(super) fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 

@@ -5,8 +5,9 @@
 pub mod args;
 pub mod env_file;
 mod error;
+mod invite;
 
-pub use args::{PolicyArgs, SourceArgs, TenantArgs};
+pub use args::{InviteArgs, PolicyArgs, SourceArgs, TenantArgs};
 pub use error::{Problems, SettingsError, both};
 
 use error::invalid;
@@ -37,6 +38,12 @@ pub struct Auth0Settings {
     pub rate_limit: Option<f64>,
     /// Burst of that budget (defaults to the rate, at least 1).
     pub rate_burst: Option<u32>,
+    /// Share (0 < s ≤ 1) of the tenant's budget this run may use, fixed or adaptive.
+    pub rate_share: f64,
+    /// Longest total wait for one request that is safe to retry.
+    pub retry_budget: std::time::Duration,
+    /// Longest wait for one export or import job.
+    pub job_timeout: std::time::Duration,
 }
 
 /// TLS mode for SQL Server.

@@ -23,6 +23,7 @@ fn user(id: &str, email: &str, roles: &[&str]) -> TenantUser {
         blocked: false,
         blocked_by_sync: false,
         role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
+        linked_to: None,
         synced: Default::default(),
     }
 }

@@ -1,8 +1,8 @@
 //! Tests of the Management API client against small axum servers on 127.0.0.1:0 that
 //! answer with bodies copied from `/work/shared/auth0/recordings`.
 
-use auth0_sync::auth0::{Auth0Client, Auth0Error, Connection, password};
-use auth0_sync::model::{NameSet, Profile, TenantRole, TenantSnapshot, TenantUser};
+use auth0_sync::auth0::{Auth0Client, Auth0Error, Connection, JobPolling, password};
+use auth0_sync::model::{NameSet, Profile, SyncedFields, TenantRole, TenantSnapshot, TenantUser};
 use auth0_sync::settings::{Auth0Settings, Secret};
 use axum::Router;
 use axum::body::Body;
@@ -22,6 +22,8 @@ const DB: &str = "Username-Password-Authentication";
 /// No test may take longer: a client that ignored `Retry-After` and fell back to a
 /// 60 s wait (or a 30 s backoff) would run into it.
 const LIMIT: Duration = Duration::from_secs(20);
+/// Retry budget of the test clients: what is safe to retry is retried this long.
+const RETRY_BUDGET: Duration = Duration::from_secs(2);
 
 /// `POST /users` answer of TestUserManager_Create / TestRoleManager_UsersCheckpointPagination.
 const RECORDED_USER: &str = r#"{"blocked":false,"created_at":"2023-03-14T13:41:28.257Z","email":"chuck986@example.com","email_verified":true,"family_name":"Sanchez","given_name":"Chuck","identities":[{"connection":"Username-Password-Authentication","user_id":"64107988d3534be8b2dc383c","provider":"auth0","isSocial":false}],"name":"chuck986@example.com","nickname":"Chucky","picture":"https://example-picture-url.jpg","updated_at":"2023-03-14T13:41:28.257Z","user_id":"auth0|64107988d3534be8b2dc383c","user_metadata":{"favourite_attack":"roundhouse_kick"},"username":"test-user679","app_metadata":{"facts":["count_to_infinity_twice","kill_two_stones_with_one_bird","can_hear_sign_language"]}}"#;
@@ -137,6 +139,9 @@ impl Server {
             backoff_factor,
             rate_limit: Some(1000.0),
             rate_burst: Some(1000),
+            rate_share: 1.0,
+            retry_budget: RETRY_BUDGET,
+            job_timeout: Duration::from_secs(60),
         }
     }
 
@@ -334,7 +339,21 @@ fn expected_snapshot() -> TenantSnapshot {
                     blocked: i == 8,
                     blocked_by_sync: false,
                     role_ids: role_ids.into(),
-                    synced: Default::default(),
+                    linked_to: None,
+                    // What #13 syncs, as the recorded user carries it: the profile and
+                    // the top-level app_metadata keys (no HR key: the tool wrote none).
+                    synced: SyncedFields {
+                        key: None,
+                        profile: Profile {
+                            name: Some(format!("chuck{i}@example.com")),
+                            given_name: Some("Chuck".into()),
+                            family_name: Some("Sanchez".into()),
+                        },
+                        metadata: BTreeMap::from([(
+                            "facts".to_owned(),
+                            json!(["count_to_infinity_twice", "kill_two_stones_with_one_bird", "can_hear_sign_language"]),
+                        )]),
+                    },
                 },
             )
         })
@@ -348,6 +367,8 @@ fn expected_snapshot() -> TenantSnapshot {
             blocked: false,
             blocked_by_sync: false,
             role_ids: NameSet::from([role_id(2)]),
+            // Its login in DB is linked under the social primary: marked, never ours.
+            linked_to: Some("google-oauth2|1099".into()),
             synced: Default::default(),
         },
     );
@@ -528,6 +549,9 @@ async fn unreachable_tenant_is_a_network_error_with_the_origin() {
         backoff_factor: 0.0,
         rate_limit: Some(1000.0),
         rate_burst: Some(1000),
+        rate_share: 1.0,
+        retry_budget: RETRY_BUDGET,
+        job_timeout: Duration::from_secs(60),
     };
     let err = bounded(Auth0Client::connect(&settings)).await.unwrap_err();
     match &err {
@@ -603,21 +627,61 @@ async fn rate_limit_reset_is_honoured_without_retry_after() {
 }
 
 #[tokio::test]
-async fn gives_up_after_max_retries() {
+async fn idempotent_requests_are_retried_until_the_budget_not_a_count() {
     let server =
         Server::start(|h| if h.is_token() { token_reply(TOKEN, 86400) } else { reply(503, "Service Unavailable") })
             .await;
-    let client = Auth0Client::connect(&server.settings(2, 0.0)).await.unwrap();
+    let mut settings = server.settings(2, 0.0);
+    settings.retry_budget = Duration::from_millis(400);
+    let client = Auth0Client::connect(&settings).await.unwrap();
     let err = bounded(client.remove_roles("auth0|1", &["rol_1".into()])).await.unwrap_err();
     match &err {
         Auth0Error::Api { status: 503, message, help, method, .. } => {
             assert_eq!(message, "Service Unavailable");
             assert_eq!(method, "DELETE");
-            assert!(help.contains("2 retries"), "{help}");
+            assert!(help.contains("retrying for 400 ms") && help.contains("AUTH0_RETRY_BUDGET"), "{help}");
         }
         other => panic!("expected 503, got {other:?}"),
     }
+    let hits = server.api_hits().len();
+    assert!(hits > 3, "max_retries (2) does not bound an idempotent retry: {hits} attempts");
+}
+
+#[tokio::test]
+async fn a_create_met_by_503_is_retried_max_retries_times() {
+    let server =
+        Server::start(|h| if h.is_token() { token_reply(TOKEN, 86400) } else { reply(503, "Service Unavailable") })
+            .await;
+    let client = Auth0Client::connect(&server.settings(2, 0.0)).await.unwrap();
+    let err =
+        bounded(client.create_user(DB, "a@example.com", &Profile::default(), &password::generate())).await.unwrap_err();
+    match &err {
+        Auth0Error::Api { status: 503, help, .. } => assert!(help.contains("2 retries"), "{help}"),
+        other => panic!("expected 503, got {other:?}"),
+    }
     assert_eq!(server.api_hits().len(), 3, "1 attempt + max_retries 2");
+}
+
+#[tokio::test]
+async fn a_429_is_retried_until_the_budget_whatever_the_count() {
+    let server = Server::start(|h| {
+        if h.is_token() {
+            return token_reply(TOKEN, 86400);
+        }
+        let mut r = reply(429, "");
+        r.headers.push(("retry-after", "0".into()));
+        r
+    })
+    .await;
+    let mut settings = server.settings(0, 0.0);
+    settings.retry_budget = Duration::from_millis(900);
+    let client = Auth0Client::connect(&settings).await.unwrap();
+    let err =
+        bounded(client.create_user(DB, "a@example.com", &Profile::default(), &password::generate())).await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    let hits = server.api_hits().len();
+    // max_retries 0, yet retried: every 250 ms (the floor after a 429) for 900 ms.
+    assert!((3..=5).contains(&hits), "{hits} attempts");
 }
 
 #[tokio::test]
@@ -965,6 +1029,9 @@ fn settings_for(base: &str, max_retries: u32) -> Auth0Settings {
         backoff_factor: 0.0,
         rate_limit: Some(1000.0),
         rate_burst: Some(1000),
+        rate_share: 1.0,
+        retry_budget: RETRY_BUDGET,
+        job_timeout: Duration::from_secs(60),
     }
 }
 
@@ -993,11 +1060,12 @@ async fn idempotent_calls_are_resent_after_the_connection_drops() {
     match &err {
         Auth0Error::Network { url, message } => {
             assert_eq!(url, &base);
-            assert!(message.contains("DELETE /api/v2/users/auth0|1"), "{message}");
+            assert!(message.contains("DELETE /api/v2/users/auth0|1") && message.contains(" over "), "{message}");
         }
         other => panic!("expected a network error, got {other:?}"),
     }
-    assert_eq!(dropped.load(Ordering::SeqCst), 3, "1 attempt + 2 retries");
+    let dropped = dropped.load(Ordering::SeqCst);
+    assert!(dropped > 3, "resent until the retry budget, not max_retries (2): {dropped}");
 }
 
 // ---------------------------------------------------------------- roles and blocking
@@ -1050,4 +1118,185 @@ async fn roles_lists_every_page() {
     let roles = client.roles().await.unwrap();
     assert_eq!(roles, expected_snapshot().roles.into_values().collect::<Vec<_>>());
     assert_eq!(server.api_hits().len(), 2);
+}
+
+// ---------------------------------------------------------------- exports (issue #11)
+
+/// A tenant past the paging cap whose export job answers `job` and serves `file(n)` at
+/// its n-th download link.
+fn export_tenant(
+    total: usize,
+    job: impl Fn(&Hit, usize) -> Value + Send + Sync + 'static,
+    file: impl Fn(usize) -> Reply + Send + Sync + 'static,
+) -> impl Fn(&Hit) -> Reply + Send + Sync + 'static {
+    let polls = AtomicUsize::new(0);
+    move |h: &Hit| {
+        if h.is_token() {
+            return token_reply(TOKEN, 86400);
+        }
+        match (h.method.as_str(), h.path.as_str()) {
+            ("GET", "/api/v2/roles") => reply_json(200, json!({"roles":[],"start":0,"limit":100,"total":0})),
+            ("GET", "/api/v2/connections") => reply_json(
+                200,
+                json!({"connections":[{"id":"con_ftSSLHb0O7rcUGmF","name":DB,"strategy":"auth0"}],"start":0,"limit":50,"total":1}),
+            ),
+            ("GET", "/api/v2/users") if h.q("q").is_some_and(|q| q.contains("isSocial")) => {
+                reply_json(200, json!({"start":0,"limit":100,"length":0,"total":0,"users":[]}))
+            }
+            ("GET", "/api/v2/users") => {
+                let users: Vec<Value> = (0..100).map(db_user).collect();
+                reply_json(200, json!({"start":0,"limit":100,"length":100,"total":total,"users":users}))
+            }
+            ("POST", "/api/v2/jobs/users-exports") => reply_json(
+                200,
+                json!({"type":"users_export","status":"pending","connection_id":"con_ftSSLHb0O7rcUGmF","format":"json","id":"job_iSjvljNtsTMmSpRW"}),
+            ),
+            ("GET", "/api/v2/jobs/job_iSjvljNtsTMmSpRW") => {
+                reply_json(200, job(h, polls.fetch_add(1, Ordering::SeqCst)))
+            }
+            ("GET", p) if p.starts_with("/download/") => file(p.trim_start_matches("/download/").parse().unwrap()),
+            _ => reply(404, RECORDED_404),
+        }
+    }
+}
+
+/// NDJSON lines of users `range` (plain text: the client sniffs for gzip).
+fn export_lines(range: std::ops::Range<usize>) -> String {
+    range.map(|i| format!("{}\n", db_user(i))).collect()
+}
+
+fn completed(base: &str, n: usize) -> Value {
+    json!({"type":"users_export","status":"completed","id":"job_iSjvljNtsTMmSpRW","location": format!("{base}/download/{n}")})
+}
+
+#[tokio::test]
+async fn an_expired_export_link_is_replaced_by_polling_the_job_again() {
+    let base = Arc::new(Mutex::new(String::new()));
+    let b = base.clone();
+    let server = Server::start(export_tenant(
+        1200,
+        move |_, poll| {
+            // Pending first, then a new link on every poll.
+            if poll == 0 {
+                json!({"type":"users_export","status":"processing","id":"job_iSjvljNtsTMmSpRW","time_left_seconds":0})
+            } else {
+                completed(&b.lock().unwrap(), poll)
+            }
+        },
+        |n| {
+            if n == 1 {
+                reply(403, "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")
+            } else {
+                reply(200, export_lines(0..1200))
+            }
+        },
+    ))
+    .await;
+    *base.lock().unwrap() = server.base.clone();
+    let client = server.client().await.with_job_polling(JobPolling { floor: Duration::ZERO, cap: Duration::ZERO });
+    let snap = bounded(client.snapshot(DB)).await.unwrap();
+    assert_eq!(snap.users.len(), 1200);
+    let downloads: Vec<String> =
+        server.hits().into_iter().filter(|h| h.path.starts_with("/download/")).map(|h| h.path).collect();
+    assert_eq!(downloads, ["/download/1", "/download/2"]);
+    assert!(
+        server.hits().iter().filter(|h| h.path.starts_with("/download/")).all(|h| h.auth.is_none()),
+        "no token is sent to the export location"
+    );
+}
+
+#[tokio::test]
+async fn an_export_with_a_third_of_the_users_is_refused() {
+    let base = Arc::new(Mutex::new(String::new()));
+    let b = base.clone();
+    let server = Server::start(export_tenant(
+        1500,
+        move |_, _| completed(&b.lock().unwrap(), 1),
+        |_| reply(200, export_lines(0..500)),
+    ))
+    .await;
+    *base.lock().unwrap() = server.base.clone();
+    let client = server.client().await;
+    match bounded(client.snapshot(DB)).await.unwrap_err() {
+        Auth0Error::IncompleteSnapshot { connection, expected, got, allowance } => {
+            assert_eq!((connection.as_str(), expected, got), (DB, 1500, 500));
+            assert_eq!(allowance, auth0_sync::auth0::export_allowance(1500));
+        }
+        other => panic!("expected IncompleteSnapshot, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_export_line_without_identities_is_a_user_of_no_known_connection() {
+    let base = Arc::new(Mutex::new(String::new()));
+    let b = base.clone();
+    let server = Server::start(export_tenant(
+        1100,
+        move |_, _| completed(&b.lock().unwrap(), 1),
+        |_| {
+            let mut text = export_lines(0..1099);
+            text.push_str(r#"{"user_id":"auth0|no-connection","email":"who@example.com"}"#);
+            text.push('\n');
+            reply(200, text)
+        },
+    ))
+    .await;
+    *base.lock().unwrap() = server.base.clone();
+    let client = server.client().await;
+    let snap = bounded(client.snapshot(DB)).await.unwrap();
+    let who = &snap.users["auth0|no-connection"];
+    assert_eq!(who.connection, auth0_sync::model::UNKNOWN_CONNECTION, "never the managed connection");
+    // So no plan ever touches it, even when the source does not list it.
+    let policy = auth0_sync::planner::Policy {
+        connection: DB.into(),
+        delete_cap: auth0_sync::planner::DeleteCap::Unlimited,
+        allow_empty_source: true,
+        ..Default::default()
+    };
+    let cs = auth0_sync::planner::plan(&auth0_sync::model::DesiredState::default(), &snap, &policy).unwrap();
+    assert!(cs.changes.iter().all(|c| c.user.user_id.as_deref() != Some("auth0|no-connection")));
+    assert_eq!(cs.summary.connection_users, 1099);
+}
+
+// ---------------------------------------------------------------- the tenant's clock
+
+/// An HTTP date `offset` seconds from now.
+fn date_in(offset: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let t = std::time::UNIX_EPOCH + Duration::from_secs((now + offset) as u64);
+    chrono::DateTime::<chrono::Utc>::from(t).format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+#[tokio::test]
+async fn a_reset_is_read_on_the_tenants_clock() {
+    // The tenant's clock is 300 s behind ours. Its 429 says "reset in 1 s" on its
+    // clock, which our clock reads as 299 s ago: without the Date offset the retry
+    // would come at once (only the 250 ms floor), with it a second later.
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let seen = times.clone();
+    let calls = AtomicUsize::new(0);
+    let server = Server::start(move |h| {
+        let mut r = if h.is_token() { token_reply(TOKEN, 86400) } else { reply(204, "") };
+        r.headers.push(("date", date_in(-300)));
+        if !h.is_token() {
+            seen.lock().unwrap().push(std::time::Instant::now());
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                let reset = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 299;
+                r = reply(429, "");
+                r.headers.push(("date", date_in(-300)));
+                r.headers.push(("x-ratelimit-limit", "10".into()));
+                r.headers.push(("x-ratelimit-remaining", "0".into()));
+                r.headers.push(("x-ratelimit-reset", reset.to_string()));
+            }
+        }
+        r
+    })
+    .await;
+    let client = server.client().await;
+    bounded(client.delete_user("auth0|1")).await.unwrap();
+    let offset = client.server_clock_offset();
+    assert!((-302.0..=-299.0).contains(&offset), "{offset}");
+    let t = times.lock().unwrap().clone();
+    assert_eq!(t.len(), 2);
+    assert!(t[1] - t[0] >= Duration::from_millis(900), "waited for the reset: {:?}", t[1] - t[0]);
 }

@@ -153,3 +153,43 @@ async fn check_reports_every_bad_setting_at_once_like_plan() {
     assert!(err.contains("auth0_sync::settings::several"), "{err}");
     assert!(err.contains("AUTH0_URL") && err.contains("AUTH0_MAX_RETRIES") && err.contains("USERS_DB_QUERY"), "{err}");
 }
+
+/// The `invitations` row checks what `apply --invite` checks before its first write.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_invitations_row_checks_what_apply_will_need() {
+    let env = Env::demo().await;
+    let check = |vars: &[(&str, &str)]| {
+        let mut c = env.cmd();
+        c.arg("check").envs(vars.iter().copied());
+        run(c)
+    };
+    let row = |out: &std::process::Output| {
+        let stdout = text(&out.stdout);
+        stdout.lines().find(|l| l.contains("invitations")).map(str::to_owned).unwrap_or_else(|| panic!("{stdout}"))
+    };
+    let out = check(&[]).await;
+    assert!(row(&out).contains("ok") && row(&out).contains("off"), "{}", row(&out));
+    let out = check(&[("AUTH0_INVITE", "email"), ("AUTH0_INVITE_CLIENT_ID", "demo-login-app")]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", row(&out));
+    assert!(row(&out).contains("demo-login-app"), "{}", row(&out));
+    let out = check(&[("AUTH0_INVITE", "email"), ("AUTH0_INVITE_CLIENT_ID", "demo-m2m-client")]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(row(&out).contains("FAIL") && row(&out).contains("does not have"), "{}", row(&out));
+    let out = check(&[("AUTH0_INVITE", "email")]).await;
+    assert!(row(&out).contains("FAIL") && row(&out).contains("AUTH0_INVITE_CLIENT_ID"), "{}", row(&out));
+    let out = check(&[("AUTH0_INVITE", "ticket"), ("AUTH0_INVITE_COMMAND", "true --fast")]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", row(&out));
+    assert!(row(&out).contains("delivered by true") && !row(&out).contains("--fast"), "{}", row(&out));
+    let out = check(&[("AUTH0_INVITE", "ticket"), ("AUTH0_INVITE_COMMAND", "/nonexistent/send-welcome")]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(row(&out).contains("FAIL") && row(&out).contains("cannot be run"), "{}", row(&out));
+
+    let mut state = crate::common::demo_state();
+    state.clients[0].scopes.retain(|s| s != "create:user_tickets");
+    let env = Env::with(state, include_bytes!("../../examples/demo/hr.sqlite")).await;
+    let mut c = env.cmd();
+    c.arg("check").envs([("AUTH0_INVITE", "ticket"), ("AUTH0_INVITE_COMMAND", "true")]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(row(&out).contains("FAIL") && row(&out).contains("create:user_tickets"), "{}", row(&out));
+}

@@ -119,7 +119,8 @@ async fn ctrl_c_finishes_in_flight_work_and_says_how_to_resume() {
     c.args(["plan", "--out"]).arg(&plan);
     assert!(run(c).await.status.success());
 
-    let (sent, out) = apply_until(&env, &plan, 3, "-INT").await;
+    // Line 5: past the demo's rename, adoption and profile update (#13), in the creates.
+    let (sent, out) = apply_until(&env, &plan, 5, "-INT").await;
     assert!(sent);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");

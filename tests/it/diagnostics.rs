@@ -5,6 +5,7 @@
 //! does not compile until it has a case here.
 
 use auth0_sync::Error;
+use auth0_sync::apply::invite::InviteError;
 use auth0_sync::auth0::Auth0Error;
 use auth0_sync::error::{DriftItem, PlanError, PlanFileError, PlanStoreError};
 use auth0_sync::gate::GateError;
@@ -81,6 +82,17 @@ fn covered_error(e: &Error) -> &'static str {
         Error::NotADatabase { .. } => "not_a_database",
         Error::Emulator(_) => "emulator",
         Error::Demo(_) => "demo",
+        Error::Invite(e) => covered_invite(e),
+    }
+}
+
+fn covered_invite(e: &InviteError) -> &'static str {
+    match e {
+        InviteError::ClientNotEnabled { .. } => "invite_client_not_enabled",
+        InviteError::NotInvitable { .. } => "invite_not_invitable",
+        InviteError::NotADatabase { .. } => "invite_not_a_database",
+        InviteError::NoDelivery { .. } => "invite_no_delivery",
+        InviteError::Failed { .. } => "invite_failed",
     }
 }
 
@@ -152,6 +164,9 @@ fn covered_auth0(e: &Auth0Error) -> &'static str {
         Auth0Error::TooManyUsers { .. } => "auth0_too_many_users",
         Auth0Error::Unconfirmed { .. } => "auth0_unconfirmed",
         Auth0Error::Cancelled { .. } => "auth0_cancelled",
+        Auth0Error::IncompleteSnapshot { .. } => "auth0_incomplete_snapshot",
+        Auth0Error::JobFailed { .. } => "auth0_job_failed",
+        Auth0Error::JobTimeout { .. } => "auth0_job_timeout",
     }
 }
 
@@ -448,10 +463,46 @@ fn auth0_diagnostics() {
             message: "connection reset by peer".into(),
         },
         Auth0Error::Cancelled { method: "POST".into(), path: "/api/v2/users".into() },
+        Auth0Error::IncompleteSnapshot {
+            connection: "Username-Password-Authentication".into(),
+            expected: 1500,
+            got: 500,
+            allowance: 25,
+        },
+        Auth0Error::JobFailed {
+            kind: "users import".into(),
+            job: "job_6nNLiwFZksN0YmRR".into(),
+            details: "{\"failed\":3}".into(),
+        },
+        Auth0Error::JobTimeout { kind: "users export".into(), job: "job_iSjvljNtsTMmSpRW".into(), waited: "2h".into() },
     ];
     for e in &cases {
         check(covered_auth0(e), e);
     }
     let wrapped = Error::Auth0(Auth0Error::Network { url: "x".into(), message: "y".into() });
     assert_eq!(covered_error(&wrapped), "auth0");
+}
+
+#[test]
+fn invite_diagnostics() {
+    let cases = vec![
+        InviteError::ClientNotEnabled {
+            client_id: "m2m-sync".into(),
+            connection: "Username-Password-Authentication".into(),
+            enabled: "login-app, portal".into(),
+        },
+        InviteError::NotInvitable {
+            connection: "Username-Password-Authentication".into(),
+            unknown: vec!["nobody@acme.example".into(), "typo@acme.example".into()],
+            blocked: vec!["bob@acme.example".into()],
+        },
+        InviteError::NotADatabase { name: "google-oauth2".into(), strategy: "google-oauth2".into() },
+        InviteError::NoDelivery { program: "send-welcome".into(), why: "no executable of that name in PATH".into() },
+        InviteError::Failed { failed: 1, total: 3 },
+    ];
+    for e in cases {
+        let e = Error::from(e);
+        let Error::Invite(inner) = &e else { unreachable!() };
+        check(covered_invite(inner), &e);
+    }
 }

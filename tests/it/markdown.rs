@@ -31,6 +31,7 @@ fn big_plan(deletes: usize, updates: usize, creates: usize) -> Plan {
                 blocked: false,
                 blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
+                linked_to: None,
                 synced: Default::default(),
             },
         );

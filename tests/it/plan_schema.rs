@@ -68,6 +68,7 @@ fn tenant_user(id: &str, email: &str, connection: &str, role_ids: &[&str]) -> Te
         blocked: false,
         blocked_by_sync: false,
         role_ids: role_ids.iter().map(|r| (*r).to_owned()).collect(),
+        linked_to: None,
         synced: Default::default(),
     }
 }

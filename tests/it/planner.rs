@@ -37,6 +37,7 @@ fn tenant(users: &[(&str, &str, &str, &[&str])]) -> TenantSnapshot {
                 blocked: false,
                 blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
+                linked_to: None,
                 synced: Default::default(),
             },
         );
@@ -169,6 +170,32 @@ fn order_is_creates_then_updates_then_deletes_with_sequential_ids() {
 fn users_without_email_are_left_alone() {
     let t = tenant(&[("auth0|noemail", "", DB, &["admin"])]);
     assert!(changes(&desired(&[]), &t, &policy(&[])).is_empty());
+}
+
+#[test]
+fn a_source_email_linked_under_another_primary_is_a_warning_not_a_create() {
+    let mut t = tenant(&[
+        ("google-oauth2|1099", "Linked@x.io", "google-oauth2", &["viewer"]),
+        ("auth0|unknown", "nowhere@x.io", auth0_sync::model::UNKNOWN_CONNECTION, &["admin"]),
+    ]);
+    t.users.get_mut("google-oauth2|1099").unwrap().linked_to = Some("google-oauth2|1099".into());
+    let d = desired(&[("linked@x.io", &["admin"]), ("new@x.io", &[])]);
+    let cs = plan(&d, &t, &policy(&[])).unwrap();
+    let got: Vec<(Action, &str)> = cs.changes.iter().map(|c| (c.action, c.user.email.as_str())).collect();
+    assert_eq!(got, [(Action::CreateUser, "new@x.io")], "the linked email is not created");
+    let w: Vec<&auth0_sync::model::Warning> = cs.warnings.iter().filter(|w| w.kind == "linked_account").collect();
+    assert_eq!(w.len(), 1, "{:?}", cs.warnings);
+    assert_eq!(w[0].email.as_deref(), Some("linked@x.io"));
+    assert!(
+        w[0].message.contains("linked to google-oauth2|1099") && w[0].message.contains("left alone"),
+        "{}",
+        w[0].message
+    );
+    // Neither the linked user nor the one whose connection is unknown is deleted or
+    // counted as a connection user, whatever the source says.
+    let cs = plan(&desired(&[]), &t, &policy(&[])).unwrap();
+    assert!(cs.changes.is_empty(), "{:?}", cs.changes);
+    assert_eq!(cs.summary.connection_users, 0);
 }
 
 #[test]
@@ -353,3 +380,4 @@ fn the_summary_accounts_for_every_user() {
         assert_eq!(s.kept, expected_kept, "{mode:?}");
     }
 }
+

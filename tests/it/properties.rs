@@ -63,6 +63,7 @@ fn build(c: &Case) -> (DesiredState, TenantSnapshot, Policy) {
                 blocked: *blocked,
                 blocked_by_sync: *blocked && *by_sync,
                 role_ids: roles.iter().map(|r| format!("rol_{}", ROLES[*r as usize])).collect(),
+                linked_to: None,
                 synced: Default::default(),
             },
         );
@@ -100,6 +101,7 @@ fn apply_model(t: &TenantSnapshot, cs: &Changeset) -> TenantSnapshot {
                         blocked: false,
                         blocked_by_sync: false,
                         role_ids: roles,
+                        linked_to: None,
                         synced: Default::default(),
                     },
                 );

@@ -44,6 +44,7 @@ fn sample_plan(with_changes: bool) -> Plan {
                 blocked: false,
                 blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
+                linked_to: None,
                 synced: Default::default(),
             },
         );
@@ -170,6 +171,7 @@ fn user(id: &str, email: &str, roles: &[&str], blocked: bool) -> TenantUser {
         blocked,
         blocked_by_sync: blocked,
         role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
+        linked_to: None,
         synced: Default::default(),
     }
 }

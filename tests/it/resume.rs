@@ -4,8 +4,9 @@
 //! an unblock, blocks or deletes); the process is SIGKILLed there, and the same
 //! apply run again must converge: the tenant is the plan's "after", nobody is
 //! created twice, no change is lost, and none of the plan's own changes is refused
-//! as drift. A property test does the same in-process over random plans and stop
-//! points.
+//! as drift. With `--invite ticket`, each created user also receives exactly one
+//! ticket whatever the kill point. A property test does the same in-process over
+//! random plans and stop points.
 
 use crate::common::{CONNECTION, Env, run, text};
 use auth0_emulator::state::{StateRole, StateUser};
@@ -111,7 +112,11 @@ async fn fresh_env(db: &[u8]) -> Env {
 }
 
 async fn scenario(on_missing: &'static str, db: &[u8]) -> Scenario {
-    let env = fresh_env(db).await;
+    scenario_with(fresh_env(db).await, on_missing, &[]).await
+}
+
+/// [`scenario`] in `env`, every apply run with these extra settings.
+async fn scenario_with(env: Env, on_missing: &'static str, vars: &[(String, String)]) -> Scenario {
     let plan = env.path("plan.json");
     let mut c = env.cmd();
     c.args(["plan", "--create-missing-roles", "--on-missing", on_missing, "--out"]).arg(&plan);
@@ -120,7 +125,7 @@ async fn scenario(on_missing: &'static str, db: &[u8]) -> Scenario {
     let plan_text = std::fs::read_to_string(&plan).unwrap();
     env.emulator.set_halt(None);
     let mut c = env.cmd();
-    c.args(["apply", "--concurrency", "1"]).arg(&plan);
+    c.args(["apply", "--concurrency", "1"]).arg(&plan).envs(vars.iter().cloned());
     let out = run(c).await;
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     let writes = env.emulator.writes_seen();
@@ -131,9 +136,14 @@ async fn scenario(on_missing: &'static str, db: &[u8]) -> Scenario {
 /// Runs `apply` until the emulator reaches `halt`, SIGKILLs it there; returns whether
 /// the halt was reached (false: the apply finished before it).
 async fn apply_killed_at(env: &Env, plan: &Path, halt: Halt) -> bool {
+    apply_killed_at_with(env, plan, halt, &[]).await
+}
+
+/// [`apply_killed_at`] with extra settings.
+async fn apply_killed_at_with(env: &Env, plan: &Path, halt: Halt, vars: &[(String, String)]) -> bool {
     env.emulator.set_halt(Some(halt));
     let mut cmd = env.std_cmd();
-    cmd.args(["apply", "--concurrency", "1"]).arg(plan);
+    cmd.args(["apply", "--concurrency", "1"]).arg(plan).envs(vars.iter().cloned());
     cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
     let halted = tokio::select! {
@@ -202,6 +212,70 @@ async fn a_kill_at_every_write_then_resume_converges() {
                 let roles = env.emulator.state().await.roles;
                 assert_eq!(roles.iter().filter(|r| r.name == "auditor").count(), 1, "{ctx}");
             }
+        }
+    }
+}
+
+/// `--invite ticket` with a delivery that appends each ticket's JSON to `file`.
+fn ticket_vars(file: &Path) -> Vec<(String, String)> {
+    vec![
+        ("AUTH0_INVITE".into(), "ticket".into()),
+        ("AUTH0_INVITE_COMMAND".into(), format!("sh -c 'cat >> \"$0\"' {}", file.display())),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_invitations_a_kill_at_every_write_then_resume_delivers_one_ticket_per_created_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = hr_db(dir.path());
+    // A manual clock, moved ten minutes each round: tickets draw from Auth0's
+    // per-address budget (10 at once, 1 a minute), which rounds of the same three
+    // joiners would otherwise spend.
+    let clock = auth0_emulator::Clock::manual(std::time::SystemTime::now());
+    let options = EmulatorOptions { clock, ..EmulatorOptions::default() };
+    let env = Env::with_options(tenant(), &db, options).await;
+    let s = scenario_with(env, "block", &ticket_vars(&dir.path().join("clean.ndjson"))).await;
+    let joiners = ["new1@acme.example", "new2@acme.example", "new3@acme.example"];
+    let env = &s.env;
+    assert_eq!(env.emulator.tickets().len(), 3, "one ticket per created user in a clean run");
+    assert!(s.writes >= 13, "a mixed plan and 3 tickets: {} writes", s.writes);
+    for n in 1..=s.writes {
+        for halt in [Halt::BeforeWrite(n), Halt::AfterWrite(n)] {
+            env.emulator.reset(tenant()).unwrap();
+            env.emulator.clock().advance(Duration::from_secs(600));
+            let issued_before = env.emulator.tickets().len();
+            let tag = format!("{n}-{}", matches!(halt, Halt::AfterWrite(_)));
+            let plan = env.path(&format!("plan-{tag}.json"));
+            std::fs::write(&plan, &s.plan_text).unwrap();
+            let file = env.path(&format!("deliveries-{tag}.ndjson"));
+            let vars = ticket_vars(&file);
+            assert!(apply_killed_at_with(env, &plan, halt, &vars).await, "{halt:?}: never reached");
+            let mut c = env.cmd();
+            c.args(["apply", "--format", "json"]).arg(&plan).envs(vars.iter().cloned());
+            let out = run(c).await;
+            let ctx = format!("{halt:?}:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+            assert!(out.status.success(), "resume failed: {ctx}");
+            let (_, failed) = crate::common::apply_outcomes(&out);
+            assert!(failed.is_empty(), "{ctx}");
+            assert_eq!(holdings(&env.emulator.state().await), s.want, "{ctx}");
+            // Exactly one delivered ticket per created user, each one the tenant issued
+            // for that user (a ticket whose answer the killed run never saw reached
+            // nobody, and is issued again).
+            let issued = &env.emulator.tickets()[issued_before..];
+            let delivered: Vec<serde_json::Value> = std::fs::read_to_string(&file)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let mut emails: Vec<&str> = delivered.iter().map(|d| d["email"].as_str().unwrap()).collect();
+            emails.sort();
+            assert_eq!(emails, joiners, "{ctx}");
+            for d in &delivered {
+                let t = issued.iter().find(|t| t.url == d["ticket"]).expect("a ticket of this tenant");
+                assert_eq!(t.email, d["email"], "{ctx}");
+            }
+            assert!(issued.len() <= joiners.len() + 1, "{ctx}: at most one ticket issued again");
+            assert_eq!(env.emulator.status_counts().get("429"), None, "{ctx}: no address went over its budget");
         }
     }
 }

@@ -263,3 +263,204 @@ async fn import_job_errors_fail_their_users_only() {
     let state = env.emulator.state().await;
     assert!(!state.users.iter().any(|u| u.email.as_deref() == Some("grace@acme.example")), "grace was not created");
 }
+
+// ---------------------------------------------------------------- issue #11 / #10: rate
+
+/// A client of `emulator` (demo credentials) with its settings edited.
+async fn client_with(emulator: &Emulator, edit: impl FnOnce(&mut auth0_sync::settings::Auth0Settings)) -> Auth0Client {
+    let app = crate::common::demo_state().clients[0].clone();
+    let args = auth0_sync::settings::TenantArgs {
+        auth0_url: Some(emulator.base_url()),
+        auth0_client_id: Some(app.client_id),
+        auth0_client_secret: Some(app.client_secret),
+        ..Default::default()
+    };
+    let mut settings = args.auth0().unwrap();
+    edit(&mut settings);
+    Auth0Client::connect(&settings).await.unwrap()
+}
+
+/// `n` idempotent deletes of users that do not exist (Auth0 answers 204), 4 at a time;
+/// returns how many failed.
+async fn deletes(client: &Auth0Client, n: usize) -> usize {
+    use futures::StreamExt;
+    futures::stream::iter(0..n)
+        .map(|i| async move { client.delete_user(&format!("auth0|gone{i}")).await })
+        .buffer_unordered(4)
+        .filter(|r| std::future::ready(r.is_err()))
+        .count()
+        .await
+}
+
+fn status(emulator: &Emulator, code: &str) -> u64 {
+    emulator.status_counts().get(code).copied().unwrap_or(0)
+}
+
+/// Under either meaning of `x-ratelimit-reset` the client measures the tenant's rate
+/// from its counts (the reset is not needed to pace) and meets few 429s.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pace_does_not_depend_on_what_reset_means() {
+    use auth0_emulator::{RateLimit, ResetReading};
+    for reading in [ResetReading::NextToken, ResetReading::BucketFull] {
+        let opts = EmulatorOptions {
+            rate_limit: Some(RateLimit { burst: 30, per_second: 20.0 }),
+            reset_reading: reading,
+            ..Default::default()
+        };
+        let emulator = Emulator::start_with("127.0.0.1:0".parse().unwrap(), big_state(0), None, opts).await.unwrap();
+        let client = client_with(&emulator, |s| s.rate_share = 1.0).await;
+        assert_eq!(deletes(&client, 100).await, 0, "{reading:?}");
+        let group = auth0_sync::auth0::Group::DeleteUsers;
+        let rate = client.limiter().measured_rate(group).expect("measured");
+        // Never above the tenant's rate (the estimate leans low); how far below depends on
+        // how busy the machine is, so only a wide lower bound.
+        assert!((5.0..=22.0).contains(&rate), "{reading:?}: measured {rate} req/s of 20");
+        let limited = status(&emulator, "429");
+        assert!(limited <= 10, "{reading:?}: {limited} answers 429 of 100");
+    }
+}
+
+/// AUTH0_RATE_SHARE: the run's pace is that share of the tenant's (measured or given)
+/// rate, and it never takes the tenant's bucket below the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_share_of_the_budget_is_honoured_fixed_and_adaptive() {
+    use auth0_emulator::RateLimit;
+    let group = auth0_sync::auth0::Group::DeleteUsers;
+    let opts = EmulatorOptions { rate_limit: Some(RateLimit { burst: 30, per_second: 20.0 }), ..Default::default() };
+    let emulator = Emulator::start_with("127.0.0.1:0".parse().unwrap(), big_state(0), None, opts).await.unwrap();
+    let adaptive = client_with(&emulator, |s| s.rate_share = 0.5).await;
+    assert_eq!(deletes(&adaptive, 60).await, 0);
+    let rate = adaptive.limiter().measured_rate(group).expect("measured");
+    let pace = adaptive.limiter().pace(group).expect("paced");
+    assert!((15.0..=22.0).contains(&rate), "measured {rate}");
+    assert!((pace - rate / 2.0).abs() < 1e-6, "pace {pace} = half of {rate}");
+    let fixed = client_with(&emulator, |s| {
+        s.rate_share = 0.25;
+        s.rate_limit = Some(20.0);
+        s.rate_burst = Some(30);
+    })
+    .await;
+    assert_eq!(fixed.limiter().pace(group), Some(5.0));
+    assert_eq!(deletes(&fixed, 20).await, 0);
+    assert_eq!(status(&emulator, "429"), 0, "a share below 1 leaves the tenant's bucket room");
+}
+
+/// The tenant's clock 5 minutes off the client's, either way: resets (and so the waits
+/// after 429) are read on its clock, from `Date`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_skewed_tenant_clock_is_read_from_date() {
+    for skew in [300i64, -300] {
+        let opts = EmulatorOptions {
+            clock_skew_secs: skew,
+            faults: Some(Faults { rate_429: 0.15, rate_503: 0.0, seed: 11 }),
+            ..Default::default()
+        };
+        let emulator = Emulator::start_with("127.0.0.1:0".parse().unwrap(), big_state(0), None, opts).await.unwrap();
+        let client = client_with(&emulator, |s| s.rate_share = 1.0).await;
+        // Without the offset a +300 s skew makes every reset-based wait the 60 s cap.
+        let failed = tokio::time::timeout(std::time::Duration::from_secs(60), deletes(&client, 30)).await;
+        assert_eq!(failed.expect("waits follow the tenant's clock"), 0);
+        let offset = client.server_clock_offset();
+        assert!((offset - skew as f64).abs() <= 2.0, "skew {skew}: offset {offset}");
+        assert!(status(&emulator, "429") >= 2, "the run met injected 429s");
+    }
+}
+
+/// Self-service plans: a bucket per endpoint group. The client tells them apart by
+/// their size and measures each.
+#[tokio::test(flavor = "multi_thread")]
+async fn per_endpoint_buckets_are_measured_apart() {
+    use auth0_emulator::EndpointBuckets;
+    use auth0_sync::auth0::Group;
+    use futures::StreamExt;
+    let opts = EmulatorOptions { endpoint_buckets: Some(EndpointBuckets { speed: 2.0 }), ..Default::default() };
+    let emulator = Emulator::start_with("127.0.0.1:0".parse().unwrap(), big_state(0), None, opts).await.unwrap();
+    let client = client_with(&emulator, |s| s.rate_share = 1.0).await;
+    let reads = futures::stream::iter(0..100)
+        .map(|i| {
+            let client = client.clone();
+            async move { client.find_by_email(&format!("nobody{i}@acme.example")).await.is_err() }
+        })
+        .buffer_unordered(4)
+        .filter(|failed| std::future::ready(*failed))
+        .count();
+    let (failed_reads, failed_deletes) = tokio::join!(reads, deletes(&client, 50));
+    assert_eq!((failed_reads, failed_deletes), (0, 0));
+    let limiter = client.limiter();
+    assert_eq!(limiter.bucket_size(Group::ReadUsers), Some(40.0));
+    assert_eq!(limiter.bucket_size(Group::DeleteUsers), Some(20.0));
+    // 500 and 200 per minute, twice as fast: 16.7 and 6.7 per second. What is measured
+    // of each leans low, never much above the tenant's.
+    for (group, rate) in [(Group::ReadUsers, 16.7), (Group::DeleteUsers, 6.7)] {
+        let measured = limiter.measured_rate(group).unwrap_or_else(|| panic!("{group:?} measured"));
+        assert!(measured <= rate * 1.1 && measured >= rate * 0.6, "{group:?}: {measured} req/s measured of {rate}");
+    }
+    let limited = status(&emulator, "429");
+    assert!(limited <= 10, "{limited} answers 429 of 150");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_and_apply_work_under_per_endpoint_buckets() {
+    use auth0_emulator::EndpointBuckets;
+    let opts = EmulatorOptions { endpoint_buckets: Some(EndpointBuckets { speed: 10.0 }), ..Default::default() };
+    let env =
+        Env::with_options(crate::common::demo_state(), include_bytes!("../../examples/demo/hr.sqlite"), opts).await;
+    let plan = env.path("p.json");
+    let mut c = env.cmd();
+    c.args(["plan", "--out"]).arg(&plan);
+    assert!(run(c).await.status.success());
+    let mut c = env.cmd();
+    c.args(["apply", "--concurrency", "8"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut c = env.cmd();
+    c.args(["plan", "--detailed-exitcode", "--out"]).arg(env.path("p2.json"));
+    assert_eq!(run(c).await.status.code(), Some(0));
+}
+
+/// Issue #10 item 3: under 30% 429 and 5% 503, plan and apply of a few hundred users
+/// finish with no failed change (retries are bounded by time, not a count).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storm_of_429s_and_503s_fails_nothing() {
+    let n = 200;
+    let opts = EmulatorOptions {
+        faults: Some(Faults { rate_429: 0.3, rate_503: 0.05, seed: 3 }),
+        fault_retry_after: 0,
+        ..Default::default()
+    };
+    let env =
+        Env::with_options(crate::common::demo_state(), include_bytes!("../../examples/demo/hr.sqlite"), opts).await;
+    {
+        let db = rusqlite::Connection::open(&env.db).unwrap();
+        for i in 0..n {
+            db.execute(
+                "INSERT INTO employees (email, role, active) VALUES (?1, ?2, 1)",
+                (format!("storm{i:03}@acme.example"), ["viewer", "editor"][i % 2]),
+            )
+            .unwrap();
+        }
+    }
+    let plan = env.path("p.json");
+    let mut c = env.cmd();
+    c.env("AUTH0_BACKOFF_FACTOR", "0.02").args(["plan", "--out"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut c = env.cmd();
+    c.env("AUTH0_BACKOFF_FACTOR", "0.02").args(["apply", "--concurrency", "8", "--format", "json"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    let (outcomes, failed) = crate::common::apply_outcomes(&out);
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(outcomes.len() >= n, "{} outcomes", outcomes.len());
+    let (limited, unavailable) = (status(&env.emulator, "429"), status(&env.emulator, "503"));
+    assert!(limited >= 50 && unavailable >= 5, "the storm happened: {limited} × 429, {unavailable} × 503");
+    // The log says what it waits for once per pause, not once per waiting task.
+    let err = text(&out.stderr);
+    let pauses = err.lines().filter(|l| l.contains("every request waits")).count() as u64;
+    assert!(pauses >= 1 && pauses < limited, "{pauses} pause lines for {limited} answers 429");
+    assert!(!err.contains("answered 429; retrying"), "no line per waiting task");
+    env.emulator.set_faults(None);
+    let mut c = env.cmd();
+    c.args(["plan", "--detailed-exitcode", "--out"]).arg(env.path("p2.json"));
+    assert_eq!(run(c).await.status.code(), Some(0));
+}

@@ -72,3 +72,72 @@ fn debug_of_settings_redacts_secrets() {
     let all = format!("{tenant:?} {source:?} {:?} {:?}", tenant.auth0().unwrap(), source.mssql().unwrap());
     assert!(!all.contains("WITNESS"), "{all}");
 }
+
+/// Password-change tickets are bearer secrets: apply with `--invite ticket` (a
+/// delivery that works, then one that fails), `auth0-sync invite` and `check`, all at
+/// `-vv`, never print, log, plan or journal one (the emulator witnesses every ticket
+/// URL and its secret part).
+#[tokio::test(flavor = "multi_thread")]
+async fn no_ticket_in_output_logs_plans_or_journals() {
+    let opts = EmulatorOptions { witness_secrets: true, ..Default::default() };
+    let env =
+        Env::with_options(crate::common::demo_state(), include_bytes!("../../examples/demo/hr.sqlite"), opts).await;
+    // The delivery keeps the tickets outside what is checked (it is the one place a
+    // ticket is meant to go).
+    let outside = tempfile::tempdir().unwrap();
+    let delivered = outside.path().join("delivered.ndjson");
+    let deliver = format!("sh -c 'cat >> \"$0\"' {}", delivered.display());
+    let plan = env.path("plan.json");
+    let plan_s = plan.to_str().unwrap();
+    let failing = env.path("failing.json");
+    let ticket = [("AUTH0_INVITE", "ticket"), ("AUTH0_INVITE_COMMAND", deliver.as_str())];
+    let mut seen = String::new();
+    let mut codes = Vec::new();
+    type Vars<'a> = Vec<(&'a str, &'a str)>;
+    let steps: Vec<(Vec<&str>, Vars)> = vec![
+        (vec!["plan", "-vv", "--out", plan_s], vec![]),
+        (vec!["check", "-vv"], ticket.to_vec()),
+        (vec!["apply", "-vv", "--log-format", "json", plan_s], ticket.to_vec()),
+        (vec!["invite", "-vv", "--format", "json", "alice@acme.example", "grace@acme.example"], ticket.to_vec()),
+        (vec!["invite", "-vv", "bob@acme.example"], ticket.to_vec()),
+    ];
+    for (args, vars) in steps {
+        let mut c = env.cmd();
+        c.args(&args).envs(vars);
+        let out = run(c).await;
+        codes.push(out.status.code());
+        seen += &text(&out.stdout);
+        seen += &text(&out.stderr);
+    }
+    // A delivery that fails, on the same tenant afresh (the plan creates users again).
+    env.emulator.reset(crate::common::demo_state()).unwrap();
+    let mut c = env.cmd();
+    c.args(["plan", "-vv", "--out", failing.to_str().unwrap()]);
+    let out = run(c).await;
+    codes.push(out.status.code());
+    let mut c = env.cmd();
+    c.args(["apply", "-vv", failing.to_str().unwrap()])
+        .envs([("AUTH0_INVITE", "ticket"), ("AUTH0_INVITE_COMMAND", "false")]);
+    let out = run(c).await;
+    codes.push(out.status.code());
+    seen += &text(&out.stdout);
+    seen += &text(&out.stderr);
+    assert_eq!(codes, [Some(0), Some(0), Some(0), Some(0), Some(0), Some(0), Some(1)], "{seen}");
+    for f in [plan.clone(), failing.clone()] {
+        seen += &std::fs::read_to_string(&f).unwrap();
+        seen += &std::fs::read_to_string(auth0_sync::apply::journal::path_for(&f)).unwrap();
+    }
+    assert!(seen.contains("ticket_delivered") && seen.contains("invite_failed"), "{seen}");
+
+    // 4 created, 3 re-sent, 4 created again whose delivery failed.
+    let tickets: Vec<String> = env.emulator.tickets().into_iter().map(|t| t.url).collect();
+    assert_eq!(tickets.len(), 4 + 3 + 4, "tickets issued");
+    let witnessed = env.emulator.secrets_seen();
+    assert!(tickets.iter().all(|t| witnessed.contains(t)), "the witness saw every ticket");
+    let delivered = std::fs::read_to_string(&delivered).unwrap();
+    assert_eq!(tickets.iter().filter(|t| delivered.contains(t.as_str())).count(), 4 + 3, "they reached the delivery");
+    for secret in &witnessed {
+        assert!(!seen.contains(secret.as_str()), "a secret leaked ({} chars)", secret.len());
+    }
+    assert!(!seen.contains("reset-password?ticket="), "a ticket URL leaked");
+}

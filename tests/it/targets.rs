@@ -40,6 +40,7 @@ fn tenant(users: &[(&str, &str, &[&str])]) -> TenantSnapshot {
                 blocked: false,
                 blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
+                linked_to: None,
                 synced: Default::default(),
             },
         );

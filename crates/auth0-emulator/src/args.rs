@@ -3,7 +3,7 @@
 //! translation into [`EmulatorOptions`].
 
 use crate::lifecycle::LifecycleArgs;
-use crate::{EmulatorOptions, Faults, RateLimit};
+use crate::{EmulatorOptions, EndpointBuckets, Faults, RateLimit, ResetReading, RoleBatch};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +51,47 @@ pub struct EmulatorArgs {
     pub no_save: bool,
     #[command(flatten)]
     pub lifecycle: LifecycleArgs,
+    /// Seconds a job takes (counted down in `time_left_seconds`); 0: --job-polls decides.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub job_duration: u64,
+    /// Seconds an export's download link stays valid (Auth0: 60); each job poll gives a new one.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub export_link_lifetime: u64,
+    /// Gzip members an export file is written in.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub export_gzip_members: u32,
+    /// Serve export files with `Content-Encoding: gzip`.
+    #[arg(long)]
+    pub export_content_encoding: bool,
+    /// Seconds the search index (`GET /users`, and exports) lags behind the tenant.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0, value_parser = non_negative_f64)]
+    pub index_lag: f64,
+    /// With --index-lag: exports read the tenant as it is, not the lagging index.
+    #[arg(long)]
+    pub export_from_primary: bool,
+    /// How `POST /roles/{id}/users` answers a batch with one bad user.
+    #[arg(long, value_name = "READING", value_enum, default_value_t = RoleBatch::RejectAll)]
+    pub role_batch: RoleBatch,
+    /// Seconds the tenant's `Date` and `x-ratelimit-reset` are ahead (or, negative, behind).
+    #[arg(long, value_name = "SECS", default_value_t = 0, allow_hyphen_values = true)]
+    pub clock_skew: i64,
+    /// What `x-ratelimit-reset` means.
+    #[arg(long, value_name = "READING", value_enum, default_value_t = ResetReading::NextToken)]
+    pub reset_reading: ResetReading,
+    /// Per-endpoint buckets of the self-service plans (read users 40 / 500 per minute, ...),
+    /// refilled SPEED times as fast (1: the plans' rates).
+    #[arg(long, value_name = "SPEED", num_args = 0..=1, default_missing_value = "1", value_parser = positive_f64)]
+    pub endpoint_buckets: Option<f64>,
+    /// `Retry-After` seconds of injected 429s; 0: every injected 429 says `Retry-After: 0`.
+    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    pub fault_retry_after: u32,
+}
+
+fn non_negative_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f >= 0.0 => Ok(f),
+        _ => Err(format!("{s:?} is not a number of seconds")),
+    }
 }
 
 fn positive_f64(s: &str) -> Result<f64, String> {
@@ -84,6 +125,17 @@ impl EmulatorArgs {
             job_polls: 1,
             no_save: false,
             lifecycle: LifecycleArgs::default(),
+            job_duration: 0,
+            export_link_lifetime: 60,
+            export_gzip_members: 1,
+            export_content_encoding: false,
+            index_lag: 0.0,
+            export_from_primary: false,
+            role_batch: RoleBatch::RejectAll,
+            clock_skew: 0,
+            reset_reading: ResetReading::NextToken,
+            endpoint_buckets: None,
+            fault_retry_after: 1,
         }
     }
 
@@ -106,6 +158,17 @@ impl EmulatorArgs {
             counts_file: self.counts_file.clone(),
             job_pending_polls: self.job_polls,
             lifecycle: self.lifecycle.options(),
+            job_duration: Duration::from_secs(self.job_duration),
+            export_url_lifetime: Duration::from_secs(self.export_link_lifetime),
+            export_gzip_members: self.export_gzip_members,
+            export_content_encoding: self.export_content_encoding,
+            index_lag: Duration::from_secs_f64(self.index_lag),
+            export_from_index: !self.export_from_primary,
+            role_batch: self.role_batch,
+            clock_skew_secs: self.clock_skew,
+            reset_reading: self.reset_reading,
+            endpoint_buckets: self.endpoint_buckets.map(|speed| EndpointBuckets { speed }),
+            fault_retry_after: self.fault_retry_after,
             ..EmulatorOptions::default()
         }
     }
@@ -136,6 +199,49 @@ mod tests {
         assert_eq!(o.latency_ms, 0);
         assert_eq!(o.token_lifetime, Duration::from_secs(86400));
         assert_eq!(o.counts_file, None);
+        assert_eq!(o, EmulatorOptions { counts_file: None, ..EmulatorOptions::default() }, "every knob off");
+    }
+
+    #[test]
+    fn the_stricter_readings_map_to_options() {
+        let a = parse(&[
+            "--state",
+            "t.json",
+            "--job-duration",
+            "300",
+            "--export-link-lifetime",
+            "5",
+            "--export-gzip-members",
+            "3",
+            "--export-content-encoding",
+            "--index-lag",
+            "2.5",
+            "--export-from-primary",
+            "--role-batch",
+            "partial",
+            "--clock-skew",
+            "-300",
+            "--reset-reading",
+            "bucket-full",
+            "--endpoint-buckets",
+            "--fault-retry-after",
+            "0",
+        ])
+        .expect("parses");
+        let o = a.options();
+        assert_eq!(o.job_duration, Duration::from_secs(300));
+        assert_eq!(o.export_url_lifetime, Duration::from_secs(5));
+        assert_eq!(o.export_gzip_members, 3);
+        assert!(o.export_content_encoding);
+        assert_eq!(o.index_lag, Duration::from_millis(2500));
+        assert!(!o.export_from_index);
+        assert_eq!(o.role_batch, RoleBatch::Partial);
+        assert_eq!(o.clock_skew_secs, -300);
+        assert_eq!(o.reset_reading, ResetReading::BucketFull);
+        assert_eq!(o.endpoint_buckets, Some(EndpointBuckets { speed: 1.0 }));
+        assert_eq!(o.fault_retry_after, 0);
+        let fast = parse(&["--state", "t", "--endpoint-buckets", "10"]).unwrap().options();
+        assert_eq!(fast.endpoint_buckets, Some(EndpointBuckets { speed: 10.0 }));
     }
 
     #[test]

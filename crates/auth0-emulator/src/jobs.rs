@@ -5,8 +5,11 @@
 //! emulator that needs no bearer token and expires).
 //!
 //! A job stays `pending`/`processing` for the first `job_pending_polls` polls (or
-//! until `job_max_pending` has passed) and completes on the next poll; an import is
-//! applied to the tenant when it completes, an export is written then.
+//! until `job_max_pending` has passed) and completes on the next poll; with
+//! `job_duration` it takes exactly that long on the emulator clock instead, counting
+//! `time_left_seconds` down. An import is applied to the tenant when it completes, an
+//! export is written then (in `export_gzip_members` gzip members); each poll of a
+//! completed export hands out a fresh download link that expires.
 
 use crate::Shared;
 use crate::clock::{Clock, Tick};
@@ -83,12 +86,18 @@ enum Kind {
     },
 }
 
+/// A written export file and the download links handed out for it: every `GET
+/// /jobs/{id}` of a completed export mints a fresh link, each valid for
+/// `export_url_lifetime` (Auth0: 60 s; the file stays for 24 h).
 #[derive(Debug)]
 struct Export {
     file: Option<Vec<u8>>,
-    signature: String,
-    expires: Tick,
+    /// (signature, expiry), newest last.
+    links: Vec<(String, Tick)>,
 }
+
+/// How long a job's data (an export's file) is kept.
+const JOB_RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 #[derive(Debug)]
 struct Job {
@@ -130,21 +139,48 @@ fn bad_connection_id() -> ApiError {
     bad_body(&format!("'String does not match pattern {CONNECTION_ID_PATTERN}' on property connection_id."))
 }
 
-/// Completes every pending job older than `job_max_pending`; drops expired export files.
+/// Completes every job whose time has come (`job_duration` when set, else
+/// `job_max_pending`); forgets expired links and files older than 24 h.
 pub(crate) fn advance(s: &Shared) {
     let opts = s.options();
     let mut jobs = lock_jobs(s);
     let now = s.clock.tick();
+    let due = if opts.job_duration.is_zero() { opts.job_max_pending } else { opts.job_duration };
     for job in jobs.jobs.values_mut() {
-        if !job.completed && now.since(job.created) >= opts.job_max_pending {
+        if !job.completed && now.since(job.created) >= due {
             complete(s, job);
         }
-        if let Some(e) = &mut job.export
-            && e.expires <= now
-        {
-            e.file = None;
+        if let Some(e) = &mut job.export {
+            e.links.retain(|(_, expires)| *expires > now);
+            if now.since(job.created) >= JOB_RETENTION {
+                e.file = None;
+            }
         }
     }
+}
+
+/// A fresh download link for a completed export (each `GET /jobs/{id}`).
+fn mint_link(s: &Shared, job: &mut Job) {
+    if let Some(e) = &mut job.export {
+        let bytes: [u8; 16] = rand::random();
+        e.links.push((hex::encode(bytes), s.clock.tick() + s.options().export_url_lifetime));
+    }
+}
+
+/// Gzips `out` (whole lines) into `members` concatenated gzip members.
+fn gzip_members(out: &[u8], members: u32) -> Option<Vec<u8>> {
+    let lines: Vec<&[u8]> = out.split_inclusive(|b| *b == b'\n').collect();
+    let per = lines.len().div_ceil(members.max(1) as usize).max(1);
+    let mut file = Vec::new();
+    let chunks: Vec<&[&[u8]]> = if lines.is_empty() { vec![&[][..]] } else { lines.chunks(per).collect() };
+    for chunk in chunks {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for l in chunk {
+            gz.write_all(l).ok()?;
+        }
+        file.extend(gz.finish().ok()?);
+    }
+    Some(file)
 }
 
 fn complete(s: &Shared, job: &mut Job) {
@@ -152,9 +188,13 @@ fn complete(s: &Shared, job: &mut Job) {
     let conn_name = job.connection.as_ref().map(|c| c.name.clone());
     match &job.kind {
         Kind::Export { format, limit, fields, .. } => {
+            // The export reads the lagging search index when that knob says so.
+            let indexed = if s.options().export_from_index { s.indexed_users() } else { None };
             let t = s.tenant.lock().unwrap_or_else(|e| e.into_inner());
-            let users = t
-                .users
+            let all = indexed.as_deref().unwrap_or(&t.users);
+            // By the user's primary connection: a user linked under another primary
+            // is not exported with this connection (the stricter reading).
+            let users = all
                 .values()
                 .filter(|u| conn_name.as_ref().is_none_or(|c| &u.connection == c))
                 .take(limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)));
@@ -181,14 +221,8 @@ fn complete(s: &Shared, job: &mut Job) {
                 }
                 out.push(b'\n');
             }
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            let file = gz.write_all(&out).and_then(|()| gz.finish()).ok();
-            let bytes: [u8; 16] = rand::random();
-            job.export = Some(Export {
-                file,
-                signature: hex::encode(bytes),
-                expires: s.clock.tick() + s.options().export_url_lifetime,
-            });
+            let file = gzip_members(&out, s.options().export_gzip_members);
+            job.export = Some(Export { file, links: Vec::new() });
         }
         Kind::Import { upsert, users, .. } => {
             let Some(conn) = job.connection.clone() else {
@@ -430,7 +464,7 @@ fn import_one(
         || vec![import_error("DUPLICATED_USER", "The user already exist and upsert parameter is false", None)];
     let existing = users
         .values()
-        .find(|u| u.connection == conn.name && u.email.as_deref().is_some_and(|e| e.to_lowercase() == email))
+        .find(|u| u.emails_in(&conn.name).iter().any(|e| e.to_lowercase() == email))
         .map(|u| u.user_id.clone());
     let now = clock.now_iso();
     if let Some(id) = existing {
@@ -497,6 +531,7 @@ fn import_one(
         picture: Some(picture.unwrap_or_else(|| picture_for(&email))),
         username,
         user_metadata: user_metadata.unwrap_or(Value::Null),
+        identities: Vec::new(),
     };
     users.insert(user_id, user);
     Ok(true)
@@ -515,6 +550,13 @@ fn job_json(s: &Shared, job: &Job) -> Value {
         "processing"
     };
     let mut v = json!({"type": kind, "status": status});
+    let duration = s.options().job_duration;
+    if !job.completed && !duration.is_zero() {
+        let spent = s.clock.tick().since(job.created);
+        let left = duration.saturating_sub(spent);
+        v["percentage_done"] = json!((spent.as_secs_f64() / duration.as_secs_f64() * 100.0).min(99.0) as u64);
+        v["time_left_seconds"] = json!(left.as_secs_f64().ceil() as u64);
+    }
     if let Some(c) = &job.connection {
         v["connection_id"] = json!(c.id);
     }
@@ -527,12 +569,12 @@ fn job_json(s: &Shared, job: &Job) -> Value {
             if let Some(f) = fields_json {
                 v["fields"] = f.clone();
             }
-            if let Some(e) = &job.export {
+            if let Some((signature, _)) = job.export.as_ref().and_then(|e| e.links.last()) {
                 let ext = if format == "csv" { "csv" } else { "json" };
                 let lifetime = s.options().export_url_lifetime.as_secs();
                 v["location"] = json!(format!(
-                    "{}/__emulator/exports/{}.{ext}.gz?X-Amz-Expires={lifetime}&X-Amz-Signature={}",
-                    s.base_url, job.id, e.signature
+                    "{}/__emulator/exports/{}.{ext}.gz?X-Amz-Expires={lifetime}&X-Amz-Signature={signature}",
+                    s.base_url, job.id
                 ));
             }
         }
@@ -775,12 +817,16 @@ pub(crate) async fn create_import(
 /// `job_pending_polls` polls answered pending/processing.
 pub(crate) async fn get_job(State(s): State<Arc<Shared>>, id: Result<Path<String>, PathRejection>) -> ApiResult {
     let id = path_id(id)?;
-    let polls = s.options().job_pending_polls;
+    let opts = s.options();
     let mut jobs = lock_jobs(&s);
     let job = jobs.jobs.get_mut(&id).ok_or_else(no_job)?;
     job.polls = job.polls.saturating_add(1);
-    if !job.completed && job.polls > polls {
+    // With `job_duration` only time completes a job (see `advance`).
+    if !job.completed && opts.job_duration.is_zero() && job.polls > opts.job_pending_polls {
         complete(&s, job);
+    }
+    if job.completed {
+        mint_link(&s, job);
     }
     Ok(Json(job_json(&s, job)).into_response())
 }
@@ -825,21 +871,31 @@ pub(crate) async fn download_export(
         return s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
     };
     let signature = q.ok().and_then(|Query(p)| p.into_iter().find(|(k, _)| k == "X-Amz-Signature").map(|(_, v)| v));
+    let encoded = s.options().export_content_encoding;
     let jobs = lock_jobs(&s);
     let Some(export) = jobs.jobs.get(id).and_then(|j| j.export.as_ref()) else {
         return s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
     };
-    if signature.as_deref() != Some(export.signature.as_str()) {
-        return s3_error(
-            StatusCode::FORBIDDEN,
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided.",
-        );
-    }
+    // Links are forgotten once expired (`advance`), so an old one no longer matches.
+    let Some((_, expires)) = export.links.iter().find(|(sig, _)| Some(sig) == signature.as_ref()) else {
+        return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
+    };
     match &export.file {
-        Some(bytes) if export.expires > s.clock.tick() => {
-            (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/gzip"))], bytes.clone())
-                .into_response()
+        Some(bytes) if *expires > s.clock.tick() => {
+            if encoded {
+                (
+                    StatusCode::OK,
+                    [
+                        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                        (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+                    ],
+                    bytes.clone(),
+                )
+                    .into_response()
+            } else {
+                (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/gzip"))], bytes.clone())
+                    .into_response()
+            }
         }
         _ => s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired"),
     }

@@ -46,6 +46,34 @@
 //! - `GET /__emulator/stats` (no auth) neither counts itself nor waits `latency_ms`;
 //!   every other request, export downloads included, does both.
 //!
+//! Auth0 as it really is (each behind a knob of [`EmulatorOptions`], off by default
+//! where Auth0's behaviour is uncertain; the tool is tested under each):
+//! - Every `GET /jobs/{id}` of a completed export hands out a fresh download link,
+//!   valid for `export_url_lifetime`; an expired one is a 403 `AccessDenied` (the docs'
+//!   "you have 24 hours to call it again"). Always on.
+//! - An export by `connection_id` holds the users whose *primary* identity is in it:
+//!   a user linked under another primary is left out (search finds it). Always on.
+//! - `identities` in the state file make linked accounts: `identities.connection` in
+//!   `q` matches any identity, `/users-by-email` the user's own email only, and a
+//!   `POST /users` (or an import) with the email of a linked database login is a 409
+//!   (`DUPLICATED_USER`). Always on for such users.
+//! - `index_lag`: search (`GET /users`, list and `q=`) and, with `export_from_index`
+//!   (default), export files see the tenant as it was that long ago, deleted users
+//!   included; `GET /users/{id}` and `/users-by-email` are immediate (Auth0 docs).
+//! - `export_gzip_members`: the file in several concatenated gzip members;
+//!   `export_content_encoding`: served with `Content-Encoding: gzip`.
+//! - `job_duration`: jobs take that long on the emulator clock, with
+//!   `time_left_seconds` and `percentage_done` while they run.
+//! - `role_batch`: a `POST /roles/{id}/users` naming a deleted user or one at 50 roles
+//!   is refused whole (default, the likelier reading) or done for the others.
+//! - `clock_skew_secs`: `Date` (always on every answer, from the emulator clock) and
+//!   `x-ratelimit-reset` run ahead of or behind the emulator's clock.
+//! - `reset_reading`: `x-ratelimit-reset` is when the next token comes (default, the
+//!   docs) or when the bucket is full again (an Auth0 SDK maintainer's reading).
+//! - `endpoint_buckets`: the self-service plans' bucket per endpoint group
+//!   ([`ENDPOINT_BUCKETS`]) on top of `rate_limit`; each answer reports its own.
+//! - `fault_retry_after`: the `Retry-After` of injected 429s.
+//!
 //! Time (token expiry, job pending time, export link expiry, the bucket,
 //! `x-ratelimit-reset`, timestamps) is read from [`EmulatorOptions::clock`]: the
 //! machine's by default, a [`Clock::manual`] that tests move instead of sleeping. Only
@@ -134,6 +162,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+pub use state::StateIdentity;
 use state::{ClientApp, StateConnection, StateRole, StateUser};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -169,6 +198,44 @@ pub struct Faults {
     pub seed: u64,
 }
 
+/// What `x-ratelimit-reset` says. Auth0's docs say "when additional requests will be
+/// added"; an Auth0 SDK maintainer says it is when the bucket is full again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ResetReading {
+    /// The UNIX second (rounded up) when the next token is there.
+    #[default]
+    NextToken,
+    /// The UNIX second (rounded up) when the bucket is full again.
+    BucketFull,
+}
+
+/// What `POST /api/v2/roles/{id}/users` does with a batch naming a user that does not
+/// exist (deleted since the plan) or already holds 50 roles. Not documented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RoleBatch {
+    /// The whole batch is refused (404 `inexistent_user`, or 400 `too_many_roles`);
+    /// nobody is assigned.
+    #[default]
+    RejectAll,
+    /// The other users are assigned, the bad ones silently skipped; 200.
+    Partial,
+}
+
+/// Auth0's per-endpoint buckets of the self-service (Essentials/Professional) plans,
+/// instead of one global bucket: read users (`GET` under `/users`, `/users-by-email`)
+/// burst 40, 500/min; write users (`POST`/`PATCH` under `/users`) 20, 200/min; delete
+/// (`DELETE` under `/users`) 20, 200/min; `GET /connections` 5, 50/min; every other
+/// Management API endpoint 10, 150/min. `/oauth/token` (the Authentication API) is
+/// not limited. Each answer's `x-ratelimit-*` describe its own endpoint's bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EndpointBuckets {
+    /// Refill rates multiplied by this (1.0: the plan's; tests run faster).
+    pub speed: f64,
+}
+
+/// The endpoint buckets of [`EndpointBuckets`]: (burst, requests per minute).
+pub const ENDPOINT_BUCKETS: [(u32, f64); 5] = [(40, 500.0), (20, 200.0), (20, 200.0), (5, 50.0), (10, 150.0)];
+
 /// Knobs of an emulator run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmulatorOptions {
@@ -197,6 +264,35 @@ pub struct EmulatorOptions {
     pub witness_secrets: bool,
     /// Readings of email changes, invitations, sessions and enabled clients.
     pub lifecycle: LifecycleOptions,
+    /// Search index lag: `GET /api/v2/users` (list and `q=`) sees the tenant as it was
+    /// this long ago (emulator clock): new users missing, deleted ones still there,
+    /// changed ones stale. `GET /users/{id}` and `/users-by-email` are immediate. Zero: off.
+    pub index_lag: Duration,
+    /// With `index_lag`: export files are written from the lagging index too (else
+    /// from the tenant as it is).
+    pub export_from_index: bool,
+    /// Gzip members an export file is written in (concatenated, as a chunked writer
+    /// makes them); 1: one member.
+    pub export_gzip_members: u32,
+    /// Serve export files with `Content-Encoding: gzip` (and `Content-Type:
+    /// application/json`), as an S3 object stored with that metadata is served;
+    /// otherwise as `application/gzip` without `Content-Encoding`.
+    pub export_content_encoding: bool,
+    /// Emulator-clock time a job takes from its creation (`time_left_seconds` counts
+    /// it down, `percentage_done` counts up); zero: jobs follow `job_pending_polls`.
+    pub job_duration: Duration,
+    /// How a role batch with one bad user is answered.
+    pub role_batch: RoleBatch,
+    /// Seconds the emulator's `Date` and `x-ratelimit-reset` are ahead of (positive) or
+    /// behind (negative) its clock, as a tenant whose clock differs from the client's.
+    pub clock_skew_secs: i64,
+    /// What `x-ratelimit-reset` means.
+    pub reset_reading: ResetReading,
+    /// Per-endpoint buckets (self-service plans) on top of `rate_limit`; `None`: off.
+    pub endpoint_buckets: Option<EndpointBuckets>,
+    /// `Retry-After` (seconds) of injected 429s, carried by about half of them (the
+    /// others only have the reset); 0: every injected 429 says `Retry-After: 0`.
+    pub fault_retry_after: u32,
 }
 
 impl Default for EmulatorOptions {
@@ -213,6 +309,16 @@ impl Default for EmulatorOptions {
             clock: Clock::system(),
             witness_secrets: false,
             lifecycle: LifecycleOptions::default(),
+            index_lag: Duration::ZERO,
+            export_from_index: true,
+            export_gzip_members: 1,
+            export_content_encoding: false,
+            job_duration: Duration::ZERO,
+            role_batch: RoleBatch::RejectAll,
+            clock_skew_secs: 0,
+            reset_reading: ResetReading::NextToken,
+            endpoint_buckets: None,
+            fault_retry_after: 1,
         }
     }
 }
@@ -252,6 +358,35 @@ struct Bucket {
     last: clock::Tick,
 }
 
+/// The endpoint group of a request, for [`EndpointBuckets`] (index into
+/// [`ENDPOINT_BUCKETS`]); `None` for what they do not limit.
+fn endpoint_group(method: &axum::http::Method, path: &str) -> Option<usize> {
+    let rest = path.strip_prefix("/api/v2/")?;
+    let first = rest.split('/').next().unwrap_or_default();
+    Some(match first {
+        "users" | "users-by-email" => match *method {
+            axum::http::Method::GET => 0,
+            axum::http::Method::DELETE => 2,
+            _ => 1,
+        },
+        "connections" => 3,
+        _ => 4,
+    })
+}
+
+/// The search index's past views of the users, for `index_lag`: each snapshot is the
+/// users as they were from its tick on.
+#[derive(Debug, Default)]
+struct IndexHistory {
+    snaps: std::collections::VecDeque<(clock::Tick, Arc<BTreeMap<String, StateUser>>)>,
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT`
+fn http_date(unix: f64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs_f64(unix.max(0.0));
+    chrono::DateTime::<chrono::Utc>::from(t).format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
 /// Where a crash test stops the tenant: at the Nth write request (any `POST`,
 /// `PATCH`, `PUT` or `DELETE` under `/api/v2` but the users-export job, which only
 /// reads, and `POST /dbconnections/change_password`, which sends an email). Every request after it is held forever and never performed, as if the
@@ -285,6 +420,8 @@ pub(crate) struct Shared {
     options: Mutex<EmulatorOptions>,
     counts: Mutex<Counts>,
     bucket: Mutex<Bucket>,
+    endpoint_buckets: Mutex<Vec<Bucket>>,
+    index: Mutex<IndexHistory>,
     faults: Mutex<Option<(Faults, StdRng)>>,
     pub jobs: Mutex<jobs::Jobs>,
     /// Test witness: passwords received and tokens issued, kept in memory only when
@@ -356,18 +493,41 @@ impl Shared {
         }
     }
 
+    /// The clock the tenant shows in `Date` and `x-ratelimit-reset`: the emulator's,
+    /// offset by `clock_skew_secs`.
+    fn shown_unix_secs(&self) -> f64 {
+        self.clock.unix_secs_f64() + self.options.lock().unwrap_or_else(|e| e.into_inner()).clock_skew_secs as f64
+    }
+
     /// Takes one request from the bucket (when `consume`); returns whether it was
     /// allowed and the three `x-ratelimit-*` values.
     fn rate(&self, consume: bool) -> (bool, u32, u32, u64) {
         let limit = self.options.lock().unwrap_or_else(|e| e.into_inner()).rate_limit;
-        let now_unix = self.clock.unix_secs_f64();
         let Some(rl) = limit else {
             let n = RateLimit::ENTERPRISE.burst;
-            return (true, n, n, now_unix.ceil() as u64);
+            return (true, n, n, self.shown_unix_secs().ceil() as u64);
         };
+        let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        self.take(&mut b, rl, consume)
+    }
+
+    /// [`Shared::rate`] of the endpoint bucket `group` (with [`EndpointBuckets`]).
+    fn endpoint_rate(&self, group: usize, eb: EndpointBuckets, consume: bool) -> (bool, u32, u32, u64) {
+        let (burst, per_minute) = ENDPOINT_BUCKETS[group];
+        let rl = RateLimit { burst, per_second: per_minute / 60.0 * eb.speed.max(0.001) };
+        let mut buckets = self.endpoint_buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.is_empty() {
+            let now = self.clock.tick();
+            *buckets = ENDPOINT_BUCKETS.iter().map(|(b, _)| Bucket { tokens: f64::from(*b), last: now }).collect();
+        }
+        self.take(&mut buckets[group], rl, consume)
+    }
+
+    fn take(&self, b: &mut Bucket, rl: RateLimit, consume: bool) -> (bool, u32, u32, u64) {
+        let reading = self.options.lock().unwrap_or_else(|e| e.into_inner()).reset_reading;
+        let shown = self.shown_unix_secs();
         let burst = f64::from(rl.burst.max(1));
         let rate = rl.per_second.max(0.001);
-        let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.clock.tick();
         b.tokens = (b.tokens + now.since(b.last).as_secs_f64() * rate).min(burst);
         b.last = now;
@@ -375,9 +535,52 @@ impl Shared {
         if consume && allowed {
             b.tokens -= 1.0;
         }
-        // When the next token is available (now, when one is left).
-        let wait = ((1.0 - b.tokens) / rate).max(0.0);
-        (allowed, rl.burst, b.tokens.floor() as u32, (now_unix + wait).ceil() as u64)
+        let wait = match reading {
+            // When the next token is available (now, when one is left).
+            ResetReading::NextToken => ((1.0 - b.tokens) / rate).max(0.0),
+            // When the bucket is full again.
+            ResetReading::BucketFull => ((burst - b.tokens) / rate).max(0.0),
+        };
+        (allowed, rl.burst, b.tokens.floor() as u32, (shown + wait).ceil() as u64)
+    }
+
+    /// The users as the search index has them now (the tenant as it was `index_lag`
+    /// ago); `None` when the index does not lag.
+    pub(crate) fn indexed_users(&self) -> Option<Arc<BTreeMap<String, StateUser>>> {
+        let lag = self.options.lock().unwrap_or_else(|e| e.into_inner()).index_lag;
+        if lag.is_zero() {
+            return None;
+        }
+        let now = self.clock.tick();
+        let mut h = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        // The newest view at least `lag` old; the first one stands for all time before.
+        let visible = h.snaps.iter().rposition(|(t, _)| now.since(*t) >= lag).unwrap_or(0);
+        h.snaps.drain(..visible);
+        h.snaps.front().map(|(_, u)| u.clone())
+    }
+
+    /// Records the users as they are now for the lagging index (when it lags and they
+    /// changed since the last record).
+    fn record_index(&self) {
+        if self.options.lock().unwrap_or_else(|e| e.into_inner()).index_lag.is_zero() {
+            return;
+        }
+        let last = self.index.lock().unwrap_or_else(|e| e.into_inner()).snaps.back().map(|(_, u)| u.clone());
+        let users = {
+            let t = self.tenant.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|last| *last == t.users) {
+                return;
+            }
+            t.users.clone()
+        };
+        let now = self.clock.tick();
+        let mut h = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        let several = h.snaps.len() > 1;
+        match h.snaps.back_mut() {
+            // The same instant (a manual clock): the newest view replaces the last.
+            Some((t, last)) if *t == now && several => *last = Arc::new(users),
+            _ => h.snaps.push_back((now, Arc::new(users))),
+        }
     }
 }
 
@@ -389,7 +592,7 @@ const STATS_PATH: &str = "/__emulator/stats";
 /// `/api/v2`, and adds the `x-ratelimit-*` headers to every answer.
 async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     if req.uri().path() == STATS_PATH {
-        return finish(&s, next.run(req).await, false);
+        return finish(&s, next.run(req).await, false, None);
     }
     let write = req.method() != axum::http::Method::GET
         && req.uri().path().starts_with("/api/v2/")
@@ -403,10 +606,13 @@ async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respon
     };
     if after_this {
         let _ = guarded(&s, req, next).await;
+        s.record_index();
         s.halted.notify_waiters();
         return std::future::pending().await;
     }
-    guarded(&s, req, next).await
+    let resp = guarded(&s, req, next).await;
+    s.record_index();
+    resp
 }
 
 enum HaltPoint {
@@ -458,6 +664,7 @@ async fn guarded(s: &Arc<Shared>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let is_api = path.starts_with("/api/v2");
     let budgeted = is_api || path == "/oauth/token";
+    let endpoint = s.options().endpoint_buckets.and_then(|eb| endpoint_group(&method, path).map(|g| (g, eb)));
     // Faults first: the i-th budgeted request meets the i-th value of the sequence,
     // whatever the bucket says. A faulted request is not performed.
     let fault = if budgeted { s.fault() } else { None };
@@ -470,18 +677,26 @@ async fn guarded(s: &Arc<Shared>, req: Request, next: Next) -> Response {
         .into_response(),
         Some(Fault::TooMany { retry_after }) => {
             let mut r = too_many();
-            let (_, limit, _, reset) = s.rate(false);
+            let (_, limit, _, reset) = match endpoint {
+                Some((g, eb)) => s.endpoint_rate(g, eb, false),
+                None => s.rate(false),
+            };
+            let after = s.options().fault_retry_after;
             let h = r.headers_mut();
             h.insert("x-ratelimit-limit", HeaderValue::from(limit));
             h.insert("x-ratelimit-remaining", HeaderValue::from(0u32));
-            h.insert("x-ratelimit-reset", HeaderValue::from(reset.max(s.clock.unix_secs() + 1)));
-            if retry_after {
-                h.insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+            let shown = s.shown_unix_secs();
+            let reset = if after == 0 { shown.ceil() as u64 } else { reset.max(shown as u64 + u64::from(after)) };
+            h.insert("x-ratelimit-reset", HeaderValue::from(reset));
+            if retry_after || after == 0 {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(after));
             }
-            return finish(s, r, true);
+            return finish(s, r, true, None);
         }
         None => {
             let (allowed, ..) = if budgeted { s.rate(true) } else { (true, 0, 0, 0) };
+            // The global limit first, then the endpoint's (Auth0's rate-limit policy).
+            let allowed = allowed && endpoint.is_none_or(|(g, eb)| s.endpoint_rate(g, eb, true).0);
             if !allowed {
                 too_many()
             } else if is_api {
@@ -495,7 +710,7 @@ async fn guarded(s: &Arc<Shared>, req: Request, next: Next) -> Response {
             }
         }
     };
-    finish(s, resp, true)
+    finish(s, resp, true, endpoint)
 }
 
 fn too_many() -> Response {
@@ -503,17 +718,25 @@ fn too_many() -> Response {
         .into_response()
 }
 
-/// Charset, `x-ratelimit-*` headers (unless already set) and the status count.
-fn finish(s: &Shared, mut resp: Response, count: bool) -> Response {
+/// Charset, `Date` (on the tenant's shown clock), `x-ratelimit-*` headers (unless
+/// already set; of the endpoint bucket when there is one) and the status count.
+fn finish(s: &Shared, mut resp: Response, count: bool, endpoint: Option<(usize, EndpointBuckets)>) -> Response {
     if count {
         let status = resp.status().as_u16().to_string();
         *s.counts.lock().unwrap_or_else(|e| e.into_inner()).status.entry(status).or_default() += 1;
     }
-    let (_, limit, remaining, reset) = s.rate(false);
+    let (_, limit, remaining, reset) = match endpoint {
+        Some((g, eb)) => s.endpoint_rate(g, eb, false),
+        None => s.rate(false),
+    };
+    let date = http_date(s.shown_unix_secs());
     let h = resp.headers_mut();
     // Auth0 labels its JSON with a charset.
     if h.get(header::CONTENT_TYPE).is_some_and(|v| v == "application/json") {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        h.insert(header::DATE, v);
     }
     if !h.contains_key("x-ratelimit-limit") {
         h.insert("x-ratelimit-limit", HeaderValue::from(limit));
@@ -607,10 +830,22 @@ impl Emulator {
             options: Mutex::new(options),
             counts: Mutex::new(Counts::default()),
             bucket: Mutex::new(bucket),
+            endpoint_buckets: Mutex::new(Vec::new()),
+            index: Mutex::new(IndexHistory::default()),
             jobs: Mutex::new(jobs::Jobs::default()),
             witness: Mutex::new(options_witness.then(Vec::new)),
             outbox: Mutex::new(outbox::Outbox::default()),
         });
+        if !shared.options().index_lag.is_zero() {
+            // The index starts out agreeing with the tenant.
+            let users = shared.tenant.lock().unwrap_or_else(|e| e.into_inner()).users.clone();
+            shared
+                .index
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .snaps
+                .push_back((shared.clock.tick(), Arc::new(users)));
+        }
         let app = router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

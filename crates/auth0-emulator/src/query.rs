@@ -13,7 +13,10 @@ pub(crate) struct Term {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Field {
+    /// `identities.connection`: any identity, linked ones included (an array field).
     Connection,
+    /// `identities.isSocial`: any identity.
+    IsSocial,
     Email,
     UserId,
     Name,
@@ -33,6 +36,7 @@ pub(crate) struct UserQuery {
 fn field(name: &str) -> Option<Field> {
     Some(match name {
         "identities.connection" => Field::Connection,
+        "identities.isSocial" => Field::IsSocial,
         "email" => Field::Email,
         "user_id" => Field::UserId,
         "name" => Field::Name,
@@ -124,7 +128,7 @@ pub(crate) fn parse(q: &str) -> Result<UserQuery, String> {
             }
             v
         };
-        if matches!(f, Field::Blocked | Field::EmailVerified) && value != "true" && value != "false" {
+        if matches!(f, Field::Blocked | Field::EmailVerified | Field::IsSocial) && value != "true" && value != "false" {
             return Err(bad("boolean fields take true or false"));
         }
         terms.push(Term { field: f, value });
@@ -133,11 +137,24 @@ pub(crate) fn parse(q: &str) -> Result<UserQuery, String> {
 }
 
 impl UserQuery {
+    /// Whether `u` matches; `social(connection)` says whether a connection is social.
     pub fn matches(&self, u: &StateUser) -> bool {
+        self.matches_with(u, &|_| false)
+    }
+
+    pub fn matches_with(&self, u: &StateUser, social: &dyn Fn(&str) -> bool) -> bool {
         self.terms.iter().all(|t| {
             let opt = |o: &Option<String>| o.as_deref() == Some(t.value.as_str());
             match t.field {
-                Field::Connection => u.connection == t.value,
+                Field::Connection => u.has_identity_in(&t.value),
+                Field::IsSocial => {
+                    let want = t.value == "true";
+                    if u.identities.is_empty() {
+                        social(&u.connection) == want
+                    } else {
+                        u.identities.iter().any(|i| social(i.provider.as_deref().unwrap_or(&i.connection)) == want)
+                    }
+                }
                 Field::Email => u.email.as_deref().is_some_and(|e| e.to_lowercase() == t.value.to_lowercase()),
                 Field::UserId => u.user_id == t.value,
                 Field::Name => opt(&u.name),

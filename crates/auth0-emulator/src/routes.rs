@@ -136,15 +136,39 @@ pub(crate) fn user_json(u: &StateUser, conns: &[StateConnection]) -> Value {
             .clone()
             .unwrap_or_else(|| u.email.as_deref().and_then(|e| e.split('@').next()).unwrap_or(ident_id).to_owned())
     });
-    let mut v = json!({
-        "user_id": u.user_id,
-        "email_verified": u.email_verified,
-        "identities": [{
+    let identities: Vec<Value> = if u.identities.is_empty() {
+        vec![json!({
             "connection": u.connection,
             "user_id": ident_id,
             "provider": strategy,
             "isSocial": is_social(strategy),
-        }],
+        })]
+    } else {
+        // Linked accounts (Auth0's docs sample): the primary first, secondaries with
+        // their own attributes in `profileData`.
+        u.identities
+            .iter()
+            .map(|i| {
+                let strategy =
+                    conns.iter().find(|c| c.name == i.connection).map(|c| c.strategy.as_str()).unwrap_or("auth0");
+                let provider = i.provider.as_deref().unwrap_or(strategy);
+                let mut v = json!({
+                    "connection": i.connection,
+                    "user_id": i.user_id,
+                    "provider": provider,
+                    "isSocial": is_social(provider),
+                });
+                if !i.profile_data.is_null() {
+                    v["profileData"] = i.profile_data.clone();
+                }
+                v
+            })
+            .collect()
+    };
+    let mut v = json!({
+        "user_id": u.user_id,
+        "email_verified": u.email_verified,
+        "identities": identities,
         "name": default_name(u),
         "nickname": nickname,
         "picture": default_picture(u),
@@ -281,8 +305,14 @@ pub(crate) async fn list_users(
         }
     };
     let off = Offset::parse(&p, 0, Some(PAGING_CAP))?;
+    // Search reads the index, which may lag behind the tenant (`index_lag`).
+    let indexed = s.indexed_users();
     let t = lock(&s);
-    let mut matched: Vec<&StateUser> = t.users.values().filter(|u| query.matches(u)).collect();
+    let users = indexed.as_deref().unwrap_or(&t.users);
+    let social = |name: &str| {
+        is_social(t.connections.iter().find(|c| c.name == name).map(|c| c.strategy.as_str()).unwrap_or(name))
+    };
+    let mut matched: Vec<&StateUser> = users.values().filter(|u| query.matches_with(u, &social)).collect();
     if let Some((field, desc)) = &sort {
         let key = |u: &StateUser| -> String {
             match field.as_str() {
@@ -441,7 +471,8 @@ pub(crate) async fn create_user(
     drop(password);
 
     let same_conn = |u: &&StateUser| u.connection == conn.name;
-    if t.users.values().filter(same_conn).any(|u| u.email.as_deref().is_some_and(|e| e.to_lowercase() == email)) {
+    // A linked identity in the connection still holds its email there.
+    if t.users.values().any(|u| u.emails_in(&conn.name).iter().any(|e| e.to_lowercase() == email)) {
         return Err(user_exists());
     }
     if let Some(un) = &username
@@ -481,6 +512,7 @@ pub(crate) async fn create_user(
         picture: Some(picture.unwrap_or_else(|| picture_for(&email))),
         username,
         user_metadata: user_metadata.map(Value::Object).unwrap_or(Value::Null),
+        identities: Vec::new(),
     };
     let mut answer = user_json(&user, &t.connections);
     if b.has("blocked") {
@@ -712,7 +744,8 @@ pub(crate) async fn list_role_users(
     Ok(off.answer("users", page, members.len(), false))
 }
 
-/// `POST /api/v2/roles/{id}/users`: 200 `{}` (recorded). All or nothing.
+/// `POST /api/v2/roles/{id}/users`: 200 `{}` (recorded). All or nothing, or (with
+/// `role_batch: Partial`) every user but the bad ones.
 pub(crate) async fn assign_role_users(
     State(s): State<Arc<Shared>>,
     id: Result<Path<String>, PathRejection>,
@@ -723,16 +756,29 @@ pub(crate) async fn assign_role_users(
     let id = path_id(id)?;
     let b = Body::parse(&headers, &body, &["users"], &["users"])?;
     let users = b.string_array("users", 0)?;
+    let role_batch = s.options().role_batch;
     let mut t = lock(&s);
     if !t.roles.iter().any(|r| r.id == id) {
         return Err(no_role());
     }
-    for uid in &users {
-        let Some(u) = t.users.get(uid) else {
-            return Err(no_user());
+    let mut users = users;
+    for uid in users.clone() {
+        let refusal = match t.users.get(&uid) {
+            None => Some(no_user()),
+            Some(u) if !u.roles.contains(&id) && u.roles.len() >= MAX_ROLES_PER_USER => Some(too_many_roles()),
+            Some(_) => None,
         };
-        if !u.roles.contains(&id) && u.roles.len() >= MAX_ROLES_PER_USER {
-            return Err(too_many_roles());
+        match (refusal, role_batch) {
+            (None, _) => {}
+            (Some(e), crate::RoleBatch::RejectAll) => return Err(e),
+            // The other reading: the bad user is skipped, the rest assigned.
+            (Some(e), crate::RoleBatch::Partial) => {
+                users.retain(|u| u != &uid);
+                if users.is_empty() {
+                    // Nobody left to assign: the refusal is the answer.
+                    return Err(e);
+                }
+            }
         }
     }
     for uid in &users {

@@ -107,6 +107,48 @@ pub struct StateUser {
     pub picture: Option<String>,
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub user_metadata: serde_json::Value,
+    /// Linked accounts: every identity, the primary first (its `connection` is the
+    /// user's). Empty: the one identity `connection` implies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<StateIdentity>,
+}
+
+/// One identity of a user with linked accounts, as Auth0 lists it in `identities`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateIdentity {
+    pub connection: String,
+    /// Without the provider prefix (`115015401343387192604`, `560ebaeef609ee1adaa7c551`).
+    pub user_id: String,
+    /// Default: the connection's strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// A secondary identity's own profile (`{"email": ...}`); Auth0 keeps a linked
+    /// account's attributes here.
+    #[serde(default, rename = "profileData", skip_serializing_if = "serde_json::Value::is_null")]
+    pub profile_data: serde_json::Value,
+}
+
+impl StateUser {
+    /// Whether one of the user's identities (the primary or a linked one) is in `connection`.
+    pub fn has_identity_in(&self, connection: &str) -> bool {
+        self.connection == connection || self.identities.iter().any(|i| i.connection == connection)
+    }
+
+    /// Emails under which the user is known in `connection`: its own when its primary
+    /// is there, a linked identity's `profileData.email` (or, without one, the user's).
+    pub fn emails_in(&self, connection: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        if self.connection == connection {
+            out.extend(self.email.as_deref());
+        }
+        for i in self.identities.iter().skip(1).filter(|i| i.connection == connection) {
+            match i.profile_data.get("email").and_then(serde_json::Value::as_str) {
+                Some(e) => out.push(e),
+                None => out.extend(self.email.as_deref()),
+            }
+        }
+        out
+    }
 }
 
 /// The whole tenant: applications, connections, roles, users. Passwords are never
@@ -209,6 +251,20 @@ impl TenantState {
                 return Err(format!(
                     "user {:?} names connection {:?}, which is not in `connections`",
                     u.user_id, u.connection
+                ));
+            }
+            if let Some(first) = u.identities.first()
+                && first.connection != u.connection
+            {
+                return Err(format!(
+                    "user {:?}: its first identity is in {:?}, but its connection is {:?} (the first identity is the primary one)",
+                    u.user_id, first.connection, u.connection
+                ));
+            }
+            if let Some(i) = u.identities.iter().find(|i| !names.contains(i.connection.as_str())) {
+                return Err(format!(
+                    "user {:?} has an identity in connection {:?}, which is not in `connections`",
+                    u.user_id, i.connection
                 ));
             }
             for r in &u.roles {

@@ -51,6 +51,18 @@ pub struct Work {
     pub namespace: Option<Namespace>,
     /// Part of the change is already in place (an earlier run's work in progress).
     pub resumed: bool,
+    /// Roles the user holds now, managed or not: Auth0 refuses an assignment past
+    /// [`crate::model::MAX_ROLES_PER_USER`].
+    pub held_roles: usize,
+}
+
+impl Work {
+    /// The assignments would take the user past Auth0's limit of roles per user (apply
+    /// assigns before it removes): such a user is assigned alone, so that its refusal
+    /// is its own and not a whole batch's.
+    pub fn exceeds_role_limit(&self) -> bool {
+        self.held_roles + self.assign.len() > crate::model::MAX_ROLES_PER_USER
+    }
 }
 
 impl Work {
@@ -129,7 +141,9 @@ pub fn check(plan: &Plan, now: &TenantSnapshot, done: &BTreeMap<u32, Option<Stri
         let (before, after) = (roles(&c.before), roles(&c.after));
         let user = c.user.user_id.as_ref().and_then(|id| now.users.get(id));
         let applied = |u: &TenantUser| Verdict::AlreadyApplied { user_id: Some(u.user_id.clone()) };
-        let pending = |u: &TenantUser, w: Work| Verdict::Pending(Work { user_id: Some(u.user_id.clone()), ..w });
+        let pending = |u: &TenantUser, w: Work| {
+            Verdict::Pending(Work { user_id: Some(u.user_id.clone()), held_roles: u.role_ids.len(), ..w })
+        };
         let verdict = match (c.action, user) {
             (Action::CreateUser, _) => {
                 let holder = by_email.get(&c.user.email).filter(|u| !moving.contains(u.user_id.as_str()));
@@ -138,7 +152,10 @@ pub fn check(plan: &Plan, now: &TenantSnapshot, done: &BTreeMap<u32, Option<Stri
                     Some(u) => {
                         let want_key = c.after.as_ref().and_then(|a| a.key.as_deref());
                         let have = managed.set_of(u, now);
-                        if want_key.is_some() && u.synced.key.as_deref() != want_key {
+                        // A keyless user at the address is taken over as before the key
+                        // existed (the next plan adopts it); one with another key is not
+                        // the same person.
+                        if u.synced.key.is_some() && u.synced.key.as_deref() != want_key {
                             drift(key_text(want_key), format!("a user with {}", key_text(u.synced.key.as_deref())))
                         } else if u.blocked || !have.is_subset(&after) {
                             drift(describe(c.before.as_ref()), describe(Some(&state_of(u))))

@@ -93,7 +93,16 @@ fn key_text(k: Option<&str>) -> String {
 
 /// Pairs the connection's users with the desired users.
 pub(crate) fn match_users<'a>(desired: &'a DesiredState, tenant: &'a TenantSnapshot, connection: &str) -> Matching<'a> {
-    let users: Vec<&TenantUser> = tenant.users.values().filter(|u| u.connection == connection).collect();
+    // A user whose login in the connection is linked under another primary is not the
+    // connection's user (it is never changed), but its address is taken there.
+    let users: Vec<&TenantUser> =
+        tenant.users.values().filter(|u| u.connection == connection && u.linked_to.is_none()).collect();
+    let mut linked: BTreeMap<Cow<'a, str>, &'a TenantUser> = BTreeMap::new();
+    for u in tenant.users.values().filter(|u| u.linked_to.is_some()) {
+        if let Some(e) = &u.email {
+            linked.entry(email::key(e)).or_insert(u);
+        }
+    }
     let mut m = Matching { connection_users: users.len() as u32, ..Matching::default() };
     // Sorted (email, index) and (key, index) lists instead of maps of vectors: a
     // million users each hold one entry.
@@ -154,6 +163,19 @@ pub(crate) fn match_users<'a>(desired: &'a DesiredState, tenant: &'a TenantSnaps
                 m.units.push(Unit::Pair(Pair { want: d, have: u, by: By::Email }));
             }
         }
+        if !matched && let Some(u) = linked.get(d.email.as_str()) {
+            let primary = u.linked_to.as_deref().unwrap_or(&u.user_id);
+            m.warnings.push(Warning {
+                kind: "linked_account".into(),
+                row: None,
+                email: Some(d.email.clone()),
+                message: format!(
+                    "{} is linked to {primary} (its login in {connection} is not the primary identity), left alone",
+                    d.email
+                ),
+            });
+            continue;
+        }
         if !matched {
             creates.push(m.units.len());
             m.units.push(Unit::Create(d));
@@ -203,6 +225,23 @@ pub(crate) fn match_users<'a>(desired: &'a DesiredState, tenant: &'a TenantSnaps
                 ),
             };
             m.conflicts.push((ui, format!("{}: {what}, but {}", want.email, describe_holder(users[i]))));
+        }
+    }
+    for &ui in &renames {
+        if let Unit::Pair(p) = m.units[ui]
+            && let Some(u) = linked.get(p.want.email.as_str())
+        {
+            m.conflicts.push((
+                ui,
+                format!(
+                    "{}: {} ({}) is to move to it, but it is a login of {} linked under {}",
+                    p.want.email,
+                    key_text(p.want.key.as_deref()),
+                    p.have.user_id,
+                    u.user_id,
+                    u.linked_to.as_deref().unwrap_or_default()
+                ),
+            ));
         }
     }
     order_renames(&mut m);

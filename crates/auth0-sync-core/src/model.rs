@@ -267,13 +267,19 @@ pub struct TenantRole {
     pub name: String,
 }
 
+/// Auth0 refuses to give a user more roles than this ("A user can have at most 50
+/// roles"; Management API `POST /api/v2/users/{id}/roles` and role member batches).
+pub const MAX_ROLES_PER_USER: usize = 50;
+
 /// A user as it exists in the tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantUser {
     pub user_id: String,
     /// Auth0 users may lack an email (e.g. some social connections).
     pub email: Option<String>,
-    /// Name of the connection of the user's first identity.
+    /// Name of the connection of the user's first (primary) identity;
+    /// [`UNKNOWN_CONNECTION`] when Auth0's answer did not say. Only users whose
+    /// connection is the managed one are ever changed.
     pub connection: String,
     #[serde(default)]
     pub blocked: bool,
@@ -283,6 +289,13 @@ pub struct TenantUser {
     pub blocked_by_sync: bool,
     /// Ids of the roles assigned to the user.
     pub role_ids: NameSet,
+    /// Account linking: set when the user holds an identity in the managed connection
+    /// that is not its primary one (e.g. a database login linked under a
+    /// `google-oauth2|...` primary). It is the primary's `user_id`; such a user is in
+    /// another connection and never changed, and `email` is then the email of the
+    /// linked identity when Auth0 gives one (else the primary's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_to: Option<String>,
     /// The HR key, the profile and `app_metadata` (what auth0-sync syncs beyond roles).
     #[serde(default, skip_serializing_if = "SyncedFields::is_empty")]
     pub synced: SyncedFields,
@@ -307,6 +320,11 @@ impl SyncedFields {
         self.key.is_none() && self.profile.is_empty() && self.metadata.is_empty()
     }
 }
+
+/// The `connection` of a tenant user whose connection Auth0 did not say (an export
+/// line without `identities`, a user without identities). Auth0 connection names are
+/// letters, digits and dashes, so this never names a real connection.
+pub const UNKNOWN_CONNECTION: &str = "(unknown)";
 
 /// What the tool saw of the tenant. The fingerprint of this value goes into the plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
