@@ -351,7 +351,11 @@ fn expected_snapshot() -> TenantSnapshot {
                         },
                         metadata: BTreeMap::from([(
                             "facts".to_owned(),
-                            json!(["count_to_infinity_twice", "kill_two_stones_with_one_bird", "can_hear_sign_language"]),
+                            json!([
+                                "count_to_infinity_twice",
+                                "kill_two_stones_with_one_bird",
+                                "can_hear_sign_language"
+                            ]),
                         )]),
                     },
                 },
