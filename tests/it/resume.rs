@@ -5,8 +5,10 @@
 //! apply run again must converge: the tenant is the plan's "after", nobody is
 //! created twice, no change is lost, and none of the plan's own changes is refused
 //! as drift. With `--invite ticket`, each created user also receives exactly one
-//! ticket whatever the kill point. A property test does the same in-process over
-//! random plans and stop points.
+//! ticket whatever the kill point. A second sweep does the same for a keyed plan
+//! (#13: renames in a chain, an adoption, profile and metadata updates, an unblock
+//! that keeps the namespace). A property test does the same in-process over random
+//! plans and stop points.
 
 use crate::common::{CONNECTION, Env, run, text};
 use auth0_emulator::state::{StateRole, StateUser};
@@ -276,6 +278,142 @@ async fn with_invitations_a_kill_at_every_write_then_resume_delivers_one_ticket_
             }
             assert!(issued.len() <= joiners.len() + 1, "{ctx}: at most one ticket issued again");
             assert_eq!(env.emulator.status_counts().get("429"), None, "{ctx}: no address went over its budget");
+        }
+    }
+}
+
+/// #13: a keyed tenant for the second sweep: a chain of two renames (ann moves to
+/// ann.lee@, bob takes ann's old address), an adoption with a profile update (cat),
+/// a metadata update (dan), an unblock of a keyed user the tool blocked (eve), a
+/// leaver (gone) and a keyed joiner.
+fn keyed_tenant() -> TenantState {
+    let mut state = tenant();
+    let user = |n: u32, email: &str, roles: &[&str], given: &str, md: serde_json::Value| StateUser {
+        given_name: Some(given.into()),
+        app_metadata: md,
+        user_metadata: serde_json::json!({"theme": format!("t{n}")}),
+        ..tenant_user(n, email, roles, false)
+    };
+    let mut eve = user(
+        5,
+        "eve@acme.example",
+        &["viewer"],
+        "Eve",
+        serde_json::json!({"auth0_sync": {"key": "E5", "blocked": true}}),
+    );
+    eve.blocked = true;
+    state.users = vec![
+        user(
+            1,
+            "ann@acme.example",
+            &["viewer"],
+            "Ann",
+            serde_json::json!({"auth0_sync": {"key": "E1"}, "badge": "B1"}),
+        ),
+        user(2, "bob@acme.example", &["viewer"], "Bob", serde_json::json!({"auth0_sync": {"key": "E2"}})),
+        user(3, "cat@acme.example", &["viewer"], "Cat", serde_json::json!({"badge": "B3"})),
+        user(
+            4,
+            "dan@acme.example",
+            &["viewer"],
+            "Dan",
+            serde_json::json!({"auth0_sync": {"key": "E4"}, "department": "IT", "badge": "B4"}),
+        ),
+        eve,
+        user(6, "gone@acme.example", &["editor"], "Gone", serde_json::json!({"auth0_sync": {"key": "E6"}})),
+    ];
+    state
+}
+
+fn keyed_db(dir: &Path) -> Vec<u8> {
+    let path = dir.join("build-keyed-hr.sqlite");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE employees (employee_id TEXT, email TEXT, role TEXT, name TEXT, given_name TEXT, family_name TEXT, department TEXT, active INTEGER);
+         INSERT INTO employees VALUES
+           ('E1', 'ann.lee@acme.example', 'viewer', NULL, 'Ann', NULL, NULL, 1),
+           ('E2', 'ann@acme.example', 'editor', NULL, 'Bob', NULL, NULL, 1),
+           ('E3', 'cat@acme.example', 'viewer', NULL, 'Cathy', NULL, 'Ops', 1),
+           ('E4', 'dan@acme.example', 'viewer', NULL, 'Dan', NULL, 'Sales', 1),
+           ('E5', 'eve@acme.example', 'viewer', NULL, 'Eve', NULL, NULL, 1),
+           ('E7', 'new@acme.example', 'viewer', NULL, 'Nia', NULL, 'Ops', 1);",
+    )
+    .unwrap();
+    drop(db);
+    std::fs::read(&path).unwrap()
+}
+
+/// What #13 syncs, per address: (user_id, or "created"; roles; blocked; given_name;
+/// app_metadata; user_metadata).
+type Identity = (String, Vec<String>, bool, Option<String>, serde_json::Value, serde_json::Value);
+
+fn identities(state: &TenantState) -> BTreeMap<String, Identity> {
+    let names: BTreeMap<&str, &str> = state.roles.iter().map(|r| (r.id.as_str(), r.name.as_str())).collect();
+    let mut out = BTreeMap::new();
+    for u in state.users.iter().filter(|u| u.connection == CONNECTION) {
+        let mut roles: Vec<String> =
+            u.roles.iter().map(|r| names.get(r.as_str()).unwrap_or(&"?").to_string()).collect();
+        roles.sort();
+        let id = if u.user_id.starts_with("auth0|0000") { u.user_id.clone() } else { "created".into() };
+        let email = u.email.clone().unwrap_or_default();
+        let v = (id, roles, u.blocked, u.given_name.clone(), u.app_metadata.clone(), u.user_metadata.clone());
+        assert!(out.insert(email.clone(), v).is_none(), "{email} exists twice");
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_keys_a_kill_at_every_write_then_resume_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = keyed_db(dir.path());
+    let env = Env::with_options(keyed_tenant(), &db, EmulatorOptions::default()).await;
+    let plan = env.path("plan.json");
+    let mut c = env.cmd();
+    c.args(["plan", "--on-missing", "delete", "--out"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let plan_text = std::fs::read_to_string(&plan).unwrap();
+    let planned: serde_json::Value = serde_json::from_str(&plan_text).unwrap();
+    let actions: Vec<&str> =
+        planned["changes"].as_array().unwrap().iter().map(|c| c["action"].as_str().unwrap()).collect();
+    for a in ["update_email", "adopt_user", "update_profile", "unblock_user", "create_user", "delete_user"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    let mut c = env.cmd();
+    c.args(["apply", "--concurrency", "1"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let writes = env.emulator.writes_seen();
+    let want = identities(&env.emulator.state().await);
+    assert!(writes >= 10, "a mixed plan: {writes} writes");
+    // What a clean run makes: renamed users keep their ids and every other key.
+    assert_eq!(want["ann.lee@acme.example"].0, format!("auth0|{:024x}", 1));
+    assert_eq!(want["ann.lee@acme.example"].4, serde_json::json!({"auth0_sync": {"key": "E1"}, "badge": "B1"}));
+    assert_eq!(want["ann@acme.example"].0, format!("auth0|{:024x}", 2));
+    assert_eq!(
+        want["cat@acme.example"].4,
+        serde_json::json!({"auth0_sync": {"key": "E3"}, "badge": "B3", "department": "Ops"})
+    );
+    assert_eq!(want["eve@acme.example"].4, serde_json::json!({"auth0_sync": {"key": "E5"}}));
+    assert_eq!(want["new@acme.example"].4, serde_json::json!({"auth0_sync": {"key": "E7"}, "department": "Ops"}));
+    assert!(!want.contains_key("gone@acme.example"));
+    for n in 1..=writes {
+        for halt in [Halt::BeforeWrite(n), Halt::AfterWrite(n)] {
+            env.emulator.reset(keyed_tenant()).unwrap();
+            let plan = env.path(&format!("plan-{n}-{}.json", matches!(halt, Halt::AfterWrite(_))));
+            std::fs::write(&plan, &plan_text).unwrap();
+            assert!(apply_killed_at(&env, &plan, halt).await, "{halt:?}: never reached");
+            let mut c = env.cmd();
+            c.args(["apply", "--format", "json"]).arg(&plan);
+            let out = run(c).await;
+            let ctx = format!("{halt:?}:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+            assert!(out.status.success(), "resume failed: {ctx}");
+            let (outcomes, failed) = crate::common::apply_outcomes(&out);
+            assert!(failed.is_empty(), "{ctx}");
+            assert!(outcomes.iter().all(|o| o["status"] != "skipped" && o["status"] != "not_started"), "{ctx}");
+            assert_eq!(identities(&env.emulator.state().await), want, "{ctx}");
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(last_summary(&plan), report["summary"], "{ctx}");
         }
     }
 }
