@@ -230,6 +230,19 @@ fn demo_command_runs_and_converges() {
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("Step 3") && stdout.contains("No changes"), "{stdout}");
     assert!(stdout.contains("4 created") && stdout.contains("2 deleted"), "{stdout}");
+    // #13: the three new actions are shown and made; the second plan is empty.
+    for row in [
+        "┆ update email ┆ peggy.olsen@acme.example",
+        "┆ adopt        ┆ bob@acme.example",
+        "┆ set profile  ┆ carol@acme.example",
+    ] {
+        assert!(stdout.contains(row), "{row}: {stdout}");
+    }
+    assert!(stdout.contains("polsen@acme.example → peggy.olsen@acme.example"), "{stdout}");
+    assert!(stdout.contains("family_name: \"Dias\" → \"Diaz\""), "{stdout}");
+    assert!(stdout.contains("1 email(s) changed, 1 adopted, 1 profile(s) updated"), "{stdout}");
+    let step3 = &stdout[stdout.find("Step 3").unwrap()..];
+    assert!(step3.contains("No changes") && !step3.contains("┆ update email ┆"), "{step3}");
     let after: Vec<Vec<u8>> = repo_files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert_eq!(before, after, "demo changed the repo's files");
 }

@@ -163,3 +163,51 @@ async fn a_synced_field_changed_in_auth0_since_the_plan_is_drift() {
     assert_eq!(user(&env, CAROL).await.family_name.as_deref(), Some("Dias-Smith"));
     assert_eq!(user(&env, PEGGY).await.email.as_deref(), Some("peggy.olsen@acme.example"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_authority_entry_is_refused_before_anything_is_read() {
+    let env = Env::demo().await;
+    let mut c = env.cmd();
+    c.env("AUTH0_FIELD_AUTHORITY", "given_name=sometimes,email=force").env("AUTH0_ON_NULL", "drop");
+    c.args(["plan", "--out"]).arg(env.path("p.json"));
+    let out = run(c).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("auth0_sync::settings::several"), "{err}");
+    // Every problem at once, each saying what is wrong and what to do.
+    assert!(err.contains("AUTH0_FIELD_AUTHORITY") && err.contains("sometimes") && err.contains("\"email\""), "{err}");
+    assert!(err.contains("create_only") && err.contains("AUTH0_ON_NULL"), "{err}");
+    assert!(!env.path("p.json").exists());
+    assert!(env.emulator.request_counts().keys().all(|k| !k.contains("/api/v2/users")), "no tenant read");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_column_is_configurable_and_authority_and_null_rules_apply() {
+    let env = Env::demo().await;
+    // The key under another column name (matched without regard to case); names are
+    // create_only, and the department is cleared where HR has none (nobody here).
+    let query = "SELECT employee_id AS Staff_No, email, role, name, given_name, family_name, department AS \"app_metadata.department\" FROM employees WHERE active = 1";
+    let mut c = env.cmd();
+    c.env("USERS_DB_QUERY", query)
+        .env("USERS_KEY_COLUMN", "staff_no")
+        .env("AUTH0_FIELD_AUTHORITY", "name=create_only,family_name=create_only")
+        .env("AUTH0_ON_NULL", "clear")
+        .args(["plan", "--format", "json", "--out"])
+        .arg(env.path("p.json"));
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(env.path("p.json")).unwrap()).unwrap();
+    let actions: Vec<(&str, &str)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["action"].as_str().unwrap(), c["user"]["email"].as_str().unwrap()))
+        .collect();
+    assert!(actions.contains(&("update_email", "peggy.olsen@acme.example")), "{actions:?}");
+    assert!(actions.contains(&("adopt_user", "bob@acme.example")), "{actions:?}");
+    // Carol's name fix is create_only now: left to Auth0.
+    assert!(!actions.contains(&("update_profile", "carol@acme.example")), "{actions:?}");
+    assert_eq!(plan["source"]["key_column"], "Staff_No");
+    assert_eq!(plan["policy"]["on_null"], "clear");
+    assert_eq!(plan["policy"]["field_authority"], json!({"family_name": "create_only", "name": "create_only"}));
+}
