@@ -409,7 +409,9 @@ mod keys {
     }
 
     /// A tenant user: (id, email, key, given_name, app_metadata); each holds viewer.
-    fn keyed(users: &[(&str, &str, Option<&str>, Option<&str>, Value)]) -> TenantSnapshot {
+    type Held<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, Value);
+
+    fn keyed(users: &[Held<'_>]) -> TenantSnapshot {
         let mut t = tenant(&[]);
         for (id, email, key, given, md) in users {
             let metadata = md.as_object().cloned().unwrap_or_default().into_iter().collect();

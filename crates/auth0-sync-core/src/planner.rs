@@ -30,13 +30,16 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
     Ok(changeset)
 }
 
+/// Which units of a matching a targeted plan keeps (by index).
+pub(crate) type Keep<'k> = dyn Fn(&Matching<'_>, usize) -> bool + 'k;
+
 /// [`plan`] without the deletion cap, for every user or for those a unit of `keep`
 /// (by index) is about; the rest of the comparison (keys, addresses) is always whole.
 pub(crate) fn plan_for(
     desired: &DesiredState,
     tenant: &TenantSnapshot,
     policy: &Policy,
-    keep: Option<&dyn Fn(&Matching<'_>, usize) -> bool>,
+    keep: Option<&Keep<'_>>,
 ) -> Result<Changeset, PlanError> {
     if desired.users.is_empty() && !policy.allow_empty_source {
         return Err(PlanError::EmptySource { rows: desired.rows });
