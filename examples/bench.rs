@@ -93,6 +93,7 @@ fn planner_bench(n: usize) {
                 blocked_by_sync: false,
                 role_ids,
                 linked_to: None,
+                synced: Default::default(),
             },
         );
     }

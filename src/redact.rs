@@ -35,7 +35,8 @@ pub fn text(s: &str, raw: Option<&str>, on: bool) -> String {
         .join(" ")
 }
 
-/// Masks every `email` string field of a JSON value (the plan printed with `--format json`).
+/// Masks every address in a JSON value (the plan or a report printed with `--redact`):
+/// `email` fields whole, and every `…@…` word of every other string.
 pub fn json(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(map) => {
@@ -43,12 +44,14 @@ pub fn json(v: &mut serde_json::Value) {
             for (k, val) in map.iter_mut() {
                 match val {
                     serde_json::Value::String(s) if k == "email" => *s = mask(s),
-                    serde_json::Value::String(s) if k == "message" => *s = text(s, raw.as_deref(), true),
+                    serde_json::Value::String(s) if k == "message" || k == "detail" => *s = text(s, raw.as_deref(), true),
                     other => json(other),
                 }
             }
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(json),
+        // Any other text holding an address (ignore lists, policy records, notes).
+        serde_json::Value::String(s) => *s = text(s, None, true),
         _ => {}
     }
 }

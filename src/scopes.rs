@@ -36,7 +36,7 @@ fn step_scopes(step: Step) -> &'static [&'static str] {
         Step::CreateUser(Creation::Import) => &["create:users", "read:users"],
         Step::AssignRoles => &["create:role_members"],
         Step::RemoveRoles => &["delete:role_members"],
-        Step::SetBlocked => &["update:users"],
+        Step::SetBlocked | Step::UpdateUser => &["update:users"],
         Step::DeleteUser => &["delete:users"],
         Step::CreateRole => &["create:roles"],
         Step::Invite(Invitation::Ticket) => &["create:user_tickets"],
@@ -59,6 +59,8 @@ enum Step {
     AssignRoles,
     RemoveRoles,
     SetBlocked,
+    /// `PATCH /users/{id}`: renames, adoptions, profile updates.
+    UpdateUser,
     DeleteUser,
     CreateRole,
     Invite(Invitation),
@@ -108,6 +110,7 @@ pub fn missing_with(
             Action::CreateUser => steps.extend([Step::CreateUser(creation), Step::Invite(invitation)]),
             Action::DeleteUser => steps.push(Step::DeleteUser),
             Action::BlockUser | Action::UnblockUser => steps.push(Step::SetBlocked),
+            Action::UpdateEmail | Action::AdoptUser | Action::UpdateProfile => steps.push(Step::UpdateUser),
             Action::UpdateRoles => {}
         }
         if !c.assign().is_empty() {

@@ -6,9 +6,9 @@
 use super::invite::{self, Attempt, EMAIL_SENT, INVITE_FAILED, TICKET_DELIVERED, TICKET_ISSUED};
 use super::journal::{Entry, Journal};
 use super::report::{ApplyReport, FailureInfo, Outcome, OutcomeStatus};
-use super::steps::{InviteState, Reply, Request, Tracked};
+use super::steps::{InviteState, Reply, Request, Tracked, creation_metadata};
 use super::{ApplyOptions, CreateVia, IMPORT_THRESHOLD};
-use crate::auth0::{Auth0Client, Auth0Error, password};
+use crate::auth0::{Auth0Client, Auth0Error, EmailChange, UserPatch, password};
 use crate::error::{Error, Result};
 use crate::plan::{Action, Plan};
 use chrono::Utc;
@@ -35,6 +35,8 @@ pub(super) struct Run<'a> {
     pub role_names: BTreeMap<String, String>,
     /// Write requests sent (a batch or an import job is one).
     pub sent: u32,
+    /// User id → the tracked changes about that user (to keep their namespaces current).
+    pub by_user: BTreeMap<String, Vec<u32>>,
 }
 
 impl<'a> Run<'a> {
@@ -66,6 +68,8 @@ impl<'a> Run<'a> {
 
     /// Every phase, in order; after Ctrl-C no request starts.
     pub async fn phases(&mut self) -> Result<()> {
+        self.renames().await?;
+        self.hold_creates_behind_renames()?;
         let creates: Vec<u32> = self.live(Action::CreateUser, |t| t.work.user_id.is_none());
         let via_import = match self.opts.create_via {
             CreateVia::Api => false,
@@ -77,6 +81,10 @@ impl<'a> Run<'a> {
         }
         let creates = self.live(Action::CreateUser, |t| t.work.user_id.is_none());
         self.send("create", creates.into_iter().map(|id| Request::Create { id }).collect()).await?;
+        let adopts = self.adopt_requests();
+        self.send("adopt", adopts).await?;
+        let profiles = self.fields_requests();
+        self.send("update profile", profiles).await?;
         let unblocks = self.blocked_requests(Action::UnblockUser);
         self.send("unblock", unblocks).await?;
         let batches = self.assign_batches()?;
@@ -185,7 +193,7 @@ impl<'a> Run<'a> {
 
     /// Sends `requests` with bounded concurrency; each result is recorded (and
     /// journaled) as it arrives. A refused role batch is retried user by user.
-    async fn send(&mut self, label: &'static str, requests: Vec<Request>) -> Result<()> {
+    pub(super) async fn send(&mut self, label: &'static str, requests: Vec<Request>) -> Result<()> {
         let mut requests = requests;
         while !requests.is_empty() && !self.cancel.is_cancelled() {
             let results = self.send_round(label, std::mem::take(&mut requests)).await?;
@@ -329,7 +337,9 @@ impl<'a> Run<'a> {
                     });
                 }
             }
-            (Request::Create { id }, Reply::Exists { user_id, roles }) => return self.adopted(*id, user_id, roles),
+            (Request::Create { id }, Reply::Exists { user_id, roles, key }) => {
+                return self.adopted(*id, user_id, roles, key);
+            }
             (Request::Assign { role, members, .. }, _) => {
                 for (id, _) in members {
                     let t = self.tracked.get_mut(id).expect("tracked");
@@ -347,10 +357,12 @@ impl<'a> Run<'a> {
                 t.work.remove.clear();
                 t.progressed = true;
             }
-            (Request::SetBlocked { id, .. }, _) => {
+            (Request::SetBlocked { id, user_id, blocked }, _) => {
                 let t = self.tracked.get_mut(id).expect("tracked");
                 t.work.set_blocked = None;
                 t.progressed = true;
+                let blocked = *blocked;
+                self.namespace_now(user_id, |ns| ns.blocked = blocked);
             }
             (Request::Delete { id, .. }, _) => {
                 let t = self.tracked.get_mut(id).expect("tracked");
@@ -386,6 +398,22 @@ impl<'a> Run<'a> {
                 }
             }
             (Request::Create { .. }, Reply::Ok | Reply::Invite(_)) => unreachable!("a create always says which user"),
+            (Request::Rename { id, .. }, _) => {
+                let t = self.tracked.get_mut(id).expect("tracked");
+                t.work.email = None;
+                t.progressed = true;
+            }
+            (Request::Adopt { id, user_id, namespace }, _) => {
+                let t = self.tracked.get_mut(id).expect("tracked");
+                t.work.key = None;
+                t.progressed = true;
+                self.namespace_now(user_id, |ns| ns.key = namespace.key.clone());
+            }
+            (Request::Fields { id, .. }, _) => {
+                let t = self.tracked.get_mut(id).expect("tracked");
+                t.work.fields.clear();
+                t.progressed = true;
+            }
             (Request::Invite { .. }, _) => unreachable!("an invitation always says what became of it"),
         }
         for id in request.changes() {
@@ -397,9 +425,25 @@ impl<'a> Run<'a> {
     }
 
     /// A create whose user exists: taken over when its managed roles are a subset of
-    /// what the plan gives it (the rest are assigned), failed otherwise.
-    pub(super) fn adopted(&mut self, id: u32, user_id: String, roles: Vec<String>) -> Result<()> {
+    /// what the plan gives it (the rest are assigned) and it holds the plan's HR key,
+    /// failed otherwise: an address is never handed from one person to another.
+    pub(super) fn adopted(&mut self, id: u32, user_id: String, roles: Vec<String>, key: Option<String>) -> Result<()> {
         let t = self.tracked.get_mut(&id).expect("tracked");
+        let want_key = t.change.after.as_ref().and_then(|a| a.key.clone());
+        // A keyless user is taken over (the next plan adopts it); another key is
+        // another person.
+        if key.is_some() && key != want_key {
+            let held = key.map_or_else(|| "no HR key".to_owned(), |k| format!("HR key {k}"));
+            let info = FailureInfo {
+                status: Some(409),
+                error_code: None,
+                message: format!(
+                    "the user already exists ({user_id}) with {held}, not HR key {}; make a new plan",
+                    want_key.unwrap_or_default()
+                ),
+            };
+            return self.fail(id, info);
+        }
         if !t.created_before && t.invite == InviteState::Pending {
             // Someone else's user: this plan did not create it, so it is not invited.
             t.invite = InviteState::Off;
@@ -443,6 +487,20 @@ impl<'a> Run<'a> {
         }
         log_outcome(t, &self.opts.printer);
         Some(entry_of(t))
+    }
+
+    /// Records a change that was not attempted because one it depends on did not
+    /// happen (a create or a rename whose address is still held).
+    pub(super) fn skip(&mut self, id: u32, info: FailureInfo) -> Result<()> {
+        let Some(t) = self.tracked.get_mut(&id) else { return Ok(()) };
+        if t.finished() {
+            return Ok(());
+        }
+        t.status = Some(OutcomeStatus::Skipped);
+        t.error = Some(info);
+        log_outcome(t, &self.opts.printer);
+        let entry = entry_of(t);
+        self.journal_entries(&[entry])
     }
 
     /// Records a failed change, saying what of it was done first.
@@ -569,20 +627,33 @@ async fn send_one(
         Request::Create { id } => {
             let c = tracked[id].change;
             let after = c.after.clone().unwrap_or_default();
-            match client.create_user(&plan.connection, &c.user.email, &after.profile, &password::generate()).await {
+            let metadata = creation_metadata(&after);
+            let created = client
+                .create_user_with(
+                    &plan.connection,
+                    &c.user.email,
+                    &after.profile,
+                    metadata.as_ref(),
+                    &password::generate(),
+                )
+                .await;
+            match created {
                 Ok(user_id) => Ok(Reply::Created(user_id)),
                 // It exists (a run that died after Auth0 answered, or a race): find it
                 // with an immediately consistent read and take it over.
                 Err(e) if e.status() == Some(409) => {
                     match existing_user(client, plan, role_names, &c.user.email).await? {
-                        Some((user_id, roles)) => Ok(Reply::Exists { user_id, roles }),
+                        Some((user_id, roles, key)) => Ok(Reply::Exists { user_id, roles, key }),
                         None => Err(e),
                     }
                 }
                 Err(e) => Err(e),
             }
         }
-        Request::SetBlocked { user_id, blocked, .. } => client.set_blocked(user_id, *blocked).await.map(|_| Reply::Ok),
+        Request::SetBlocked { id, user_id, blocked } => {
+            let namespace = tracked[id].work.namespace.clone().unwrap_or_default();
+            client.set_blocked(user_id, *blocked, &namespace).await.map(|_| Reply::Ok)
+        }
         Request::Assign { role_id, members, .. } => {
             let users: Vec<String> = members.iter().map(|(_, u)| u.clone()).collect();
             client.assign_users_to_role(role_id, &users).await.map(|_| Reply::Ok)
@@ -597,18 +668,39 @@ async fn send_one(
             Err(e) if e.status() == Some(404) => Ok(Reply::Ok),
             other => other.map(|_| Reply::Ok),
         },
+        Request::Rename { id, user_id, email } => {
+            // What the plan says is sent: unverified, with a verification email.
+            let after = tracked[id].change.after.clone().unwrap_or_default();
+            let change = EmailChange {
+                email: email.clone(),
+                connection: plan.connection.clone(),
+                email_verified: after.email_verified.unwrap_or(false),
+                verify_email: after.verify_email.unwrap_or(true),
+            };
+            client
+                .update_user(user_id, &UserPatch { email: Some(change), ..UserPatch::default() })
+                .await
+                .map(|_| Reply::Ok)
+        }
+        Request::Adopt { user_id, namespace, .. } => client
+            .update_user(user_id, &UserPatch { namespace: Some(namespace.clone()), ..UserPatch::default() })
+            .await
+            .map(|_| Reply::Ok),
+        Request::Fields { user_id, fields, .. } => {
+            client.update_user(user_id, &UserPatch::fields(fields)).await.map(|_| Reply::Ok)
+        }
         Request::Invite { .. } => unreachable!("send_round sends invitations itself"),
     }
 }
 
-/// The user of the plan's connection with this email and its managed role names,
-/// read with immediately consistent calls.
+/// The user of the plan's connection with this email, its managed role names and its
+/// HR key, read with immediately consistent calls.
 pub(super) async fn existing_user(
     client: &Auth0Client,
     plan: &Plan,
     role_names: &BTreeMap<String, String>,
     email: &str,
-) -> std::result::Result<Option<(String, Vec<String>)>, Auth0Error> {
+) -> std::result::Result<Option<(String, Vec<String>, Option<String>)>, Auth0Error> {
     let found = client.find_by_email(email).await?;
     let Some(user) = found.into_iter().find(|u| u.connection == plan.connection) else { return Ok(None) };
     let Some(user) = client.user_with_roles(&user.user_id).await? else { return Ok(None) };
@@ -621,5 +713,5 @@ pub(super) async fn existing_user(
         .cloned()
         .collect();
     names.sort();
-    Ok(Some((user.user_id, names)))
+    Ok(Some((user.user_id, names, user.synced.key)))
 }

@@ -6,6 +6,7 @@
 use super::executor::{Run, existing_user};
 use super::journal::Entry;
 use super::report::FailureInfo;
+use super::steps::creation_metadata;
 use crate::auth0::{Auth0Error, ImportUser};
 use crate::error::{Error, Result};
 use chrono::Utc;
@@ -34,13 +35,15 @@ impl Run<'_> {
         };
         let user_of = |id: &u32| {
             let c = self.tracked[id].change;
-            let p = c.after.as_ref().map(|a| a.profile.clone()).unwrap_or_default();
+            let after = c.after.clone().unwrap_or_default();
+            let p = after.profile.clone();
             ImportUser {
                 email: c.user.email.clone(),
                 email_verified: false,
                 name: p.name,
                 given_name: p.given_name,
                 family_name: p.family_name,
+                app_metadata: creation_metadata(&after),
             }
         };
         let mut chunks: Vec<(Vec<u32>, Vec<ImportUser>)> = Vec::new();
@@ -178,7 +181,7 @@ impl Run<'_> {
     async fn adopt(&mut self, id: u32) -> Result<()> {
         let email = self.tracked[&id].change.user.email.clone();
         match existing_user(self.client, self.plan, &self.role_names, &email).await {
-            Ok(Some((user_id, roles))) => self.adopted(id, user_id, roles),
+            Ok(Some((user_id, roles, key))) => self.adopted(id, user_id, roles, key),
             Ok(None) => self.fail(id, FailureInfo::note("the import job said the user exists, but it cannot be found")),
             Err(e) => self.fail(id, FailureInfo::from(&e)),
         }

@@ -6,6 +6,7 @@
 //! the users it creates are invited once they have their roles.
 
 mod executor;
+mod identity;
 mod import;
 pub mod invite;
 pub mod journal;
@@ -200,6 +201,7 @@ pub async fn apply(
         settled: Vec::new(),
         role_names: view.roles.values().map(|r| (r.id.clone(), r.name.clone())).collect(),
         sent: 0,
+        by_user: BTreeMap::new(),
     };
     // Roles the plan creates that exist (an earlier run made them) are used as they are.
     for r in view.roles.values() {
@@ -273,6 +275,11 @@ pub async fn apply(
             Some(Verdict::Unseen) => unreachable!("settle_verdicts resolves every unseen user"),
         }
     }
+    for (id, t) in &run.tracked {
+        if let Some(uid) = &t.work.user_id {
+            run.by_user.entry(uid.clone()).or_default().push(*id);
+        }
+    }
     run.journal_entries(&settled_entries)?;
     run.create_roles().await?;
     run.phases().await?;
@@ -316,7 +323,16 @@ async fn settle_verdicts(
     view: &mut TenantSnapshot,
     progress: &Progress,
 ) -> Result<BTreeMap<u32, Verdict>> {
-    let begun: Vec<u32> = progress.begun.iter().copied().filter(|id| !progress.done.contains_key(id)).collect();
+    let mut begun: Vec<u32> = progress.begun.iter().copied().filter(|id| !progress.done.contains_key(id)).collect();
+    // Renames an earlier run finished: search may still show the old address, which a
+    // create of this plan takes.
+    begun.extend(
+        plan.changeset
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::UpdateEmail && progress.done.contains_key(&c.id))
+            .map(|c| c.id),
+    );
     refresh(client, plan, view, progress, &begun).await?;
     let mut verdicts = drift::check(plan, view, &progress.done);
     let unseen: Vec<u32> = verdicts.iter().filter(|(_, v)| matches!(v, Verdict::Unseen)).map(|(id, _)| *id).collect();

@@ -3,7 +3,9 @@
 
 use super::report::{FailureInfo, OutcomeStatus};
 use crate::drift::Work;
-use crate::plan::Change;
+use crate::fields::{METADATA_PREFIX, NAMESPACE, Namespace};
+use crate::plan::{Change, UserState};
+use std::collections::BTreeMap;
 
 /// One request (or one batch) of an apply run.
 #[derive(Debug, Clone)]
@@ -21,6 +23,12 @@ pub(super) enum Request {
     Remove { id: u32, user_id: String, role_ids: Vec<String> },
     /// `DELETE /users/{id}`.
     Delete { id: u32, user_id: String },
+    /// `PATCH /users/{id}` with the new `email` (a rename).
+    Rename { id: u32, user_id: String, email: String },
+    /// `PATCH /users/{id}` with the tool's namespace, now holding the HR key.
+    Adopt { id: u32, user_id: String, namespace: Namespace },
+    /// `PATCH /users/{id}` with synced fields (`null` clears one).
+    Fields { id: u32, user_id: String, fields: BTreeMap<String, serde_json::Value> },
     /// The invitation of a user the plan created (`--invite`): a change-password
     /// email, or a ticket and its delivery.
     Invite { id: u32, user_id: String, email: String },
@@ -35,6 +43,9 @@ impl Request {
             | Request::AssignOne { id, .. }
             | Request::Remove { id, .. }
             | Request::Delete { id, .. }
+            | Request::Rename { id, .. }
+            | Request::Adopt { id, .. }
+            | Request::Fields { id, .. }
             | Request::Invite { id, .. } => vec![*id],
             Request::Assign { members, .. } => members.iter().map(|(id, _)| *id).collect(),
         }
@@ -49,10 +60,28 @@ impl Request {
             Request::Assign { .. } | Request::AssignOne { .. } => "assign_roles",
             Request::Remove { .. } => "remove_roles",
             Request::Delete { .. } => "delete",
+            Request::Rename { .. } => "update_email",
+            Request::Adopt { .. } => "adopt_user",
+            Request::Fields { .. } => "update_profile",
             // The begin line names the mode instead (`invite_email`, `invite_ticket`).
             Request::Invite { .. } => "invite",
         }
     }
+}
+
+/// The `app_metadata` a create sets: the HR key in the tool's namespace and the synced
+/// keys of the plan's "after"; `None` when there is nothing to set.
+pub(super) fn creation_metadata(after: &UserState) -> Option<serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    for (f, v) in &after.fields {
+        if let Some(k) = f.strip_prefix(METADATA_PREFIX) {
+            m.insert(k.to_owned(), v.clone());
+        }
+    }
+    if let Some(key) = &after.key {
+        m.insert(NAMESPACE.into(), Namespace { key: Some(key.clone()), blocked: false }.to_value());
+    }
+    (!m.is_empty()).then_some(serde_json::Value::Object(m))
 }
 
 /// What a successful request tells the run.
@@ -66,6 +95,8 @@ pub(super) enum Reply {
     Exists {
         user_id: String,
         roles: Vec<String>,
+        /// Its HR key.
+        key: Option<String>,
     },
     /// What became of an invitation.
     Invite(super::invite::Attempt),

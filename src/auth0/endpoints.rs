@@ -7,10 +7,10 @@ use super::retry::Idempotency;
 use super::snapshot::tenant_user;
 use super::transport::{Call, decode, decode_error, display_path, json_body};
 use super::wire::{
-    ConnectionItem, CreateRoleRequest, CreateUserRequest, OffsetPage, Role, RoleUsersRequest, SetBlockedRequest, User,
-    UserRolesRequest,
+    ConnectionItem, CreateRoleRequest, CreateUserRequest, OffsetPage, Role, RoleUsersRequest, User, UserRolesRequest,
 };
-use crate::model::{Profile, TenantRole, TenantUser};
+use crate::fields::{NAMESPACE, Namespace};
+use crate::model::{Profile, SyncedFields, TenantRole, TenantUser};
 use crate::settings::Secret;
 use reqwest::Method;
 use secrecy::ExposeSecret;
@@ -173,22 +173,16 @@ impl Auth0Client {
 
     /// Blocks or unblocks a user (`PATCH /users/{id}`), recording in
     /// `app_metadata.auth0_sync.blocked` that auth0-sync blocked it (removed on unblock),
-    /// so that users blocked by people are never unblocked by the tool.
-    pub async fn set_blocked(&self, user_id: &str, blocked: bool) -> Result<(), Auth0Error> {
-        let mark = if blocked {
-            serde_json::json!({ "auth0_sync": { "blocked": true } })
-        } else {
-            serde_json::json!({ "auth0_sync": null })
-        };
-        let call = Call {
-            method: Method::PATCH,
-            segments: &["users", user_id],
-            query: Vec::new(),
-            body: Some(json_body(&SetBlockedRequest { blocked, app_metadata: mark })),
-            idempotency: Idempotency::Idempotent,
-            needs: &["update:users", "update:users_app_metadata"],
-        };
-        self.call(&call).await.map(drop)
+    /// so that users blocked by people are never unblocked by the tool. The namespace is
+    /// sent whole (Auth0 replaces nested objects): `namespace` is the user's as it is, so
+    /// that the HR key in it is kept.
+    pub async fn set_blocked(&self, user_id: &str, blocked: bool, namespace: &Namespace) -> Result<(), Auth0Error> {
+        let namespace = Namespace { blocked, ..namespace.clone() };
+        self.update_user(
+            user_id,
+            &UserPatch { blocked: Some(blocked), namespace: Some(namespace), ..UserPatch::default() },
+        )
+        .await
     }
 
     /// Assigns one role to many users (`POST /roles/{id}/users`); no call for an empty
@@ -228,5 +222,164 @@ impl Auth0Client {
             needs,
         };
         self.call(&call).await.map(drop)
+    }
+}
+
+/// What the snapshot reads of a user besides roles: the HR key in the tool's namespace,
+/// the profile, and the other top-level `app_metadata` keys.
+pub(super) fn synced_of(user: &User) -> SyncedFields {
+    let md = user.app_metadata.as_ref().and_then(serde_json::Value::as_object);
+    let key = md
+        .and_then(|m| m.get(NAMESPACE))
+        .and_then(|n| n.get("key"))
+        .and_then(serde_json::Value::as_str)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned);
+    let metadata = md
+        .into_iter()
+        .flat_map(|m| m.iter())
+        .filter(|(k, _)| k.as_str() != NAMESPACE)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let profile =
+        Profile { name: text(&user.name), given_name: text(&user.given_name), family_name: text(&user.family_name) };
+    SyncedFields { key, profile, metadata }
+}
+
+/// A new address for a user (`PATCH /users/{id}` with `email`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailChange {
+    pub email: String,
+    /// The user's connection, sent along (Auth0 asks for it for secondary identities;
+    /// sending it for the primary one is accepted).
+    pub connection: String,
+    /// What Auth0 records: the tool sends `false`.
+    pub email_verified: bool,
+    /// Whether Auth0 mails a verification link to the new address: the tool sends `true`.
+    pub verify_email: bool,
+}
+
+/// One `PATCH /users/{id}` body. Auth0 merges `app_metadata` one level deep (a nested
+/// object is replaced whole, `null` removes a key, `{}` would remove everything), so
+/// metadata keys are sent one by one, the namespace whole, and never an empty object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    pub blocked: Option<bool>,
+    pub email: Option<EmailChange>,
+    /// `name`, `given_name`, `family_name`: a string sets, `null` removes (never `""`).
+    pub profile: std::collections::BTreeMap<String, serde_json::Value>,
+    /// `app_metadata` keys other than the namespace: a string sets, `null` removes.
+    pub metadata: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The namespace as it must be after the request.
+    pub namespace: Option<Namespace>,
+}
+
+impl UserPatch {
+    /// From synced fields by name (`name`, `app_metadata.cost_centre`, ...).
+    pub fn fields(fields: &std::collections::BTreeMap<String, serde_json::Value>) -> UserPatch {
+        let mut p = UserPatch::default();
+        for (f, v) in fields {
+            match f.strip_prefix(crate::fields::METADATA_PREFIX) {
+                Some(k) => p.metadata.insert(k.to_owned(), v.clone()),
+                None => p.profile.insert(f.clone(), v.clone()),
+            };
+        }
+        p
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        let mut b = serde_json::Map::new();
+        if let Some(blocked) = self.blocked {
+            b.insert("blocked".into(), blocked.into());
+        }
+        if let Some(e) = &self.email {
+            b.insert("email".into(), e.email.clone().into());
+            b.insert("connection".into(), e.connection.clone().into());
+            b.insert("email_verified".into(), e.email_verified.into());
+            b.insert("verify_email".into(), e.verify_email.into());
+        }
+        for (k, v) in &self.profile {
+            b.insert(k.clone(), v.clone());
+        }
+        let mut md: serde_json::Map<String, serde_json::Value> =
+            self.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if let Some(ns) = &self.namespace {
+            md.insert(NAMESPACE.into(), ns.to_value());
+        }
+        if !md.is_empty() {
+            b.insert("app_metadata".into(), serde_json::Value::Object(md));
+        }
+        serde_json::Value::Object(b)
+    }
+}
+
+/// `POST /users` with `app_metadata` (the HR key, synced keys). No `Debug`: it
+/// carries the password.
+#[derive(serde::Serialize)]
+struct CreateUserWithMetadata<'a> {
+    #[serde(flatten)]
+    user: CreateUserRequest<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_metadata: Option<&'a serde_json::Value>,
+}
+
+impl Auth0Client {
+    /// Changes a user (`PATCH /users/{id}`): email, profile fields, metadata, the
+    /// namespace, `blocked`. Idempotent: the same body twice leaves the same user (an
+    /// email change that reached Auth0 is answered "already exists" the second time
+    /// only when another user has the address).
+    pub async fn update_user(&self, user_id: &str, patch: &UserPatch) -> Result<(), Auth0Error> {
+        let call = Call {
+            method: Method::PATCH,
+            segments: &["users", user_id],
+            query: Vec::new(),
+            body: Some(json_body(&patch.body())),
+            idempotency: Idempotency::Idempotent,
+            needs: &["update:users", "update:users_app_metadata"],
+        };
+        self.call(&call).await.map(drop)
+    }
+
+    /// [`Auth0Client::create_user`] that also sets `app_metadata` (the HR key in the
+    /// tool's namespace and synced keys) in the same request.
+    pub async fn create_user_with(
+        &self,
+        connection: &str,
+        email: &str,
+        profile: &Profile,
+        app_metadata: Option<&serde_json::Value>,
+        password: &Secret,
+    ) -> Result<String, Auth0Error> {
+        let present = |v: &Option<String>| -> Option<String> {
+            v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+        };
+        let (name, given_name, family_name) =
+            (present(&profile.name), present(&profile.given_name), present(&profile.family_name));
+        let body = CreateUserWithMetadata {
+            user: CreateUserRequest {
+                connection,
+                email,
+                password: password.expose_secret(),
+                email_verified: false,
+                verify_email: false,
+                name: name.as_deref(),
+                given_name: given_name.as_deref(),
+                family_name: family_name.as_deref(),
+            },
+            app_metadata,
+        };
+        let call = Call {
+            method: Method::POST,
+            segments: &["users"],
+            query: Vec::new(),
+            body: Some(serde_json::to_vec(&body).expect("a create body always serialises")),
+            idempotency: Idempotency::NotIdempotent,
+            needs: &["create:users"],
+        };
+        let raw = self.call(&call).await?;
+        let user: User = decode(&call, &raw)?;
+        Ok(user.user_id)
     }
 }

@@ -34,6 +34,9 @@ impl Auth0Client {
                 {"name": "email"},
                 {"name": "blocked"},
                 {"name": "app_metadata"},
+                {"name": "name"},
+                {"name": "given_name"},
+                {"name": "family_name"},
                 {"name": "identities"},
             ],
         });
@@ -222,6 +225,9 @@ pub struct ImportUser {
     pub given_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub family_name: Option<String>,
+    /// The HR key (`auth0_sync` namespace) and synced `app_metadata` keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_metadata: Option<serde_json::Value>,
 }
 
 #[cfg(test)]

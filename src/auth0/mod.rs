@@ -18,6 +18,7 @@ mod transport;
 pub mod wire;
 
 pub use client::{Auth0Client, Connection, JOB_POLL_CAP, JOB_POLL_FLOOR, JobPolling, PER_PAGE, SEARCH_LIMIT};
+pub use endpoints::{EmailChange, UserPatch};
 pub use error::Auth0Error;
 pub use invites::TicketRedirect;
 pub use jobs::ImportUser;

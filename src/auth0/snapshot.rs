@@ -18,6 +18,7 @@ pub(super) fn tenant_user(user: User, managed: Option<&str>) -> TenantUser {
     let linked_email = linked.and_then(|i| i.profile_data.as_ref()).and_then(|p| p.email.clone());
     let linked_to = linked.map(|_| user.user_id.clone());
     TenantUser {
+        synced: super::endpoints::synced_of(&user),
         email: linked_email.or(user.email).filter(|e| !e.is_empty()),
         user_id: user.user_id,
         connection,

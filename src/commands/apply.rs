@@ -166,9 +166,16 @@ pub async fn apply_plan(
     let report = report?;
     let mut out = std::io::stdout().lock();
     match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other).and_then(|_| writeln!(out))
-        }
+        Format::Json => serde_json::to_value(&report)
+            .map(|mut v| {
+                if printer.redact() {
+                    crate::redact::json(&mut v);
+                }
+                v
+            })
+            .and_then(|v| serde_json::to_writer_pretty(&mut out, &v))
+            .map_err(std::io::Error::other)
+            .and_then(|_| writeln!(out)),
         _ => render::apply_report(&report, &mut out, &printer.stdout_options()),
     }
     .map_err(super::output::stdout_err)?;

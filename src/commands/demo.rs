@@ -27,8 +27,8 @@ const HR_DB: &[u8] = include_bytes!("../../examples/demo/hr.sqlite");
 const TENANT: &str = include_str!("../../examples/demo/tenant.json");
 /// The demo tenant's login application (the connection is enabled for it).
 pub const DEMO_LOGIN_APP: &str = "demo-login-app";
-/// The HR query of the demo: active employees and their roles.
-pub const DEMO_QUERY: &str = "SELECT email, role, name, given_name, family_name FROM employees WHERE active = 1";
+/// The HR query of the demo: active employees, their HR key, roles, names and department.
+pub const DEMO_QUERY: &str = "SELECT employee_id, email, role, name, given_name, family_name, department AS \"app_metadata.department\" FROM employees WHERE active = 1";
 pub const DEMO_CONNECTION: &str = "Username-Password-Authentication";
 pub const DEMO_IGNORE: &str = "ci-bot@acme.example,*@auditors.acme.example";
 

@@ -90,11 +90,14 @@ pub struct PlanSettings {
 impl PlanArgs {
     /// Checks every setting (all problems at once) before anything is read or sent.
     pub fn resolve(&self) -> Result<PlanSettings, SettingsError> {
-        let (tenant, ((source, ignore), targets)) = both(
+        let (tenant, (((source, ignore), targets), (authority, on_null))) = both(
             self.tenant.resolve(),
             both(
-                both(self.source.resolve(), self.policy.ignore()),
-                resolve_targets(&self.only, self.only_file.as_deref()),
+                both(
+                    both(self.source.resolve(), self.policy.ignore()),
+                    resolve_targets(&self.only, self.only_file.as_deref()),
+                ),
+                both(self.policy.field_authority(), self.policy.on_null()),
             ),
         )?;
         let policy = Policy {
@@ -105,6 +108,8 @@ impl PlanArgs {
             delete_cap: self.safety.delete_cap(),
             allow_empty_source: self.safety.allow_empty_source,
             create_missing_roles: self.create_missing_roles,
+            on_null,
+            authority,
         };
         Ok(PlanSettings {
             tenant,

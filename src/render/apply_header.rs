@@ -33,6 +33,9 @@ pub fn apply_header(
         (s.update_roles, "to update roles", 33),
         (s.block_user, "to block", 31),
         (s.delete_user, "to delete", 31),
+        (s.update_email, "email(s) to change", 33),
+        (s.adopt_user, "to adopt", 36),
+        (s.update_profile, "profile(s) to update", 33),
     ]
     .into_iter()
     .filter(|(n, _, _)| *n > 0)

@@ -5,8 +5,9 @@
 //! hidden marker line (so a CI job can update its comment in place), the summary
 //! table, the summary line and the warnings about the plan itself; then source
 //! warnings (at most a tenth of the budget); then every deletion and block in full;
-//! then role changes grouped per role (`+admin`: 12 user(s), each list cut with a
-//! count); unblocks; creations; ignored users; and last a line saying what was left
+//! then email changes; role changes grouped per role (`+admin`: 12 user(s), each list
+//! cut with a count); profile and metadata changes (field by field); adoptions;
+//! unblocks; creations; ignored users; and last a line saying what was left
 //! out and that `auth0-sync show PLAN` has it all. If the deletions and blocks alone
 //! do not fit, the comment says so plainly at the top and at the end, with how many
 //! are not listed: nothing is dropped silently, and the budget is never exceeded.
@@ -110,6 +111,23 @@ fn list(heading: &str, items: &[String], budget: usize, noun: &str) -> (String, 
     }
     p.line("");
     (p.text, missing)
+}
+
+/// `given_name "Ann" → "Anne"; app_metadata.team unset → "Blue"`.
+fn field_diffs(c: &Change) -> String {
+    let (b, a) = (c.before.clone().unwrap_or_default(), c.after.clone().unwrap_or_default());
+    a.fields
+        .iter()
+        .map(|(f, v)| {
+            format!(
+                "{} {} → {}",
+                md_escape(f),
+                md_escape(&super::table::field_value(b.fields.get(f))),
+                md_escape(&super::table::field_value(Some(v)))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn md_escape(s: &str) -> String {
@@ -294,22 +312,61 @@ fn render(plan: &Plan, opts: &MarkdownOptions) -> String {
         }
     }
 
-    let later: Vec<(&str, &str, Vec<String>)> =
-        [(Action::UnblockUser, "Unblocks", "unblock(s)"), (Action::CreateUser, "Creations", "creation(s)")]
-            .into_iter()
-            .map(|(action, title, noun)| {
-                let items = cs
-                    .changes
-                    .iter()
-                    .filter(|c| c.action == action)
-                    .map(|c| match action {
-                        Action::CreateUser => format!("- {} (roles: {})", email(c, redact), roles_of(c, false)),
-                        _ => format!("- {}", email(c, redact)),
-                    })
-                    .collect();
-                (title, noun, items)
+    // Renames next, in full where they fit: a reviewer checks every address a person
+    // signs in with.
+    let renames: Vec<String> = cs
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::UpdateEmail)
+        .map(|c| {
+            let b = c.before.clone().unwrap_or_default();
+            let old = b.email.as_deref().map_or_else(
+                || "(no email)".to_owned(),
+                |e| format!("`{}`", md_escape(&crate::redact::email(e, redact))),
+            );
+            format!("- {old} → {} (HR key `{}`)", email(c, redact), md_escape(b.key.as_deref().unwrap_or("")))
+        })
+        .collect();
+    let (text, missing) = list(
+        &format!(
+            "#### Email changes ({}): same user, roles and history; Auth0 marks each new address unverified and mails it a verification link\n",
+            renames.len()
+        ),
+        &renames,
+        left,
+        "email change(s)",
+    );
+    add(text, &mut left);
+    if missing > 0 {
+        omitted.push(format!("{missing} email change(s)"));
+    }
+
+    let later: Vec<(&str, &str, Vec<String>)> = [
+        (Action::UpdateProfile, "Profile and metadata changes", "profile change(s)"),
+        (Action::AdoptUser, "Adoptions (HR key written on users found by email)", "adoption(s)"),
+        (Action::UnblockUser, "Unblocks", "unblock(s)"),
+        (Action::CreateUser, "Creations", "creation(s)"),
+    ]
+    .into_iter()
+    .map(|(action, title, noun)| {
+        let items = cs
+            .changes
+            .iter()
+            .filter(|c| c.action == action)
+            .map(|c| match action {
+                Action::CreateUser => format!("- {} (roles: {})", email(c, redact), roles_of(c, false)),
+                Action::AdoptUser => format!(
+                    "- {} gets HR key `{}`",
+                    email(c, redact),
+                    md_escape(c.after.as_ref().and_then(|a| a.key.as_deref()).unwrap_or(""))
+                ),
+                Action::UpdateProfile => format!("- {}: {}", email(c, redact), field_diffs(c)),
+                _ => format!("- {}", email(c, redact)),
             })
             .collect();
+        (title, noun, items)
+    })
+    .collect();
 
     // Role changes come first, but leave unblocks and creations up to a third of what
     // is left, so that a long role list does not hide every creation.

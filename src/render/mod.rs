@@ -58,9 +58,12 @@ pub fn plan_json(plan: &Plan, out: &mut impl Write, redact: bool) -> io::Result<
 /// Every count of a plan's summary, labelled, in the order the table and markdown
 /// show them: each action, roles to create, role operations, then the users the plan
 /// leaves as they are.
-pub fn summary_rows(s: &Summary) -> [(&'static str, u32); 13] {
+pub fn summary_rows(s: &Summary) -> [(&'static str, u32); 16] {
     [
+        ("update email", s.update_email),
         ("create", s.create_user),
+        ("adopt (HR key written)", s.adopt_user),
+        ("update profile", s.update_profile),
         ("unblock", s.unblock_user),
         ("update roles", s.update_roles),
         ("block", s.block_user),
@@ -111,8 +114,19 @@ fn summary_sentence(s: &Summary, matches: &str, differs: &str) -> String {
             )
         };
     }
+    // The counts of the key's actions only when there are some: plans without an HR
+    // key or synced fields read as they always did.
+    let keyed: String = [
+        (s.update_email, "email(s) to change"),
+        (s.adopt_user, "to adopt"),
+        (s.update_profile, "profile(s) to update"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!(", {n} {what}"))
+    .collect();
     format!(
-        "Plan: {} to create, {} to unblock, {} to update ({} role(s) assigned, {} removed), {} to block, {} to delete, {} role(s) to create; {} unchanged, {} ignored, {} kept although not in the source.",
+        "Plan: {} to create, {} to unblock, {} to update ({} role(s) assigned, {} removed), {} to block, {} to delete, {} role(s) to create{keyed}; {} unchanged, {} ignored, {} kept although not in the source.",
         s.create_user,
         s.unblock_user,
         s.update_roles,

@@ -47,7 +47,8 @@ fn fallback_width(fixed_or_piped: bool, reported: Option<u16>) -> Option<u16> {
 fn action_color(a: Action) -> Color {
     match a {
         Action::CreateUser | Action::UnblockUser => Color::Green,
-        Action::UpdateRoles => Color::Yellow,
+        Action::UpdateRoles | Action::UpdateEmail | Action::UpdateProfile => Color::Yellow,
+        Action::AdoptUser => Color::Cyan,
         Action::BlockUser | Action::DeleteUser => Color::Red,
     }
 }
@@ -71,6 +72,29 @@ fn paint(text: &str, color: Color, opts: &RenderOptions) -> String {
         _ => 0,
     };
     format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// What the change does: `+admin -viewer` for roles, the address, key or fields for
+/// the others.
+fn change_cell(c: &Change) -> String {
+    let a = c.after.clone().unwrap_or_default();
+    match c.action {
+        // The email column has the new address, "Email changes" below the old one: a
+        // long cell would not fit a 100-column terminal (coloured cells do not wrap).
+        Action::UpdateEmail => "new address".to_owned(),
+        Action::AdoptUser => format!("HR key {}", a.key.as_deref().unwrap_or("")),
+        Action::UpdateProfile => format!("{} field(s)", a.fields.len()),
+        _ => roles_cell(c),
+    }
+}
+
+/// `"Ann"`, `unset`, or the JSON of another value.
+pub(crate) fn field_value(v: Option<&serde_json::Value>) -> String {
+    match v {
+        None | Some(serde_json::Value::Null) => "unset".into(),
+        Some(serde_json::Value::String(s)) => format!("{s:?}"),
+        Some(other) => other.to_string(),
+    }
 }
 
 /// `+admin -viewer`, or what a create/delete does with roles.
@@ -115,7 +139,7 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
             Cell::new("action").add_attribute(Attribute::Bold),
             Cell::new("email").add_attribute(Attribute::Bold),
             Cell::new("user id").add_attribute(Attribute::Bold),
-            Cell::new("roles").add_attribute(Attribute::Bold),
+            Cell::new("change").add_attribute(Attribute::Bold),
         ]);
         for action in Action::ALL {
             for c in cs.changes.iter().filter(|c| c.action == action) {
@@ -125,7 +149,7 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
                     cell(action.label(), color, opts),
                     cell(crate::redact::email(&c.user.email, opts.redact), None, opts),
                     cell(c.user.user_id.as_deref().unwrap_or("(new)"), None, opts),
-                    cell(roles_cell(c), color, opts),
+                    cell(change_cell(c), color, opts),
                 ]);
             }
         }
@@ -137,6 +161,42 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
         for c in updates {
             writeln!(out, "  {}", crate::redact::email(&c.user.email, opts.redact))?;
             role_diff(c, out, opts)?;
+        }
+    }
+    let renames: Vec<&Change> = cs.changes.iter().filter(|c| c.action == Action::UpdateEmail).collect();
+    if !renames.is_empty() {
+        writeln!(
+            out,
+            "\nEmail changes (same user, roles and history; Auth0 marks each new address unverified and mails it a verification link):"
+        )?;
+        for c in renames {
+            let b = c.before.clone().unwrap_or_default();
+            let old = b
+                .email
+                .as_deref()
+                .map_or_else(|| "(no email)".to_owned(), |e| crate::redact::email(e, opts.redact).into_owned());
+            writeln!(
+                out,
+                "  HR key {}: {old} → {}",
+                b.key.as_deref().unwrap_or(""),
+                crate::redact::email(&c.user.email, opts.redact)
+            )?;
+        }
+    }
+    let profiles: Vec<&Change> = cs.changes.iter().filter(|c| c.action == Action::UpdateProfile).collect();
+    if !profiles.is_empty() {
+        writeln!(out, "\nField changes:")?;
+        for c in profiles {
+            writeln!(out, "  {}", crate::redact::email(&c.user.email, opts.redact))?;
+            let (b, a) = (c.before.clone().unwrap_or_default(), c.after.clone().unwrap_or_default());
+            for (f, v) in &a.fields {
+                writeln!(
+                    out,
+                    "    {f}: {} → {}",
+                    paint(&field_value(b.fields.get(f)), Color::Red, opts),
+                    paint(&field_value(Some(v)), Color::Green, opts)
+                )?;
+            }
         }
     }
     if !cs.ignored_users.is_empty() {
@@ -213,7 +273,7 @@ pub fn apply_report(report: &ApplyReport, out: &mut impl Write, opts: &RenderOpt
                 cell(o.action.label(), None, opts),
                 cell(crate::redact::email(&o.email, opts.redact), None, opts),
                 cell(o.status.label(), color, opts),
-                cell(o.detail.as_deref().unwrap_or(""), None, opts),
+                cell(crate::redact::text(o.detail.as_deref().unwrap_or(""), None, opts.redact), None, opts),
                 cell(err.and_then(|e| e.status).map(|s| s.to_string()).unwrap_or_default(), None, opts),
                 cell(err.and_then(|e| e.error_code.clone()).unwrap_or_default(), None, opts),
                 cell(err.map(|e| crate::redact::text(&e.message, None, opts.redact)).unwrap_or_default(), None, opts),
@@ -252,6 +312,14 @@ pub fn apply_report(report: &ApplyReport, out: &mut impl Write, opts: &RenderOpt
         made(Action::BlockUser),
         made(Action::DeleteUser)
     )?;
+    let (renamed, adopted, profiles) =
+        (made(Action::UpdateEmail), made(Action::AdoptUser), made(Action::UpdateProfile));
+    if renamed + adopted + profiles > 0 {
+        writeln!(
+            out,
+            "Keys and profiles: {renamed} email(s) changed, {adopted} adopted, {profiles} profile(s) updated."
+        )?;
+    }
     writeln!(out, "Apply: {}.", report.summary.line())
 }
 

@@ -8,6 +8,7 @@ use super::{
     Auth0Settings, MssqlEncrypt, MssqlSettings, Secret, SettingsError, SourceBackend, SourceSettings, Tenant,
     parse_auth0_url,
 };
+use crate::fields::{FieldAuthority, OnNull};
 use crate::planner::{DeleteCap, IgnoreList};
 use crate::roles::{ManagedRoles, split_list};
 use std::fmt;
@@ -85,6 +86,9 @@ pub struct SourceArgs {
     /// Source database: `sqlite:PATH`, or `mssql://` / unset for SQL Server (MSSQL_* settings).
     #[arg(long = "db-url", env = "USERS_DB_URL", value_name = "URL")]
     pub users_db_url: Option<String>,
+    /// Column of the query holding the stable HR key (default employee_id).
+    #[arg(long = "key-column", hide_short_help = true, env = "USERS_KEY_COLUMN", value_name = "COLUMN")]
+    pub users_key_column: Option<String>,
     /// SQL Server host.
     #[arg(long = "mssql-server", env = "MSSQL_SERVER", value_name = "HOST")]
     pub mssql_server: Option<String>,
@@ -131,6 +135,7 @@ impl fmt::Debug for SourceArgs {
         f.debug_struct("SourceArgs")
             .field("users_db_query", &self.users_db_query)
             .field("users_db_url", &self.users_db_url)
+            .field("users_key_column", &self.users_key_column)
             .field("mssql_server", &self.mssql_server)
             .field("mssql_port", &self.mssql_port)
             .field("mssql_database", &self.mssql_database)
@@ -154,6 +159,12 @@ pub struct PolicyArgs {
     /// Comma-separated role names the tool may assign and remove (default: all roles).
     #[arg(long = "managed-roles", env = "AUTH0_MANAGED_ROLES", value_name = "ROLES")]
     pub auth0_managed_roles: Option<String>,
+    /// Who wins per synced field: FIELD=force|create_only|ignore, comma-separated (default force).
+    #[arg(long = "field-authority", hide_short_help = true, env = "AUTH0_FIELD_AUTHORITY", value_name = "RULES")]
+    pub auth0_field_authority: Option<String>,
+    /// What a NULL in a synced column does: keep (default) or clear the tenant's value.
+    #[arg(long = "on-null", hide_short_help = true, env = "AUTH0_ON_NULL", value_name = "keep|clear")]
+    pub auth0_on_null: Option<String>,
 }
 
 impl fmt::Debug for PolicyArgs {
@@ -161,6 +172,8 @@ impl fmt::Debug for PolicyArgs {
         f.debug_struct("PolicyArgs")
             .field("client_ignore_users", &self.client_ignore_users)
             .field("auth0_managed_roles", &self.auth0_managed_roles)
+            .field("auth0_field_authority", &self.auth0_field_authority)
+            .field("auth0_on_null", &self.auth0_on_null)
             .finish()
     }
 }
@@ -296,6 +309,29 @@ impl PolicyArgs {
     pub fn managed_roles(&self) -> ManagedRoles {
         ManagedRoles(non_empty(&self.auth0_managed_roles).map(|v| split_list(v).into_iter().collect()))
     }
+
+    /// Unset = every synced field is `force`.
+    pub fn field_authority(&self) -> Result<FieldAuthority, SettingsError> {
+        FieldAuthority::parse(non_empty(&self.auth0_field_authority).unwrap_or("")).map_err(|bad| {
+            invalid(
+                "AUTH0_FIELD_AUTHORITY",
+                bad.join("; "),
+                "set AUTH0_FIELD_AUTHORITY to comma-separated FIELD=AUTHORITY entries, FIELD one of name, given_name, family_name, app_metadata.<key> and AUTHORITY one of force, create_only, ignore, e.g. given_name=create_only,app_metadata.cost_centre=ignore",
+            )
+        })
+    }
+
+    /// Unset = `keep`.
+    pub fn on_null(&self) -> Result<OnNull, SettingsError> {
+        parse(
+            &self.auth0_on_null,
+            "AUTH0_ON_NULL",
+            OnNull::parse,
+            "is not keep or clear",
+            "set AUTH0_ON_NULL to keep (a NULL leaves the tenant's value) or clear (a NULL removes it)",
+        )
+        .map(Option::unwrap_or_default)
+    }
 }
 
 impl SourceArgs {
@@ -333,7 +369,8 @@ impl SourceArgs {
             }
         };
         let (query, backend) = both(query, backend)?;
-        Ok(SourceSettings { backend, query })
+        let key_column = non_empty(&self.users_key_column).unwrap_or(crate::source::DEFAULT_KEY_COLUMN).to_owned();
+        Ok(SourceSettings { backend, query, key_column })
     }
 
     pub fn mssql(&self) -> Result<MssqlSettings, SettingsError> {

@@ -80,6 +80,8 @@ pub enum SourceBackend {
 pub struct SourceSettings {
     pub backend: SourceBackend,
     pub query: String,
+    /// The column holding the stable HR key (`USERS_KEY_COLUMN`, default `employee_id`).
+    pub key_column: String,
 }
 
 /// Checks AUTH0_URL: https, or http for loopback hosts only; returns (origin, tenant).

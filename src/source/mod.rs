@@ -4,11 +4,13 @@
 pub mod mssql;
 pub mod sqlite;
 
-use crate::model::{DesiredState, DesiredUser, Profile, Warning};
+use crate::fields::{METADATA_PREFIX, metadata_key_problem};
+use crate::model::{DesiredState, DesiredUser, Profile, SourceColumns, Warning};
 use crate::plan::SourceInfo;
 use crate::settings::{SourceBackend, SourceSettings};
 use miette::Diagnostic;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
 #[derive(Debug, Error, Diagnostic)]
@@ -41,10 +43,22 @@ pub enum SourceError {
         rows: Vec<BadRow>,
     },
 
+    #[error("the query's column {column:?} cannot be synced: {reason}")]
+    #[diagnostic(
+        code(auth0_sync::source::bad_column),
+        help(
+            "name each metadata column app_metadata.<key>, the key without \".\" or \"$\" (e.g. SELECT cost_centre AS \"app_metadata.cost_centre\"), each key once, and never app_metadata.auth0_sync"
+        )
+    )]
+    BadColumn { column: String, reason: String },
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Mssql(#[from] mssql::MssqlError),
 }
+
+/// The HR key column when `USERS_KEY_COLUMN` is unset.
+pub const DEFAULT_KEY_COLUMN: &str = "employee_id";
 
 /// One row whose cells could not be read, reported together with all others.
 #[derive(Debug, Error, Diagnostic)]
@@ -65,11 +79,23 @@ pub struct ColumnMap {
     pub name: Option<usize>,
     pub given_name: Option<usize>,
     pub family_name: Option<usize>,
+    /// The HR key column (`USERS_KEY_COLUMN`).
+    pub key: Option<usize>,
+    /// `app_metadata.<key>` columns: the key and the column.
+    pub metadata: Vec<(String, usize)>,
+    columns: SourceColumns,
 }
 
 impl ColumnMap {
+    /// With the default key column (`employee_id`).
     pub fn new<S: AsRef<str>>(names: &[S]) -> Result<Self, SourceError> {
-        let find = |want: &str| names.iter().position(|n| n.as_ref().trim().eq_ignore_ascii_case(want));
+        Self::with_key_column(names, DEFAULT_KEY_COLUMN)
+    }
+
+    /// Finds the columns; `key_column` names the HR key column (matched without regard
+    /// to case).
+    pub fn with_key_column<S: AsRef<str>>(names: &[S], key_column: &str) -> Result<Self, SourceError> {
+        let find = |want: &str| names.iter().position(|n| n.as_ref().trim().eq_ignore_ascii_case(want.trim()));
         let found = || names.iter().map(|n| n.as_ref().to_owned()).collect::<Vec<_>>();
         let email = find("email").ok_or_else(|| SourceError::MissingColumn {
             column: "email",
@@ -85,14 +111,50 @@ impl ColumnMap {
                 help: "make USERS_DB_QUERY return a role column (one role per row) or a roles column (comma-separated)",
             });
         }
-        Ok(ColumnMap {
+        let mut metadata: Vec<(String, usize)> = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            let n = n.as_ref().trim();
+            let Some(prefix) = n.get(..METADATA_PREFIX.len()).filter(|p| p.eq_ignore_ascii_case(METADATA_PREFIX))
+            else {
+                continue;
+            };
+            let key = &n[prefix.len()..];
+            let bad = |reason: String| SourceError::BadColumn { column: n.to_owned(), reason };
+            if let Some(reason) = metadata_key_problem(key) {
+                return Err(bad(reason));
+            }
+            if metadata.iter().any(|(k, _)| k == key) {
+                return Err(bad(format!("another column also sets app_metadata.{key}")));
+            }
+            metadata.push((key.to_owned(), i));
+        }
+        let key = find(key_column);
+        let mut map = ColumnMap {
             email,
             role,
             roles,
             name: find("name"),
             given_name: find("given_name"),
             family_name: find("family_name"),
-        })
+            key,
+            metadata,
+            columns: SourceColumns::default(),
+        };
+        map.columns = SourceColumns {
+            key: key.map(|i| names[i].as_ref().trim().to_owned()),
+            fields: [("name", map.name), ("given_name", map.given_name), ("family_name", map.family_name)]
+                .into_iter()
+                .filter(|(_, i)| i.is_some())
+                .map(|(f, _)| f.to_owned())
+                .chain(map.metadata.iter().map(|(k, _)| format!("{METADATA_PREFIX}{k}")))
+                .collect(),
+        };
+        Ok(map)
+    }
+
+    /// The key column and the synced fields the query returns.
+    pub fn columns(&self) -> SourceColumns {
+        self.columns.clone()
     }
 
     /// Builds a raw row from the text of each cell (None for NULL).
@@ -112,6 +174,8 @@ impl ColumnMap {
                 given_name: self.given_name.and_then(&mut cell),
                 family_name: self.family_name.and_then(&mut cell),
             },
+            key: self.key.and_then(&mut cell),
+            metadata: self.metadata.iter().map(|(k, i)| (k.clone(), cell(*i))).collect(),
         }
     }
 }
@@ -122,7 +186,8 @@ pub async fn load(settings: &SourceSettings) -> Result<(DesiredState, SourceInfo
         SourceBackend::Sqlite { path } => {
             let path = path.clone();
             let query = settings.query.clone();
-            let state = tokio::task::spawn_blocking(move || sqlite::load(&path, &query))
+            let key_column = settings.key_column.clone();
+            let state = tokio::task::spawn_blocking(move || sqlite::load_with(&path, &query, &key_column))
                 .await
                 .map_err(|e| SourceError::Query { message: e.to_string() })??;
             let location = match &settings.backend {
@@ -132,11 +197,19 @@ pub async fn load(settings: &SourceSettings) -> Result<(DesiredState, SourceInfo
             (state, "sqlite", location)
         }
         SourceBackend::Mssql(m) => {
-            let state = mssql::load(m, &settings.query).await?;
+            let state =
+                mssql::load_keyed(m, &settings.query, &mssql::Timeouts::default(), &settings.key_column).await?;
             (state, "mssql", mssql::location(m))
         }
     };
-    let info = SourceInfo { kind: kind.to_owned(), location, rows: state.rows, users: state.users.len() as u64 };
+    let info = SourceInfo {
+        kind: kind.to_owned(),
+        location,
+        rows: state.rows,
+        users: state.users.len() as u64,
+        key_column: state.columns.key.clone(),
+        fields: state.columns.fields.iter().cloned().collect(),
+    };
     Ok((state, info))
 }
 
@@ -148,6 +221,10 @@ pub struct RawRow {
     /// column gives a comma-separated list (split by [`split_roles`]).
     pub roles: Vec<String>,
     pub profile: Profile,
+    /// The HR key cell.
+    pub key: Option<String>,
+    /// `app_metadata.<key>` cells, by key.
+    pub metadata: Vec<(String, Option<String>)>,
 }
 
 pub use crate::email::normalize as normalize_email;
@@ -158,11 +235,26 @@ pub use crate::roles::split_list as split_roles;
 #[derive(Debug, Default)]
 pub struct DesiredStateBuilder {
     state: DesiredState,
+    /// Each key and the first email the source gave it.
+    key_owner: BTreeMap<String, String>,
+    ambiguous: BTreeSet<String>,
 }
 
 impl DesiredStateBuilder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// For a query that returned these columns (what [`ColumnMap::columns`] says).
+    pub fn with_columns(columns: SourceColumns) -> Self {
+        let mut b = Self::default();
+        b.state.columns = columns;
+        b
+    }
+
+    /// Records which columns the query returned (when they are known after the rows).
+    pub fn set_columns(&mut self, columns: SourceColumns) {
+        self.state.columns = columns;
     }
 
     /// Adds one row. Rows that cannot be used become warnings, never silent skips.
@@ -193,30 +285,94 @@ impl DesiredStateBuilder {
             given_name: clean(row.profile.given_name),
             family_name: clean(row.profile.family_name),
         };
+        let key = clean(row.key);
+        let metadata: BTreeMap<String, String> =
+            row.metadata.into_iter().filter_map(|(k, v)| clean(v).map(|v| (k, v))).collect();
+        if let Some(k) = &key {
+            match self.key_owner.get(k) {
+                Some(first) if *first != email => {
+                    let message = format!(
+                        "the HR key {k} is also given to {first} (an earlier row); the key is not used for these addresses: they are matched by email only, and a user holding the key is kept as it is"
+                    );
+                    self.conflicting_key(row_no, &email, message, [k.clone()]);
+                }
+                Some(_) => {}
+                None => {
+                    self.key_owner.insert(k.clone(), email.clone());
+                }
+            }
+        }
         let roles = row.roles.into_iter().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
         match self.state.users.entry(email.clone()) {
             Entry::Vacant(v) => {
                 let profile = (!profile.is_empty()).then(|| Box::new(profile));
-                v.insert(DesiredUser { email, roles: roles.collect(), profile });
+                v.insert(DesiredUser { email, roles: roles.collect(), profile, key, metadata });
             }
             Entry::Occupied(mut o) => {
                 let user = o.get_mut();
                 user.roles.extend(roles);
-                if let Some(conflict) = merge_profile(user.profile.get_or_insert_default(), profile) {
+                let mut conflict = merge_profile(user.profile.get_or_insert_default(), profile);
+                if user.profile.as_ref().is_some_and(|p| p.is_empty()) {
+                    user.profile = None;
+                }
+                for (k, v) in metadata {
+                    match user.metadata.entry(k) {
+                        Entry::Vacant(e) => {
+                            e.insert(v);
+                        }
+                        Entry::Occupied(e) if *e.get() != v && conflict.is_none() => {
+                            conflict = Some(format!("app_metadata.{}", e.key()));
+                        }
+                        Entry::Occupied(_) => {}
+                    }
+                }
+                let keys = match (user.key.clone(), key) {
+                    (None, k) => {
+                        user.key = k;
+                        None
+                    }
+                    (Some(a), Some(b)) if a != b => Some((a, b)),
+                    _ => None,
+                };
+                if let Some(conflict) = conflict {
                     self.state.warnings.push(Warning {
                         kind: "conflicting_duplicate".into(),
                         row: Some(row_no),
-                        email: Some(email),
+                        email: Some(email.clone()),
                         message: format!(
                             "{conflict} differs from an earlier row for the same email; the first value is kept"
                         ),
                     });
                 }
+                if let Some((a, b)) = keys {
+                    let message = format!(
+                        "this row gives {email} the HR key {b}, an earlier row {a}; neither key is used: the address is matched by email only, and a user holding either key is kept as it is"
+                    );
+                    self.conflicting_key(row_no, &email, message, [a, b]);
+                }
             }
         }
     }
 
-    pub fn finish(self) -> DesiredState {
+    fn conflicting_key<const N: usize>(&mut self, row: u64, email: &str, message: String, keys: [String; N]) {
+        self.state.warnings.push(Warning {
+            kind: "conflicting_key".into(),
+            row: Some(row),
+            email: Some(email.to_owned()),
+            message,
+        });
+        self.ambiguous.extend(keys);
+    }
+
+    pub fn finish(mut self) -> DesiredState {
+        if !self.ambiguous.is_empty() {
+            for u in self.state.users.values_mut() {
+                if u.key.as_ref().is_some_and(|k| self.ambiguous.contains(k)) {
+                    u.key = None;
+                }
+            }
+        }
+        self.state.ambiguous_keys = self.ambiguous;
         self.state
     }
 }
@@ -227,7 +383,7 @@ fn clean(v: Option<String>) -> Option<String> {
 
 /// Fills fields `into` lacks from `from`; returns the name of the first field
 /// where both have different values.
-fn merge_profile(into: &mut Profile, from: Profile) -> Option<&'static str> {
+fn merge_profile(into: &mut Profile, from: Profile) -> Option<String> {
     let mut conflict = None;
     for (field, a, b) in [
         ("name", &mut into.name, from.name),
@@ -236,7 +392,7 @@ fn merge_profile(into: &mut Profile, from: Profile) -> Option<&'static str> {
     ] {
         match (a.as_ref(), b) {
             (None, b) => *a = b,
-            (Some(x), Some(y)) if *x != y => conflict = conflict.or(Some(field)),
+            (Some(x), Some(y)) if *x != y => conflict = conflict.or(Some(field.to_owned())),
             _ => {}
         }
     }
@@ -248,11 +404,7 @@ mod tests {
     use super::*;
 
     fn row(email: &str, roles: &[&str]) -> RawRow {
-        RawRow {
-            email: Some(email.into()),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            profile: Profile::default(),
-        }
+        RawRow { email: Some(email.into()), roles: roles.iter().map(|r| r.to_string()).collect(), ..RawRow::default() }
     }
 
     #[test]

@@ -1,21 +1,27 @@
 //! SQLite source (rusqlite, bundled): the demo's HR table, and small setups.
 
-use super::{BadRow, ColumnMap, DesiredStateBuilder, SourceError};
+use super::{BadRow, ColumnMap, DEFAULT_KEY_COLUMN, DesiredStateBuilder, SourceError};
 use crate::model::DesiredState;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
-/// Runs `query` read-only and folds its rows into a desired state.
+/// Runs `query` read-only and folds its rows into a desired state (HR key column
+/// `employee_id`).
 pub fn load(path: &Path, query: &str) -> Result<DesiredState, SourceError> {
+    load_with(path, query, DEFAULT_KEY_COLUMN)
+}
+
+/// [`load`] with the HR key in `key_column`.
+pub fn load_with(path: &Path, query: &str, key_column: &str) -> Result<DesiredState, SourceError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| SourceError::SqliteOpen { path: path.display().to_string(), message: e.to_string() })?;
     let query_err = |e: rusqlite::Error| SourceError::Query { message: e.to_string() };
     let mut stmt = conn.prepare(query).map_err(query_err)?;
     let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-    let map = ColumnMap::new(&names)?;
+    let map = ColumnMap::with_key_column(&names, key_column)?;
     let mut rows = stmt.query([]).map_err(query_err)?;
-    let mut builder = DesiredStateBuilder::new();
+    let mut builder = DesiredStateBuilder::with_columns(map.columns());
     let mut bad = Vec::new();
     let mut row_no = 0u64;
     while let Some(row) = rows.next().map_err(query_err)? {

@@ -24,6 +24,7 @@ fn user(id: &str, email: &str, roles: &[&str]) -> TenantUser {
         blocked_by_sync: false,
         role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
         linked_to: None,
+        synced: Default::default(),
     }
 }
 
@@ -52,7 +53,7 @@ fn sample() -> (Plan, TenantSnapshot) {
         "acme.auth0.com".into(),
         DB.into(),
         t.fingerprint(),
-        SourceInfo { kind: "sqlite".into(), location: "x".into(), rows: 2, users: 2 },
+        SourceInfo { kind: "sqlite".into(), location: "x".into(), rows: 2, users: 2, ..Default::default() },
         policy.record(2),
         cs,
     );

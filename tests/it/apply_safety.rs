@@ -83,7 +83,7 @@ async fn deletion_cap_at_plan_and_at_apply() {
     let (_, out) = plan(&env, &["--max-deletes", "1"]).await;
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("auth0_sync::safety::too_many_deletes") && err.contains("2 of the connection's 7"), "{err}");
+    assert!(err.contains("auth0_sync::safety::too_many_deletes") && err.contains("2 of the connection's 8"), "{err}");
     assert!(err.contains("--allow-mass-delete"), "{err}");
 
     let (p, out) = plan(&env, &[]).await;
@@ -196,10 +196,11 @@ async fn failed_creates_skip_their_roles_and_independent_changes_go_on() {
     }
     let grace = failed.iter().find(|o| o["email"] == "grace@acme.example").unwrap();
     assert!(grace["error"]["message"].as_str().unwrap().contains("2 role assignment(s) were skipped"), "{grace}");
-    // Role updates and deletes did not depend on the creates, so they went through.
-    assert_eq!(outcomes.iter().filter(|o| o["status"] == "done").count(), 4, "{outcomes:#?}");
+    // Role updates, deletes, the rename, the adoption and the profile update did not
+    // depend on the creates, so they went through.
+    assert_eq!(outcomes.iter().filter(|o| o["status"] == "done").count(), 7, "{outcomes:#?}");
     let err = text(&out.stderr);
-    assert!(err.contains("auth0_sync::apply::failed") && err.contains("4 of 8"), "{err}");
+    assert!(err.contains("auth0_sync::apply::failed") && err.contains("4 of 11"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -33,8 +33,8 @@ async fn apply_with(env: &Env, plan: &std::path::Path, flags: &[&str]) -> std::p
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_recorded_cap_is_enforced_at_apply_and_may_only_be_lowered() {
-    // 7 connection users in the demo (2 of them leave) + 18 leavers: 20 removals of
-    // 25 users. The default cap (10) refuses that; 80% (20) allows it.
+    // 8 connection users in the demo (2 of them leave) + 18 leavers: 20 removals of
+    // 26 users. The default cap (10) refuses that; 80% (20) allows it.
     let env = env_with_leavers(18).await;
     let path = env.path("plan.json");
     let mut c = env.cmd();
@@ -51,7 +51,7 @@ async fn the_recorded_cap_is_enforced_at_apply_and_may_only_be_lowered() {
     assert_eq!(v["policy"]["delete_cap"], "80%");
     assert_eq!(v["policy"]["max_deletes"], 20);
     assert_eq!(v["summary"]["delete_user"], 20);
-    assert_eq!(v["summary"]["connection_users"], 25);
+    assert_eq!(v["summary"]["connection_users"], 26);
 
     // Higher at apply: refused before any request, the tenant untouched.
     for flags in [&["--max-deletes", "90%"][..], &["--max-deletes", "21"], &["--allow-mass-delete"]] {

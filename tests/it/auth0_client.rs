@@ -2,7 +2,7 @@
 //! answer with bodies copied from Auth0's recorded traffic (`../shared/auth0/recordings` beside the checkout).
 
 use auth0_sync::auth0::{Auth0Client, Auth0Error, Connection, JobPolling, password};
-use auth0_sync::model::{NameSet, Profile, TenantRole, TenantSnapshot, TenantUser};
+use auth0_sync::model::{NameSet, Profile, SyncedFields, TenantRole, TenantSnapshot, TenantUser};
 use auth0_sync::settings::{Auth0Settings, Secret};
 use axum::Router;
 use axum::body::Body;
@@ -340,6 +340,24 @@ fn expected_snapshot() -> TenantSnapshot {
                     blocked_by_sync: false,
                     role_ids: role_ids.into(),
                     linked_to: None,
+                    // What #13 syncs, as the recorded user carries it: the profile and
+                    // the top-level app_metadata keys (no HR key: the tool wrote none).
+                    synced: SyncedFields {
+                        key: None,
+                        profile: Profile {
+                            name: Some(format!("chuck{i}@example.com")),
+                            given_name: Some("Chuck".into()),
+                            family_name: Some("Sanchez".into()),
+                        },
+                        metadata: BTreeMap::from([(
+                            "facts".to_owned(),
+                            json!([
+                                "count_to_infinity_twice",
+                                "kill_two_stones_with_one_bird",
+                                "can_hear_sign_language"
+                            ]),
+                        )]),
+                    },
                 },
             )
         })
@@ -355,6 +373,7 @@ fn expected_snapshot() -> TenantSnapshot {
             role_ids: NameSet::from([role_id(2)]),
             // Its login in DB is linked under the social primary: marked, never ours.
             linked_to: Some("google-oauth2|1099".into()),
+            synced: Default::default(),
         },
     );
     TenantSnapshot { roles, users }
@@ -1101,16 +1120,27 @@ async fn create_role_block_and_bulk_assign() {
     .await;
     let client = server.client().await;
     assert_eq!(client.create_role("test-role14").await.unwrap(), "rol_9yRKwo2Bl0zckceV");
-    client.set_blocked("auth0|1", true).await.unwrap();
-    client.set_blocked("auth0|1", false).await.unwrap();
+    let none = auth0_sync::fields::Namespace::default();
+    client.set_blocked("auth0|1", true, &none).await.unwrap();
+    client.set_blocked("auth0|1", false, &none).await.unwrap();
     client.assign_users_to_role("rol_9yRKwo2Bl0zckceV", &["auth0|1".into(), "auth0|2".into()]).await.unwrap();
     client.assign_users_to_role("rol_9yRKwo2Bl0zckceV", &[]).await.unwrap();
+    // With an HR key in the namespace (#13), the namespace is sent whole: unblocking
+    // keeps the key instead of erasing the namespace.
+    let keyed = auth0_sync::fields::Namespace { key: Some("E123".into()), blocked: true };
+    client.set_blocked("auth0|1", true, &keyed).await.unwrap();
+    client.set_blocked("auth0|1", false, &keyed).await.unwrap();
     let hits = server.api_hits();
-    assert_eq!(hits.len(), 4);
+    assert_eq!(hits.len(), 6);
     assert_eq!(hits[0].json(), json!({"name": "test-role14"}));
     assert_eq!(hits[1].json(), json!({"blocked": true, "app_metadata": {"auth0_sync": {"blocked": true}}}));
     assert_eq!(hits[2].json(), json!({"blocked": false, "app_metadata": {"auth0_sync": null}}));
     assert_eq!(hits[3].json(), json!({"users": ["auth0|1", "auth0|2"]}));
+    assert_eq!(
+        hits[4].json(),
+        json!({"blocked": true, "app_metadata": {"auth0_sync": {"key": "E123", "blocked": true}}})
+    );
+    assert_eq!(hits[5].json(), json!({"blocked": false, "app_metadata": {"auth0_sync": {"key": "E123"}}}));
 }
 
 #[tokio::test]

@@ -128,7 +128,7 @@ async fn an_export_short_of_the_search_count_is_an_error_not_a_plan() {
     let out = run(c).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let err = text(&out.stderr);
-    assert!(err.contains("incomplete_snapshot") && err.contains("1207") && err.contains("1307"), "{err}");
+    assert!(err.contains("incomplete_snapshot") && err.contains("1208") && err.contains("1308"), "{err}");
     assert!(!plan.exists(), "no plan file");
     // Once the index caught up, the counts agree and the plan is made.
     clock.advance(Duration::from_secs(31));

@@ -13,7 +13,7 @@ async fn all_checks_pass_on_the_demo_setup() {
     for needle in [
         "source reachable",
         "query runs",
-        "10 rows, 7 distinct users, 4 distinct roles",
+        "11 rows, 8 distinct users, 4 distinct roles",
         "token obtained",
         "scopes",
         "connection exists",
@@ -58,11 +58,11 @@ pub fn hr_db(db: &std::path::Path, rows: &[(&str, &str)]) {
     let _ = std::fs::remove_file(db);
     let c = rusqlite::Connection::open(db).unwrap();
     c.execute_batch(
-        "CREATE TABLE employees(email TEXT, role TEXT, name TEXT, given_name TEXT, family_name TEXT, active INTEGER)",
+        "CREATE TABLE employees(employee_id TEXT, email TEXT, role TEXT, name TEXT, given_name TEXT, family_name TEXT, department TEXT, active INTEGER)",
     )
     .unwrap();
     for (e, r) in rows {
-        c.execute("INSERT INTO employees VALUES (?1, ?2, NULL, NULL, NULL, 1)", [e, r]).unwrap();
+        c.execute("INSERT INTO employees VALUES (NULL, ?1, ?2, NULL, NULL, NULL, NULL, 1)", [e, r]).unwrap();
     }
 }
 
@@ -136,7 +136,7 @@ async fn check_reports_the_removal_cap_the_tenant_would_trip() {
     assert_eq!(plan_code, Some(1));
     assert!(plan_err.contains("auth0_sync::safety::too_many_deletes"), "{plan_err}");
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("deletes or blocks 2 of the connection's 7 users, more than the cap of 1"), "{out}");
+    assert!(out.contains("deletes or blocks 2 of the connection's 8 users, more than the cap of 1"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -66,6 +66,7 @@ async fn plan_apply_plan_converges() {
             "heidi@acme.example",
             "ivan@acme.example",
             "kim@auditors.acme.example",
+            "peggy.olsen@acme.example",
             "zoe@acme.example"
         ]
     );
@@ -229,6 +230,19 @@ fn demo_command_runs_and_converges() {
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("Step 3") && stdout.contains("No changes"), "{stdout}");
     assert!(stdout.contains("4 created") && stdout.contains("2 deleted"), "{stdout}");
+    // #13: the three new actions are shown and made; the second plan is empty.
+    for row in [
+        "┆ update email ┆ peggy.olsen@acme.example",
+        "┆ adopt        ┆ bob@acme.example",
+        "┆ set profile  ┆ carol@acme.example",
+    ] {
+        assert!(stdout.contains(row), "{row}: {stdout}");
+    }
+    assert!(stdout.contains("polsen@acme.example → peggy.olsen@acme.example"), "{stdout}");
+    assert!(stdout.contains("family_name: \"Dias\" → \"Diaz\""), "{stdout}");
+    assert!(stdout.contains("1 email(s) changed, 1 adopted, 1 profile(s) updated"), "{stdout}");
+    let step3 = &stdout[stdout.find("Step 3").unwrap()..];
+    assert!(step3.contains("No changes") && !step3.contains("┆ update email ┆"), "{step3}");
     let after: Vec<Vec<u8>> = repo_files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert_eq!(before, after, "demo changed the repo's files");
 }
@@ -257,7 +271,7 @@ fn emulator_binary_prints_its_address_and_saves_on_sigterm() {
     assert!(exit.success(), "{exit:?}");
     assert_eq!(status.ok(), Some(401));
     let saved: auth0_emulator::TenantState = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert_eq!(saved.users.len(), 8, "state was not saved back");
+    assert_eq!(saved.users.len(), 9, "state was not saved back");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,7 +7,7 @@ use auth0_emulator::{Emulator, TenantState};
 use std::path::{Path, PathBuf};
 
 pub const CONNECTION: &str = "Username-Password-Authentication";
-pub const QUERY: &str = "SELECT email, role, name, given_name, family_name FROM employees WHERE active = 1";
+pub const QUERY: &str = "SELECT employee_id, email, role, name, given_name, family_name, department AS \"app_metadata.department\" FROM employees WHERE active = 1";
 
 /// The demo tenant (examples/demo/tenant.json).
 pub fn demo_state() -> TenantState {

@@ -119,7 +119,8 @@ async fn ctrl_c_finishes_in_flight_work_and_says_how_to_resume() {
     c.args(["plan", "--out"]).arg(&plan);
     assert!(run(c).await.status.success());
 
-    let (sent, out) = apply_until(&env, &plan, 3, "-INT").await;
+    // Line 5: past the demo's rename, adoption and profile update (#13), in the creates.
+    let (sent, out) = apply_until(&env, &plan, 5, "-INT").await;
     assert!(sent);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -168,8 +169,8 @@ async fn ctrl_c_reports_every_change_in_the_same_categories_as_the_journal() {
         .iter()
         .map(|k| s[k].as_u64().unwrap())
         .sum();
-    assert_eq!(total, 8, "every change has exactly one outcome: {s}");
-    assert_eq!(report["outcomes"].as_array().unwrap().len(), 8);
+    assert_eq!(total, 11, "every change has exactly one outcome: {s}");
+    assert_eq!(report["outcomes"].as_array().unwrap().len(), 11);
     assert!(s["not_started"].as_u64().unwrap() + s["partly_done"].as_u64().unwrap() > 0, "{s}");
     assert_eq!(crate::resume::last_summary(&plan), *s, "the journal's summary is the report's");
     let err = text(&out.stderr);

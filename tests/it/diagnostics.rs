@@ -66,6 +66,9 @@ fn covered_error(e: &Error) -> &'static str {
         Error::Plan(PlanError::TooManyDeletes { .. }) => "too_many_deletes",
         Error::Plan(PlanError::CapAboveApproved { .. }) => "cap_above_approved",
         Error::Plan(PlanError::UnknownTargets { .. }) => "unknown_targets",
+        Error::Plan(PlanError::AddressTaken { .. }) => "address_taken",
+        Error::Plan(PlanError::SwappedEmails { .. }) => "swapped_emails",
+        Error::Plan(PlanError::TargetsNeedMore { .. }) => "targets_need_more",
         Error::Gate(g) => covered_gate(g),
         Error::BadJournal { .. } => "bad_journal",
         Error::PlanTooOld { .. } => "plan_too_old",
@@ -122,6 +125,7 @@ fn covered_source(e: &SourceError) -> &'static str {
         SourceError::Query { .. } => "source_query",
         SourceError::MissingColumn { .. } => "missing_column",
         SourceError::BadRows { .. } => "bad_rows",
+        SourceError::BadColumn { .. } => "bad_column",
         SourceError::Mssql(_) => "mssql",
     }
 }
@@ -200,7 +204,7 @@ fn plan_file_diagnostics() {
     let cases = [
         plan_err(|t| t.replacen('{', "{,", 1)),
         plan_err(|_| "[1, 2]".into()),
-        plan_err(|t| t.replace("\"format_version\": 2", "\"format_version\": 7")),
+        plan_err(|t| t.replace("\"format_version\": 3", "\"format_version\": 7")),
         plan_err(|t| t.replace("grace@acme.example", "mallory@evil.example")),
         {
             // Edited and resealed: the checksum matches, the content contradicts itself.
@@ -300,6 +304,17 @@ fn apply_and_plan_diagnostics() {
             users: 1000,
         }),
         Error::Plan(PlanError::UnknownTargets { emails: vec!["jane@acme.example".into(), "jon@acme.example".into()] }),
+        Error::Plan(PlanError::AddressTaken {
+            conflicts: vec![
+                "kim@acme.example: key E7 (a new user in the source), but auth0|64a0000000000000000000c3 holds it with key E3, a key the source no longer has (a recycled address?)".into(),
+            ],
+        }),
+        Error::Plan(PlanError::SwappedEmails {
+            cycles: vec!["key E1 (ann@acme.example → bea@acme.example), key E2 (bea@acme.example → ann@acme.example)".into()],
+        }),
+        Error::Plan(PlanError::TargetsNeedMore {
+            needs: vec!["ann@acme.example needs bea@acme.example to move to bea.b@acme.example first".into()],
+        }),
         Error::Gate(GateError::KeyExists { path: PathBuf::from("keys/plan-signing.key") }),
         Error::Gate(GateError::Io {
             action: "read key file",
@@ -360,6 +375,7 @@ fn source_diagnostics() {
         load("SELEC email FROM t"),
         load("SELECT mail, role FROM t"),
         load("SELECT email, role FROM t"),
+        load("SELECT email, role, mail AS \"app_metadata.auth0_sync\" FROM t"),
     ];
     for e in &cases {
         let name = covered_source(e);

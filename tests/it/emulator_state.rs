@@ -231,7 +231,7 @@ async fn an_untouched_tenant_leaves_its_file_alone_and_no_save_never_writes() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
     // --no-save: a change is served, then forgotten.
     let state = serve_then_stop(&path, false, demo_create).await;
-    assert_eq!(state.users.len(), 9);
+    assert_eq!(state.users.len(), 10);
     assert_eq!(std::fs::read(&path).unwrap(), shipped, "--no-save wrote the file");
     // Control: with saving, the same change is written.
     let state = serve_then_stop(&path, true, demo_create).await;

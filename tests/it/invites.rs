@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 /// The users the demo plan creates.
 const CREATED: [&str; 4] = ["grace@acme.example", "heidi@acme.example", "ivan@acme.example", "zoe@acme.example"];
 const LOGIN_APP: &str = "demo-login-app";
+/// The demo's renamed person (#13): Auth0 mails its new address a verification link.
+const RENAMED: &str = "peggy.olsen@acme.example";
 
 fn created() -> BTreeSet<String> {
     CREATED.iter().map(|e| (*e).to_owned()).collect()
@@ -78,7 +80,11 @@ async fn email_mode_invites_each_created_user_once_and_nobody_else() {
     assert_eq!(invited(&env.emulator, InvitationKind::Email), Vec::from(CREATED.map(String::from)), "{ctx}");
     assert!(env.emulator.tickets().is_empty());
     let mails = env.emulator.emails();
-    assert!(mails.iter().all(|m| m.kind == EmailKind::ChangePassword && m.client_id.as_deref() == Some(LOGIN_APP)));
+    // The demo's rename (#13) mails a verification link to the new address; every other
+    // mail is an invitation.
+    let (verify, invites): (Vec<_>, Vec<_>) = mails.iter().partition(|m| m.kind == EmailKind::Verification);
+    assert_eq!(verify.iter().map(|m| m.to.as_str()).collect::<Vec<_>>(), [RENAMED], "{ctx}");
+    assert!(invites.iter().all(|m| m.kind == EmailKind::ChangePassword && m.client_id.as_deref() == Some(LOGIN_APP)));
     let (outcomes, failed) = apply_outcomes(&out);
     assert!(failed.is_empty(), "{ctx}");
     for email in CREATED {
@@ -113,7 +119,9 @@ async fn ticket_mode_hands_each_ticket_to_the_command_and_keeps_stdout_the_repor
     let (outcomes, _) = apply_outcomes(&out); // stdout is still the JSON report
     assert!(text(&out.stderr).contains("delivered-one"), "{ctx}");
     assert_eq!(invited(&env.emulator, InvitationKind::Ticket), Vec::from(CREATED.map(String::from)));
-    assert!(env.emulator.emails().is_empty(), "Auth0 mails nothing for tickets");
+    // Auth0 mails nothing for tickets; the only mail is the rename's verification (#13).
+    let mails: Vec<String> = env.emulator.emails().into_iter().map(|m| format!("{:?} {}", m.kind, m.to)).collect();
+    assert_eq!(mails, [format!("Verification {RENAMED}")], "Auth0 mails nothing for tickets");
     let tickets = env.emulator.tickets();
     let got = deliveries(&file);
     assert_eq!(got.len(), 4, "{got:?}");
@@ -197,7 +205,7 @@ async fn a_failing_delivery_is_a_failed_step_and_the_next_run_invites() {
     assert_eq!(heidi["detail"], "created; invitation failed", "{ctx}");
     assert!(heidi["error"]["message"].as_str().unwrap().contains("delivery command \"false\""), "{ctx}");
     assert_eq!(outcome(&outcomes, "grace@acme.example")["detail"], "created; 2 role(s) assigned; invitation failed");
-    assert!(text(&out.stderr).contains("4 of 8 change(s) failed"), "{ctx}");
+    assert!(text(&out.stderr).contains("4 of 11 change(s) failed"), "{ctx}");
     // The users exist with their roles; only the invitation is missing.
     let state = env.emulator.state().await;
     let grace = state.users.iter().find(|u| u.email.as_deref() == Some("grace@acme.example")).unwrap();

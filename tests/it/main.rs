@@ -19,6 +19,7 @@ mod emulator_users;
 mod ergonomics;
 mod fuzz_regressions;
 mod invites;
+mod keys;
 mod markdown;
 mod mock_sql;
 mod mssql_connect;

@@ -32,6 +32,7 @@ fn big_plan(deletes: usize, updates: usize, creates: usize) -> Plan {
                 blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
                 linked_to: None,
+                synced: Default::default(),
             },
         );
     };
@@ -47,6 +48,7 @@ fn big_plan(deletes: usize, updates: usize, creates: usize) -> Plan {
             email: Some(email),
             roles: roles.iter().map(|r| (*r).into()).collect(),
             profile: Profile::default(),
+            ..Default::default()
         })
     };
     for i in 0..updates {
@@ -75,6 +77,7 @@ fn big_plan(deletes: usize, updates: usize, creates: usize) -> Plan {
             location: "hr.sqlite".into(),
             rows: desired.rows,
             users: desired.users.len() as u64,
+            ..Default::default()
         },
         record,
         cs,

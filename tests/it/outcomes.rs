@@ -45,7 +45,7 @@ async fn a_stale_plan_whose_changes_are_all_in_place_sends_nothing_and_says_so()
     // "sent" is exactly the write requests the tenant saw.
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["summary"]["sent"], writes(&env), "{report}");
-    assert_eq!(report["summary"]["done"], 8, "{report}");
+    assert_eq!(report["summary"]["done"], 11, "{report}");
 
     let before = writes(&env);
     let mut c = env.cmd();
@@ -55,16 +55,16 @@ async fn a_stale_plan_whose_changes_are_all_in_place_sends_nothing_and_says_so()
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert_eq!(writes(&env), before, "nothing was sent");
     assert!(
-        stdout.contains("Apply: 0 sent: 0 done, 8 already applied, 0 adopted, 0 partly done, 0 failed"),
+        stdout.contains("Apply: 0 sent: 0 done, 11 already applied, 0 adopted, 0 partly done, 0 failed"),
         "{stdout}"
     );
     assert!(stdout.contains("Made by this run: 0 created, 0 unblocked, 0 updated, 0 blocked, 0 deleted."), "{stdout}");
     // The journal says the same, change by change and in its summary.
     let outcomes = journal_outcomes(&second);
-    assert_eq!(outcomes.len(), 8, "{outcomes:?}");
+    assert_eq!(outcomes.len(), 11, "{outcomes:?}");
     assert!(outcomes.iter().all(|o| o == "already_applied"), "{outcomes:?}");
     let summary = last_summary(&second);
-    assert_eq!(summary["already_applied"], 8);
+    assert_eq!(summary["already_applied"], 11);
     assert_eq!(summary["sent"], 0);
 
     // And the JSON report, run once more (now every change is in the journal).
@@ -74,10 +74,10 @@ async fn a_stale_plan_whose_changes_are_all_in_place_sends_nothing_and_says_so()
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (all, failed) = apply_outcomes(&out);
     assert!(failed.is_empty());
-    assert_eq!(all.len(), 8);
+    assert_eq!(all.len(), 11);
     assert!(all.iter().all(|o| o["status"] == "already_applied" && o["requests"] == 0), "{all:?}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["summary"]["already_applied"], 8);
+    assert_eq!(report["summary"]["already_applied"], 11);
     assert_eq!(last_summary(&second), report["summary"]);
 }
 

@@ -56,6 +56,7 @@ fn row(email: &str, roles: &[&str]) -> RawRow {
         email: Some(email.to_owned()),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
         profile: Profile::default(),
+        ..Default::default()
     }
 }
 
@@ -68,6 +69,7 @@ fn tenant_user(id: &str, email: &str, connection: &str, role_ids: &[&str]) -> Te
         blocked_by_sync: false,
         role_ids: role_ids.iter().map(|r| (*r).to_owned()).collect(),
         linked_to: None,
+        synced: Default::default(),
     }
 }
 
@@ -174,6 +176,7 @@ fn make_plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -
             location: "examples/demo/hr.sqlite".into(),
             rows: desired.rows,
             users: desired.users.len() as u64,
+            ..Default::default()
         },
         record,
         changeset,
@@ -284,8 +287,150 @@ fn signed_partial_plan() -> Plan {
     plan
 }
 
+/// With an HR key and synced fields (#13): a rename with a name change, an adoption,
+/// a create with the key and metadata, a metadata key cleared (on_null clear), and a
+/// field left to others (create_only).
+fn keyed_plan() -> Plan {
+    use auth0_sync::fields::{FieldAuthority, OnNull};
+    use auth0_sync::model::{SourceColumns, SyncedFields};
+    let columns = SourceColumns {
+        key: Some("employee_id".into()),
+        fields: ["name", "given_name", "app_metadata.team"].map(str::to_owned).into(),
+    };
+    let mut b = DesiredStateBuilder::with_columns(columns);
+    let keyed = |email: &str, key: &str, name: Option<&str>, team: Option<&str>| RawRow {
+        key: Some(key.into()),
+        profile: Profile { name: name.map(str::to_owned), given_name: name.map(str::to_owned), ..Profile::default() },
+        metadata: vec![("team".into(), team.map(str::to_owned))],
+        ..row(email, &["viewer"])
+    };
+    b.push(keyed("kate.new@example.com", "E1", Some("Kate New"), Some("Blue")));
+    b.push(keyed("leo@example.com", "E2", None, None));
+    b.push(keyed("mia@example.com", "E3", Some("Mia"), Some("Blue")));
+    b.push(keyed("ned@example.com", "E4", None, None));
+    let mut t = TenantSnapshot::default();
+    t.roles.insert(VIEWER.into(), TenantRole { id: VIEWER.into(), name: "viewer".into() });
+    let synced = |key: Option<&str>, name: Option<&str>, team: Option<&str>| SyncedFields {
+        key: key.map(str::to_owned),
+        profile: Profile { name: name.map(str::to_owned), ..Profile::default() },
+        metadata: team.map(|t| [("team".to_owned(), json!(t))].into()).unwrap_or_default(),
+    };
+    for (id, email, synced) in [
+        ("auth0|kate", "kate.old@example.com", synced(Some("E1"), Some("Kate Old"), Some("Blue"))),
+        ("auth0|leo", "leo@example.com", synced(None, None, None)),
+        ("auth0|ned", "ned@example.com", synced(Some("E4"), None, Some("Red"))),
+    ] {
+        t.users.insert(id.into(), TenantUser { synced, ..tenant_user(id, email, CONNECTION, &[VIEWER]) });
+    }
+    let policy = Policy {
+        on_null: OnNull::Clear,
+        authority: FieldAuthority::parse("given_name=create_only").unwrap(),
+        ..policy()
+    };
+    let desired = b.finish();
+    let mut plan = make_plan(&desired, &t, &policy);
+    plan.source.key_column = desired.columns.key.clone();
+    plan.source.fields = desired.columns.fields.iter().cloned().collect();
+    plan.checksum = plan.compute_checksum();
+    plan
+}
+
+#[test]
+fn keyed_plan_matches_the_schema() {
+    let v = written(&keyed_plan());
+    let actions: Vec<(String, String)> = actions_of(&v);
+    let want = [
+        ("update_email", "kate.new@example.com"),
+        ("create_user", "mia@example.com"),
+        ("adopt_user", "leo@example.com"),
+        ("update_profile", "kate.new@example.com"),
+        ("update_profile", "ned@example.com"),
+    ];
+    assert_eq!(actions, want.map(|(a, e)| (a.to_owned(), e.to_owned())));
+    let rename = &v["changes"][0];
+    assert_eq!(rename["before"], json!({"roles": ["viewer"], "key": "E1", "email": "kate.old@example.com"}));
+    assert_eq!(
+        rename["after"],
+        json!({"roles": ["viewer"], "key": "E1", "email": "kate.new@example.com", "email_verified": false, "verify_email": true})
+    );
+    assert_eq!(v["changes"][1]["after"]["key"], "E3");
+    assert_eq!(v["changes"][1]["after"]["fields"], json!({"app_metadata.team": "Blue"}));
+    assert_eq!(
+        v["changes"][1]["after"]["profile"],
+        json!({"name": "Mia", "given_name": "Mia"}),
+        "create_only is set at creation"
+    );
+    assert_eq!(v["changes"][2]["before"], json!({"roles": ["viewer"]}));
+    assert_eq!(v["changes"][2]["after"], json!({"roles": ["viewer"], "key": "E2"}));
+    assert_eq!(v["changes"][3]["before"]["fields"], json!({"name": "Kate Old"}), "given_name is create_only");
+    assert_eq!(v["changes"][3]["after"]["fields"], json!({"name": "Kate New"}));
+    assert_eq!(v["changes"][4]["before"]["fields"], json!({"app_metadata.team": "Red"}));
+    assert_eq!(v["changes"][4]["after"]["fields"], json!({"app_metadata.team": null}), "on_null clear");
+    assert_eq!(v["source"]["key_column"], "employee_id");
+    assert_eq!(v["policy"]["field_authority"], json!({"given_name": "create_only"}));
+    assert_eq!(v["summary"]["update_email"], 1);
+    assert_eq!(v["summary"]["adopt_user"], 1);
+    assert_eq!(v["summary"]["update_profile"], 2);
+    assert_valid(&v);
+}
+
+#[test]
+fn rejects_key_changes_of_the_wrong_shape() {
+    let base = written(&keyed_plan());
+    let refuse = |why: &str, edit: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        edit(&mut v);
+        assert_invalid(&v, why);
+        reseal(&mut v);
+        assert!(
+            matches!(
+                parse(&serde_json::to_string_pretty(&v).unwrap()),
+                Err(PlanFileError::Inconsistent { .. } | PlanFileError::Shape { .. })
+            ),
+            "parse accepted {why}"
+        );
+    };
+    refuse("a rename without verify_email", &|v| {
+        v["changes"][0]["after"].as_object_mut().unwrap().remove("verify_email");
+    });
+    refuse("a rename marking the new address verified", &|v| v["changes"][0]["after"]["email_verified"] = json!(true));
+    refuse("an adoption of a user that has a key", &|v| v["changes"][2]["before"]["key"] = json!("E9"));
+    refuse("an adoption without a key", &|v| {
+        v["changes"][2]["after"].as_object_mut().unwrap().remove("key");
+    });
+    refuse("a profile change without fields", &|v| {
+        v["changes"][3]["after"].as_object_mut().unwrap().remove("fields");
+        v["changes"][3]["before"].as_object_mut().unwrap().remove("fields");
+    });
+    refuse("a field that is not synced", &|v| {
+        v["changes"][3]["after"]["fields"] = json!({"nickname": "K"});
+        v["changes"][3]["before"]["fields"] = json!({"nickname": null});
+    });
+    // Consistency only: what the schema cannot see.
+    let inconsistent = |why: &str, edit: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        edit(&mut v);
+        reseal(&mut v);
+        assert!(
+            matches!(parse(&serde_json::to_string_pretty(&v).unwrap()), Err(PlanFileError::Inconsistent { .. })),
+            "parse accepted {why}"
+        );
+    };
+    inconsistent("a create_only field in a profile change", &|v| {
+        v["changes"][3]["after"]["fields"] = json!({"given_name": "Kate"});
+        v["changes"][3]["before"]["fields"] = json!({"given_name": null});
+    });
+    inconsistent("a rename to another address than the user's", &|v| {
+        v["changes"][0]["after"]["email"] = json!("someone@example.com");
+    });
+    inconsistent("a profile change that changes nothing", &|v| {
+        v["changes"][3]["after"]["fields"] = json!({"name": "Kate Old"});
+    });
+}
+
 fn fixtures() -> Vec<(&'static str, Plan)> {
     vec![
+        ("keyed", keyed_plan()),
         ("full", full_plan()),
         ("block", block_plan()),
         ("ignore", ignore_plan()),
@@ -428,7 +573,15 @@ fn schema_properties_match_what_serde_writes() {
     assert_eq!(keys(&change["user"]), props(&s["$defs"]["userRef"]), "user");
     let create = &block["changes"][change_index(&block, "create_user")];
     let unblock = &block["changes"][change_index(&block, "unblock_user")];
-    assert_eq!(&keys(&create["after"]) | &keys(&unblock["before"]), props(&s["$defs"]["userState"]), "user state");
+    let keyed = written(&keyed_plan());
+    let rename = &keyed["changes"][change_index(&keyed, "update_email")];
+    let keyed_create = &keyed["changes"][change_index(&keyed, "create_user")];
+    assert_eq!(
+        &(&keys(&create["after"]) | &keys(&unblock["before"]))
+            | &(&keys(&rename["after"]) | &keys(&keyed_create["after"])),
+        props(&s["$defs"]["userState"]),
+        "user state"
+    );
     assert_eq!(keys(&create["after"]["profile"]), props(&s["$defs"]["profile"]), "profile");
     let warning = full["warnings"]
         .as_array()
@@ -493,7 +646,9 @@ fn full_plan_matches_the_schema() {
             "ignore_users": ["*@contractors.example.com"],
             "on_missing": "delete",
             "delete_cap": "default",
-            "max_deletes": 10
+            "max_deletes": 10,
+            "on_null": "keep",
+            "field_authority": {}
         })
     );
     let kinds: BTreeSet<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["kind"].as_str().unwrap()).collect();
@@ -561,6 +716,8 @@ fn block_plan_matches_the_schema() {
             "on_missing": "block",
             "delete_cap": "default",
             "max_deletes": 10,
+            "on_null": "keep",
+            "field_authority": {},
         })
     );
     let s = &v["summary"];
@@ -721,7 +878,8 @@ fn rejects_inconsistent_before_after() {
 #[test]
 fn rejects_bad_values() {
     rejects("format_version 1 (before signed plans)", |v| v["format_version"] = json!(1));
-    rejects("format_version 3", |v| v["format_version"] = json!(3));
+    rejects("format_version 2 (before HR keys)", |v| v["format_version"] = json!(2));
+    rejects("format_version 4", |v| v["format_version"] = json!(4));
     rejects("a delete_cap that is not a cap", |v| v["policy"]["delete_cap"] = json!("lots"));
     rejects("a delete_cap over 100%", |v| v["policy"]["delete_cap"] = json!("120%"));
     rejects("an empty targets list", |v| v["targets"] = json!([]));
@@ -785,7 +943,7 @@ fn parse_refuses_a_tampered_email() {
 #[test]
 fn parse_refuses_a_wrong_format_version() {
     // Plans of format 1 (before signatures and recorded caps) are refused by version.
-    for old in [1, 3] {
+    for old in [1, 2, 4] {
         let mut v = written(&full_plan());
         v["format_version"] = json!(old);
         reseal(&mut v);

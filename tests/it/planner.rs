@@ -38,6 +38,7 @@ fn tenant(users: &[(&str, &str, &str, &[&str])]) -> TenantSnapshot {
                 blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
                 linked_to: None,
+                synced: Default::default(),
             },
         );
     }
@@ -377,5 +378,333 @@ fn the_summary_accounts_for_every_user() {
             OnMissing::Ignore => 2, // gone and asleep
         };
         assert_eq!(s.kept, expected_kept, "{mode:?}");
+    }
+}
+
+// ------------------------------------------------ #13: HR key, renames, profile, metadata
+
+mod keys {
+    use super::*;
+    use auth0_sync::fields::{FieldAuthority, OnNull};
+    use auth0_sync::model::{Profile, SourceColumns, SyncedFields};
+    use auth0_sync::source::ColumnMap;
+    use serde_json::{Value, json};
+
+    /// A source row: (key, email, given_name, app_metadata.dept), NULL as `None`.
+    type Row<'a> = (Option<&'a str>, &'a str, Option<&'a str>, Option<&'a str>);
+
+    fn source(rows: &[Row<'_>]) -> DesiredState {
+        let map = ColumnMap::new(&["employee_id", "email", "role", "given_name", "app_metadata.dept"]).unwrap();
+        let mut b = DesiredStateBuilder::with_columns(map.columns());
+        for (key, email, given, dept) in rows {
+            b.push(RawRow {
+                email: Some((*email).into()),
+                roles: vec!["viewer".into()],
+                profile: Profile { given_name: given.map(str::to_owned), ..Default::default() },
+                key: key.map(str::to_owned),
+                metadata: vec![("dept".into(), dept.map(str::to_owned))],
+            });
+        }
+        b.finish()
+    }
+
+    /// A tenant user: (id, email, key, given_name, app_metadata); each holds viewer.
+    type Held<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, Value);
+
+    fn keyed(users: &[Held<'_>]) -> TenantSnapshot {
+        let mut t = tenant(&[]);
+        for (id, email, key, given, md) in users {
+            let metadata = md.as_object().cloned().unwrap_or_default().into_iter().collect();
+            t.users.insert(
+                id.to_string(),
+                TenantUser {
+                    user_id: id.to_string(),
+                    email: Some(email.to_string()),
+                    connection: DB.into(),
+                    blocked: false,
+                    blocked_by_sync: false,
+                    role_ids: ["rol_viewer".to_owned()].into_iter().collect(),
+                    linked_to: None,
+                    synced: SyncedFields {
+                        key: key.map(str::to_owned),
+                        profile: Profile { given_name: given.map(str::to_owned), ..Default::default() },
+                        metadata,
+                    },
+                },
+            );
+        }
+        t
+    }
+
+    fn acts(cs: &auth0_sync::plan::Changeset) -> Vec<(Action, String, Option<String>)> {
+        cs.changes.iter().map(|c| (c.action, c.user.email.clone(), c.user.user_id.clone())).collect()
+    }
+
+    fn a(action: Action, email: &str, id: Option<&str>) -> (Action, String, Option<String>) {
+        (action, email.to_owned(), id.map(str::to_owned))
+    }
+
+    fn with(auth: &str, on_null: OnNull) -> Policy {
+        Policy { authority: FieldAuthority::parse(auth).unwrap(), on_null, ..policy(&[]) }
+    }
+
+    #[test]
+    fn a_keyless_user_with_the_address_is_adopted_and_nothing_else_changes() {
+        let d = source(&[(Some("E1"), "ann@x.io", Some("Ann"), Some("IT"))]);
+        let t = keyed(&[("auth0|1", "ann@x.io", None, Some("Ann"), json!({"dept": "IT"}))]);
+        let cs = plan(&d, &t, &policy(&[])).unwrap();
+        assert_eq!(acts(&cs), [a(Action::AdoptUser, "ann@x.io", Some("auth0|1"))]);
+        let c = &cs.changes[0];
+        assert_eq!(c.before.as_ref().unwrap().key, None);
+        assert_eq!(c.after.as_ref().unwrap().key.as_deref(), Some("E1"));
+        // Adoption does not carry roles or fields of its own.
+        assert_eq!(c.before.as_ref().unwrap().roles, c.after.as_ref().unwrap().roles);
+        assert!(c.after.as_ref().unwrap().fields.is_empty());
+        assert_eq!(cs.summary.adopt_user, 1);
+        // Once adopted, nothing is left to do.
+        let t = keyed(&[("auth0|1", "ann@x.io", Some("E1"), Some("Ann"), json!({"dept": "IT"}))]);
+        assert!(plan(&d, &t, &policy(&[])).unwrap().changes.is_empty());
+    }
+
+    #[test]
+    fn adoption_and_a_profile_change_are_separate_changes() {
+        let d = source(&[(Some("E1"), "ann@x.io", Some("Anne"), Some("IT"))]);
+        let t = keyed(&[("auth0|1", "ann@x.io", None, Some("Ann"), json!({}))]);
+        let cs = plan(&d, &t, &policy(&[])).unwrap();
+        assert_eq!(
+            acts(&cs),
+            [a(Action::AdoptUser, "ann@x.io", Some("auth0|1")), a(Action::UpdateProfile, "ann@x.io", Some("auth0|1"))]
+        );
+        let p = &cs.changes[1];
+        assert_eq!(p.before.as_ref().unwrap().fields["given_name"], json!("Ann"));
+        assert_eq!(p.after.as_ref().unwrap().fields["given_name"], json!("Anne"));
+        assert_eq!(p.before.as_ref().unwrap().fields["app_metadata.dept"], Value::Null);
+        assert_eq!(p.after.as_ref().unwrap().fields["app_metadata.dept"], json!("IT"));
+    }
+
+    #[test]
+    fn a_key_with_a_new_address_is_renamed_never_deleted_and_created() {
+        let d = source(&[(Some("E1"), "ann.lee@x.io", None, None)]);
+        let t = keyed(&[("auth0|1", "ann@x.io", Some("E1"), None, json!({"other": 1}))]);
+        let cs = plan(&d, &t, &policy(&[])).unwrap();
+        assert_eq!(acts(&cs), [a(Action::UpdateEmail, "ann.lee@x.io", Some("auth0|1"))]);
+        let c = &cs.changes[0];
+        assert_eq!(c.before.as_ref().unwrap().email.as_deref(), Some("ann@x.io"));
+        let after = c.after.as_ref().unwrap();
+        assert_eq!(after.email.as_deref(), Some("ann.lee@x.io"));
+        // What is sent, stated in the plan: unverified, and Auth0 mails a verification link.
+        assert_eq!((after.email_verified, after.verify_email), (Some(false), Some(true)));
+        assert_eq!((cs.summary.create_user, cs.summary.delete_user, cs.summary.update_email), (0, 0, 1));
+    }
+
+    #[test]
+    fn a_recycled_address_is_refused_naming_both_keys() {
+        // E2 is a new hire with the address E1 (who left) still holds.
+        let d = source(&[(Some("E2"), "ann@x.io", None, None)]);
+        let t = keyed(&[("auth0|1", "ann@x.io", Some("E1"), None, json!({}))]);
+        let err = plan(&d, &t, &policy(&[])).unwrap_err();
+        let PlanError::AddressTaken { conflicts } = &err else { panic!("{err:?}") };
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        assert!(conflicts[0].contains("key E2") && conflicts[0].contains("key E1"), "{conflicts:?}");
+        assert!(conflicts[0].contains("auth0|1"), "{conflicts:?}");
+    }
+
+    #[test]
+    fn a_rename_onto_an_address_another_key_holds_is_refused() {
+        let d = source(&[(Some("E1"), "bob@x.io", None, None), (Some("E2"), "bob2@x.io", None, None)]);
+        let t = keyed(&[
+            ("auth0|1", "ann@x.io", Some("E1"), None, json!({})),
+            ("auth0|2", "bob@x.io", Some("E3"), None, json!({})),
+        ]);
+        let err = plan(&d, &t, &policy(&[])).unwrap_err();
+        let PlanError::AddressTaken { conflicts } = &err else { panic!("{err:?}") };
+        assert!(conflicts.iter().any(|c| c.contains("key E1") && c.contains("key E3")), "{conflicts:?}");
+    }
+
+    #[test]
+    fn swapped_addresses_are_refused_with_the_two_plan_way() {
+        let d = source(&[(Some("E1"), "bob@x.io", None, None), (Some("E2"), "ann@x.io", None, None)]);
+        let t = keyed(&[
+            ("auth0|1", "ann@x.io", Some("E1"), None, json!({})),
+            ("auth0|2", "bob@x.io", Some("E2"), None, json!({})),
+        ]);
+        let err = plan(&d, &t, &policy(&[])).unwrap_err();
+        let PlanError::SwappedEmails { cycles } = &err else { panic!("{err:?}") };
+        assert_eq!(cycles.len(), 1, "{cycles:?}");
+        assert!(cycles[0].contains("key E1") && cycles[0].contains("key E2"), "{cycles:?}");
+        let help = miette::Diagnostic::help(&err).unwrap().to_string();
+        assert!(help.contains("two plans") && help.contains("temporary address"), "{help}");
+    }
+
+    #[test]
+    fn chained_renames_free_each_address_before_it_is_taken() {
+        // E1 takes b@ from E2, E2 takes c@ from E3, E3 moves to d@ (free); a new hire takes a@.
+        let d = source(&[
+            (Some("E1"), "b@x.io", None, None),
+            (Some("E2"), "c@x.io", None, None),
+            (Some("E3"), "d@x.io", None, None),
+            (Some("E4"), "a@x.io", None, None),
+        ]);
+        let t = keyed(&[
+            ("auth0|1", "a@x.io", Some("E1"), None, json!({})),
+            ("auth0|2", "b@x.io", Some("E2"), None, json!({})),
+            ("auth0|3", "c@x.io", Some("E3"), None, json!({})),
+        ]);
+        let cs = plan(&d, &t, &policy(&[])).unwrap();
+        let renames: Vec<_> = acts(&cs).into_iter().filter(|c| c.0 == Action::UpdateEmail).collect();
+        // Whoever's new address is free goes first, then those waiting on them.
+        assert_eq!(
+            renames,
+            [
+                a(Action::UpdateEmail, "d@x.io", Some("auth0|3")),
+                a(Action::UpdateEmail, "c@x.io", Some("auth0|2")),
+                a(Action::UpdateEmail, "b@x.io", Some("auth0|1")),
+            ]
+        );
+        // Renames come before the create that takes the first address.
+        let first_create = cs.changes.iter().position(|c| c.action == Action::CreateUser).unwrap();
+        assert!(cs.changes[..first_create].iter().all(|c| c.action == Action::UpdateEmail));
+        assert_eq!(cs.changes[first_create].user.email, "a@x.io");
+    }
+
+    #[test]
+    fn two_rows_with_one_key_and_two_emails_are_warnings_and_the_key_is_not_used() {
+        let d = source(&[(Some("E1"), "ann@x.io", None, None), (Some("E1"), "ann2@x.io", None, None)]);
+        assert!(d.warnings.iter().any(|w| w.kind == "conflicting_key"), "{:?}", d.warnings);
+        assert!(d.users.values().all(|u| u.key.is_none()));
+        // The tenant user holding the key is kept (not renamed, not deleted); the rows are
+        // matched by email only.
+        let t = keyed(&[("auth0|1", "old@x.io", Some("E1"), None, json!({}))]);
+        let cs = plan(&d, &t, &policy(&[])).unwrap();
+        assert_eq!(acts(&cs), [a(Action::CreateUser, "ann2@x.io", None), a(Action::CreateUser, "ann@x.io", None)]);
+        assert_eq!(cs.summary.kept, 1);
+    }
+
+    /// Each authority × NULL rule for a field the tenant holds and the source changes,
+    /// clears, or gives a user being created.
+    #[test]
+    fn profile_and_metadata_follow_each_authority_and_null_rule() {
+        struct Case {
+            auth: &'static str,
+            on_null: OnNull,
+            row: Row<'static>,
+            /// Expected update_profile after-fields (empty: no change).
+            want: Value,
+        }
+        let cases = [
+            // force: HR wins.
+            Case {
+                auth: "",
+                on_null: OnNull::Keep,
+                row: (Some("E1"), "a@x.io", Some("Anne"), Some("HR")),
+                want: json!({"given_name": "Anne", "app_metadata.dept": "HR"}),
+            },
+            Case {
+                auth: "given_name=force",
+                on_null: OnNull::Keep,
+                row: (Some("E1"), "a@x.io", Some("Anne"), Some("IT")),
+                want: json!({"given_name": "Anne"}),
+            },
+            // create_only / ignore: left alone once the user exists.
+            Case {
+                auth: "given_name=create_only",
+                on_null: OnNull::Keep,
+                row: (Some("E1"), "a@x.io", Some("Anne"), Some("HR")),
+                want: json!({"app_metadata.dept": "HR"}),
+            },
+            Case {
+                auth: "given_name=ignore,app_metadata.dept=ignore",
+                on_null: OnNull::Keep,
+                row: (Some("E1"), "a@x.io", Some("Anne"), Some("HR")),
+                want: json!({}),
+            },
+            Case {
+                auth: "app_metadata.dept=create_only",
+                on_null: OnNull::Clear,
+                row: (Some("E1"), "a@x.io", Some("Ann"), None),
+                want: json!({}),
+            },
+            // NULL: keep leaves the tenant's value, clear sends null (never "").
+            Case { auth: "", on_null: OnNull::Keep, row: (Some("E1"), "a@x.io", None, None), want: json!({}) },
+            Case {
+                auth: "",
+                on_null: OnNull::Clear,
+                row: (Some("E1"), "a@x.io", None, None),
+                want: json!({"given_name": null, "app_metadata.dept": null}),
+            },
+            Case {
+                auth: "given_name=ignore",
+                on_null: OnNull::Clear,
+                row: (Some("E1"), "a@x.io", None, Some("IT")),
+                want: json!({}),
+            },
+        ];
+        let t = keyed(&[("auth0|1", "a@x.io", Some("E1"), Some("Ann"), json!({"dept": "IT", "badge": "B-1"}))]);
+        for (i, c) in cases.iter().enumerate() {
+            let d = source(&[c.row]);
+            let cs = plan(&d, &t, &with(c.auth, c.on_null)).unwrap();
+            let got: Value = cs
+                .changes
+                .iter()
+                .find(|ch| ch.action == Action::UpdateProfile)
+                .map(|ch| json!(ch.after.as_ref().unwrap().fields))
+                .unwrap_or(json!({}));
+            assert_eq!(got, c.want, "case {i} ({}, {:?})", c.auth, c.on_null);
+            // Only the keys the query names: `badge` is never touched.
+            assert!(cs.changes.iter().all(|ch| ch.after.iter().all(|a| !a.fields.contains_key("app_metadata.badge"))));
+            if let Some(ch) = cs.changes.iter().find(|ch| ch.action == Action::UpdateProfile) {
+                let before = &ch.before.as_ref().unwrap().fields;
+                assert_eq!(
+                    before.keys().collect::<Vec<_>>(),
+                    ch.after.as_ref().unwrap().fields.keys().collect::<Vec<_>>(),
+                    "case {i}: the same fields before and after"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_create_writes_force_and_create_only_fields_but_not_ignored_ones() {
+        let d = source(&[(Some("E9"), "new@x.io", Some("Nia"), Some("Ops"))]);
+        for (auth, given, dept) in [
+            ("", Some("Nia"), Some(json!("Ops"))),
+            ("given_name=create_only,app_metadata.dept=create_only", Some("Nia"), Some(json!("Ops"))),
+            ("given_name=ignore,app_metadata.dept=ignore", None, None),
+        ] {
+            let cs = plan(&d, &tenant(&[]), &with(auth, OnNull::Keep)).unwrap();
+            let after = cs.changes[0].after.as_ref().unwrap();
+            assert_eq!(cs.changes[0].action, Action::CreateUser);
+            assert_eq!(after.key.as_deref(), Some("E9"), "{auth}");
+            assert_eq!(after.profile.given_name.as_deref(), given, "{auth}");
+            assert_eq!(after.fields.get("app_metadata.dept").cloned(), dept, "{auth}");
+        }
+    }
+
+    #[test]
+    fn a_column_the_query_does_not_return_is_not_synced() {
+        // No given_name / app_metadata.dept columns: the tenant's values are left alone
+        // even under clear.
+        let mut b = DesiredStateBuilder::with_columns(SourceColumns {
+            key: Some("employee_id".into()),
+            fields: Default::default(),
+        });
+        b.push(RawRow {
+            email: Some("a@x.io".into()),
+            roles: vec!["viewer".into()],
+            key: Some("E1".into()),
+            ..Default::default()
+        });
+        let d = b.finish();
+        let t = keyed(&[("auth0|1", "a@x.io", Some("E1"), Some("Ann"), json!({"dept": "IT"}))]);
+        assert!(plan(&d, &t, &with("", OnNull::Clear)).unwrap().changes.is_empty());
+    }
+
+    #[test]
+    fn a_bad_authority_entry_says_what_is_wrong() {
+        let bad =
+            FieldAuthority::parse("given_name=sometimes,email=force,app_metadata.auth0_sync=ignore,nokey").unwrap_err();
+        assert_eq!(bad.len(), 4, "{bad:?}");
+        assert!(bad[0].contains("sometimes") && bad[1].contains("email") && bad[2].contains("namespace"), "{bad:?}");
+        assert!(bad[3].contains("FIELD=AUTHORITY"), "{bad:?}");
     }
 }

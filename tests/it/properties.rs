@@ -64,6 +64,7 @@ fn build(c: &Case) -> (DesiredState, TenantSnapshot, Policy) {
                 blocked_by_sync: *blocked && *by_sync,
                 role_ids: roles.iter().map(|r| format!("rol_{}", ROLES[*r as usize])).collect(),
                 linked_to: None,
+                synced: Default::default(),
             },
         );
     }
@@ -77,6 +78,7 @@ fn build(c: &Case) -> (DesiredState, TenantSnapshot, Policy) {
         delete_cap: DeleteCap::Unlimited,
         allow_empty_source: true,
         create_missing_roles: false,
+        ..Default::default()
     };
     (b.finish(), t, policy)
 }
@@ -100,6 +102,7 @@ fn apply_model(t: &TenantSnapshot, cs: &Changeset) -> TenantSnapshot {
                         blocked_by_sync: false,
                         role_ids: roles,
                         linked_to: None,
+                        synced: Default::default(),
                     },
                 );
             }
@@ -119,6 +122,10 @@ fn apply_model(t: &TenantSnapshot, cs: &Changeset) -> TenantSnapshot {
             }
             Action::DeleteUser => {
                 t.users.remove(c.user.user_id.as_ref().unwrap());
+            }
+            // This model's sources have no HR key and no synced fields.
+            Action::UpdateEmail | Action::AdoptUser | Action::UpdateProfile => {
+                unreachable!("no keys or synced fields here: {c:?}")
             }
         }
     }
@@ -199,7 +206,7 @@ proptest! {
             "t.auth0.com".into(),
             DB.into(),
             tenant.fingerprint(),
-            SourceInfo { kind: "sqlite".into(), location: "x".into(), rows: desired.rows, users: desired.users.len() as u64 },
+            SourceInfo { kind: "sqlite".into(), location: "x".into(), rows: desired.rows, users: desired.users.len() as u64, ..Default::default() },
             policy.record(cs.summary.connection_users),
             cs,
         );

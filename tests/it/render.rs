@@ -45,6 +45,7 @@ fn sample_plan(with_changes: bool) -> Plan {
                 blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
                 linked_to: None,
+                synced: Default::default(),
             },
         );
     }
@@ -55,7 +56,7 @@ fn sample_plan(with_changes: bool) -> Plan {
         "acme.eu.auth0.com".into(),
         DB.into(),
         t.fingerprint(),
-        SourceInfo { kind: "sqlite".into(), location: "hr.sqlite".into(), rows: 3, users: 2 },
+        SourceInfo { kind: "sqlite".into(), location: "hr.sqlite".into(), rows: 3, users: 2, ..Default::default() },
         PolicyRecord::default(),
         cs,
     )
@@ -171,6 +172,7 @@ fn user(id: &str, email: &str, roles: &[&str], blocked: bool) -> TenantUser {
         blocked_by_sync: blocked,
         role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
         linked_to: None,
+        synced: Default::default(),
     }
 }
 
@@ -200,7 +202,13 @@ fn plan_of(source: &[(&str, &[&str])], users: Vec<TenantUser>, tweak: impl FnOnc
         "acme.eu.auth0.com".into(),
         DB.into(),
         t.fingerprint(),
-        SourceInfo { kind: "sqlite".into(), location: "hr.sqlite".into(), rows: source.len() as u64, users: 1 },
+        SourceInfo {
+            kind: "sqlite".into(),
+            location: "hr.sqlite".into(),
+            rows: source.len() as u64,
+            users: 1,
+            ..Default::default()
+        },
         record,
         cs,
     )

@@ -5,8 +5,10 @@
 //! apply run again must converge: the tenant is the plan's "after", nobody is
 //! created twice, no change is lost, and none of the plan's own changes is refused
 //! as drift. With `--invite ticket`, each created user also receives exactly one
-//! ticket whatever the kill point. A property test does the same in-process over
-//! random plans and stop points.
+//! ticket whatever the kill point. A second sweep does the same for a keyed plan
+//! (#13: renames in a chain, an adoption, profile and metadata updates, an unblock
+//! that keeps the namespace). Property tests do the same in-process over random
+//! plans and stop points, with and without HR keys.
 
 use crate::common::{CONNECTION, Env, run, text};
 use auth0_emulator::state::{StateRole, StateUser};
@@ -65,18 +67,18 @@ fn hr_db(dir: &Path) -> Vec<u8> {
     let path = dir.join("build-hr.sqlite");
     let db = rusqlite::Connection::open(&path).unwrap();
     db.execute_batch(
-        "CREATE TABLE employees (email TEXT, role TEXT, name TEXT, given_name TEXT, family_name TEXT, active INTEGER);
+        "CREATE TABLE employees (employee_id TEXT, email TEXT, role TEXT, name TEXT, given_name TEXT, family_name TEXT, department TEXT, active INTEGER);
          INSERT INTO employees VALUES
-           ('keep@acme.example', 'viewer', NULL, NULL, NULL, 1),
-           ('swap@acme.example', 'editor', NULL, NULL, NULL, 1),
-           ('grow@acme.example', 'viewer', NULL, NULL, NULL, 1),
-           ('grow@acme.example', 'admin', NULL, NULL, NULL, 1),
-           ('shrink@acme.example', 'editor', NULL, NULL, NULL, 1),
-           ('back@acme.example', 'viewer', NULL, NULL, NULL, 1),
-           ('new1@acme.example', 'editor', 'New One', 'New', 'One', 1),
-           ('new1@acme.example', 'auditor', 'New One', 'New', 'One', 1),
-           ('new2@acme.example', NULL, NULL, NULL, NULL, 1),
-           ('new3@acme.example', 'viewer', NULL, NULL, NULL, 1);",
+           (NULL, 'keep@acme.example', 'viewer', NULL, NULL, NULL, NULL, 1),
+           (NULL, 'swap@acme.example', 'editor', NULL, NULL, NULL, NULL, 1),
+           (NULL, 'grow@acme.example', 'viewer', NULL, NULL, NULL, NULL, 1),
+           (NULL, 'grow@acme.example', 'admin', NULL, NULL, NULL, NULL, 1),
+           (NULL, 'shrink@acme.example', 'editor', NULL, NULL, NULL, NULL, 1),
+           (NULL, 'back@acme.example', 'viewer', NULL, NULL, NULL, NULL, 1),
+           (NULL, 'new1@acme.example', 'editor', 'New One', 'New', 'One', NULL, 1),
+           (NULL, 'new1@acme.example', 'auditor', 'New One', 'New', 'One', NULL, 1),
+           (NULL, 'new2@acme.example', NULL, NULL, NULL, NULL, NULL, 1),
+           (NULL, 'new3@acme.example', 'viewer', NULL, NULL, NULL, NULL, 1);",
     )
     .unwrap();
     drop(db);
@@ -339,6 +341,143 @@ async fn with_invitations_a_kill_at_every_write_then_resume_delivers_one_ticket_
     }
 }
 
+/// #13: a keyed tenant for the second sweep: a chain of two renames (ann moves to
+/// ann.lee@, bob takes ann's old address), an adoption with a profile update (cat),
+/// a metadata update (dan), an unblock of a keyed user the tool blocked (eve), a
+/// leaver (gone) and a keyed joiner.
+fn keyed_tenant() -> TenantState {
+    let mut state = tenant();
+    let user = |n: u32, email: &str, roles: &[&str], given: &str, md: serde_json::Value| StateUser {
+        given_name: Some(given.into()),
+        app_metadata: md,
+        user_metadata: serde_json::json!({"theme": format!("t{n}")}),
+        ..tenant_user(n, email, roles, false)
+    };
+    let mut eve = user(
+        5,
+        "eve@acme.example",
+        &["viewer"],
+        "Eve",
+        serde_json::json!({"auth0_sync": {"key": "E5", "blocked": true}}),
+    );
+    eve.blocked = true;
+    state.users = vec![
+        user(
+            1,
+            "ann@acme.example",
+            &["viewer"],
+            "Ann",
+            serde_json::json!({"auth0_sync": {"key": "E1"}, "badge": "B1"}),
+        ),
+        user(2, "bob@acme.example", &["viewer"], "Bob", serde_json::json!({"auth0_sync": {"key": "E2"}})),
+        user(3, "cat@acme.example", &["viewer"], "Cat", serde_json::json!({"badge": "B3"})),
+        user(
+            4,
+            "dan@acme.example",
+            &["viewer"],
+            "Dan",
+            serde_json::json!({"auth0_sync": {"key": "E4"}, "department": "IT", "badge": "B4"}),
+        ),
+        eve,
+        user(6, "gone@acme.example", &["editor"], "Gone", serde_json::json!({"auth0_sync": {"key": "E6"}})),
+    ];
+    state
+}
+
+fn keyed_db(dir: &Path) -> Vec<u8> {
+    let path = dir.join("build-keyed-hr.sqlite");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE employees (employee_id TEXT, email TEXT, role TEXT, name TEXT, given_name TEXT, family_name TEXT, department TEXT, active INTEGER);
+         INSERT INTO employees VALUES
+           ('E1', 'ann.lee@acme.example', 'viewer', NULL, 'Ann', NULL, NULL, 1),
+           ('E2', 'ann@acme.example', 'editor', NULL, 'Bob', NULL, NULL, 1),
+           ('E3', 'cat@acme.example', 'viewer', NULL, 'Cathy', NULL, 'Ops', 1),
+           ('E4', 'dan@acme.example', 'viewer', NULL, 'Dan', NULL, 'Sales', 1),
+           ('E5', 'eve@acme.example', 'viewer', NULL, 'Eve', NULL, NULL, 1),
+           ('E7', 'new@acme.example', 'viewer', NULL, 'Nia', NULL, 'Ops', 1);",
+    )
+    .unwrap();
+    drop(db);
+    std::fs::read(&path).unwrap()
+}
+
+/// What #13 syncs, per address: (user_id, or "created"; roles; blocked; given_name;
+/// app_metadata; user_metadata).
+type Identity = (String, Vec<String>, bool, Option<String>, serde_json::Value, serde_json::Value);
+
+fn identities(state: &TenantState) -> BTreeMap<String, Identity> {
+    let names: BTreeMap<&str, &str> = state.roles.iter().map(|r| (r.id.as_str(), r.name.as_str())).collect();
+    let known: Vec<String> = keyed_tenant().users.into_iter().map(|u| u.user_id).collect();
+    let mut out = BTreeMap::new();
+    for u in state.users.iter().filter(|u| u.connection == CONNECTION) {
+        let mut roles: Vec<String> =
+            u.roles.iter().map(|r| names.get(r.as_str()).unwrap_or(&"?").to_string()).collect();
+        roles.sort();
+        let id = if known.contains(&u.user_id) { u.user_id.clone() } else { "created".into() };
+        let email = u.email.clone().unwrap_or_default();
+        let v = (id, roles, u.blocked, u.given_name.clone(), u.app_metadata.clone(), u.user_metadata.clone());
+        assert!(out.insert(email.clone(), v).is_none(), "{email} exists twice");
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_keys_a_kill_at_every_write_then_resume_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = keyed_db(dir.path());
+    let env = Env::with_options(keyed_tenant(), &db, EmulatorOptions::default()).await;
+    let plan = env.path("plan.json");
+    let mut c = env.cmd();
+    c.args(["plan", "--on-missing", "delete", "--out"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let plan_text = std::fs::read_to_string(&plan).unwrap();
+    let planned: serde_json::Value = serde_json::from_str(&plan_text).unwrap();
+    let actions: Vec<&str> =
+        planned["changes"].as_array().unwrap().iter().map(|c| c["action"].as_str().unwrap()).collect();
+    for a in ["update_email", "adopt_user", "update_profile", "unblock_user", "create_user", "delete_user"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    let mut c = env.cmd();
+    c.args(["apply", "--concurrency", "1"]).arg(&plan);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let writes = env.emulator.writes_seen();
+    let want = identities(&env.emulator.state().await);
+    assert!(writes >= 10, "a mixed plan: {writes} writes");
+    // What a clean run makes: renamed users keep their ids and every other key.
+    assert_eq!(want["ann.lee@acme.example"].0, format!("auth0|{:024x}", 1));
+    assert_eq!(want["ann.lee@acme.example"].4, serde_json::json!({"auth0_sync": {"key": "E1"}, "badge": "B1"}));
+    assert_eq!(want["ann@acme.example"].0, format!("auth0|{:024x}", 2));
+    assert_eq!(
+        want["cat@acme.example"].4,
+        serde_json::json!({"auth0_sync": {"key": "E3"}, "badge": "B3", "department": "Ops"})
+    );
+    assert_eq!(want["eve@acme.example"].4, serde_json::json!({"auth0_sync": {"key": "E5"}}));
+    assert_eq!(want["new@acme.example"].4, serde_json::json!({"auth0_sync": {"key": "E7"}, "department": "Ops"}));
+    assert!(!want.contains_key("gone@acme.example"));
+    for n in 1..=writes {
+        for halt in [Halt::BeforeWrite(n), Halt::AfterWrite(n)] {
+            env.emulator.reset(keyed_tenant()).unwrap();
+            let plan = env.path(&format!("plan-{n}-{}.json", matches!(halt, Halt::AfterWrite(_))));
+            std::fs::write(&plan, &plan_text).unwrap();
+            assert!(apply_killed_at(&env, &plan, halt).await, "{halt:?}: never reached");
+            let mut c = env.cmd();
+            c.args(["apply", "--format", "json"]).arg(&plan);
+            let out = run(c).await;
+            let ctx = format!("{halt:?}:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+            assert!(out.status.success(), "resume failed: {ctx}");
+            let (outcomes, failed) = crate::common::apply_outcomes(&out);
+            assert!(failed.is_empty(), "{ctx}");
+            assert!(outcomes.iter().all(|o| o["status"] != "skipped" && o["status"] != "not_started"), "{ctx}");
+            assert_eq!(identities(&env.emulator.state().await), want, "{ctx}");
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(last_summary(&plan), report["summary"], "{ctx}");
+        }
+    }
+}
+
 mod property {
     //! Random tenants and sources, a random stop point (before or after the Nth write
     //! is performed), random concurrency; the apply future is dropped at the halt (as
@@ -467,7 +606,7 @@ mod property {
             tenant.into(),
             CONNECTION.into(),
             snapshot.fingerprint(),
-            SourceInfo { kind: "test".into(), location: "memory".into(), rows: users, users },
+            SourceInfo { kind: "test".into(), location: "memory".into(), rows: users, users, ..Default::default() },
             policy.record(cs.summary.connection_users),
             cs,
         )
@@ -523,6 +662,177 @@ mod property {
         fn any_stop_point_then_resume_converges(c in case()) {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(check(c))?;
+        }
+    }
+
+    /// #13: random keyed tenants and sources (renames, chains, adoptions, a synced
+    /// given_name under either NULL rule), stopped at a random write and resumed.
+    #[derive(Debug, Clone)]
+    struct KeyCase {
+        /// (email index, roles, holds the key `K<email index>`, given name)
+        tenant: Vec<(u8, Vec<u8>, bool, u8)>,
+        /// (email index, roles, key index, given name)
+        source: Vec<(u8, Vec<u8>, Option<u8>, u8)>,
+        clear: bool,
+        stop: u64,
+        after: bool,
+        concurrency: usize,
+    }
+
+    fn key_case() -> impl Strategy<Value = KeyCase> {
+        (
+            prop::collection::btree_map(0u8..8, (prop::collection::vec(0u8..3, 0..2), any::<bool>(), 0u8..3), 0..6),
+            prop::collection::btree_map(
+                0u8..10,
+                (prop::collection::vec(0u8..3, 0..2), prop::option::of(0u8..8), 0u8..3),
+                1..7,
+            ),
+            any::<bool>(),
+            1u64..20,
+            any::<bool>(),
+            1usize..4,
+        )
+            .prop_map(|(tenant, source, clear, stop, after, concurrency)| KeyCase {
+                tenant: tenant.into_iter().map(|(e, (r, k, g))| (e, r, k, g)).collect(),
+                source: source.into_iter().map(|(e, (r, k, g))| (e, r, k, g)).collect(),
+                clear,
+                stop,
+                after,
+                concurrency,
+            })
+    }
+
+    fn given(g: u8) -> Option<String> {
+        [None, Some("Ann"), Some("Bea")][g as usize].map(str::to_owned)
+    }
+
+    fn key_state(c: &KeyCase) -> TenantState {
+        let base = Case {
+            tenant: c.tenant.iter().map(|(e, r, _, _)| (*e, r.clone(), false)).collect(),
+            source: vec![],
+            block: false,
+            stop: 0,
+            after: false,
+            concurrency: 1,
+        };
+        let mut state = state(&base);
+        for (u, (e, _, keyed, g)) in state.users.iter_mut().zip(&c.tenant) {
+            u.given_name = given(*g);
+            u.app_metadata = if *keyed {
+                serde_json::json!({"auth0_sync": {"key": format!("K{e}")}, "badge": "b"})
+            } else {
+                serde_json::json!({"badge": "b"})
+            };
+        }
+        state
+    }
+
+    /// `None` when the planner refuses the case (a recycled address or a swap).
+    async fn make_key_plan(client: &Auth0Client, c: &KeyCase, tenant: &str) -> Option<Plan> {
+        use auth0_sync::model::{Profile, SourceColumns};
+        let columns =
+            SourceColumns { key: Some("employee_id".into()), fields: ["given_name".to_owned()].into_iter().collect() };
+        let mut b = DesiredStateBuilder::with_columns(columns);
+        for (e, roles, key, g) in &c.source {
+            let row = |role: Option<&str>| RawRow {
+                email: Some(email(*e)),
+                roles: role.into_iter().map(str::to_owned).collect(),
+                profile: Profile { given_name: given(*g), ..Default::default() },
+                key: key.map(|k| format!("K{k}")),
+                metadata: vec![],
+            };
+            if roles.is_empty() {
+                b.push(row(None));
+            }
+            for r in roles {
+                b.push(row(Some(role_name(*r))));
+            }
+        }
+        let desired = b.finish();
+        let snapshot = client.snapshot(CONNECTION).await.unwrap();
+        let policy = Policy {
+            connection: CONNECTION.into(),
+            on_missing: OnMissing::Delete,
+            delete_cap: planner::DeleteCap::Unlimited,
+            on_null: if c.clear { auth0_sync::fields::OnNull::Clear } else { auth0_sync::fields::OnNull::Keep },
+            ..Policy::default()
+        };
+        let cs = match planner::plan(&desired, &snapshot, &policy) {
+            Ok(cs) => cs,
+            Err(
+                auth0_sync::error::PlanError::AddressTaken { .. } | auth0_sync::error::PlanError::SwappedEmails { .. },
+            ) => return None,
+            Err(e) => panic!("{c:?}: {e:?}"),
+        };
+        let users = desired.users.len() as u64;
+        Some(Plan::new(
+            chrono::Utc::now(),
+            tenant.into(),
+            CONNECTION.into(),
+            snapshot.fingerprint(),
+            SourceInfo { kind: "test".into(), location: "memory".into(), rows: users, users, ..Default::default() },
+            policy.record(cs.summary.connection_users),
+            cs,
+        ))
+    }
+
+    async fn check_keys(c: KeyCase) -> Result<(), TestCaseError> {
+        let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), key_state(&c), None).await.unwrap();
+        let tenant = emulator.base_url().trim_start_matches("http://").to_owned();
+        let client = client(&emulator).await;
+        let Some(plan) = make_key_plan(&client, &c, &tenant).await else {
+            return Err(TestCaseError::reject("refused by the planner"));
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        plan.write_new(&path, false).unwrap();
+        let opts = ApplyOptions { concurrency: c.concurrency, ..ApplyOptions::default() };
+        emulator.set_halt(Some(if c.after { Halt::AfterWrite(c.stop) } else { Halt::BeforeWrite(c.stop) }));
+        let cancel = CancellationToken::new();
+        let first = apply(&client, &path, &plan, &opts, &cancel);
+        tokio::select! {
+            _ = emulator.halted() => {}
+            r = first => { r.unwrap(); }
+        }
+        emulator.set_halt(None);
+        let report = apply(&client, &path, &plan, &opts, &cancel).await.unwrap();
+        for o in &report.outcomes {
+            prop_assert!(
+                matches!(o.status, OutcomeStatus::Done | OutcomeStatus::AlreadyApplied | OutcomeStatus::Adopted),
+                "{c:?}: {o:?}"
+            );
+        }
+        let again = make_key_plan(&client, &c, &tenant).await;
+        prop_assert!(
+            again.as_ref().is_some_and(|p| p.changeset.changes.is_empty()),
+            "{c:?}: {:?}",
+            again.map(|p| p.changeset.changes)
+        );
+        let state = emulator.state().await;
+        // Renamed users kept their ids; every user the tenant had keeps its other key.
+        for ch in plan.changeset.changes.iter().filter(|ch| ch.action == auth0_sync::plan::Action::UpdateEmail) {
+            let id = ch.user.user_id.as_deref().unwrap();
+            let u = state.users.iter().find(|u| u.user_id == id);
+            prop_assert_eq!(u.and_then(|u| u.email.clone()), Some(ch.user.email.clone()), "{:?}", c);
+        }
+        let known: Vec<String> = key_state(&c).users.into_iter().map(|u| u.user_id).collect();
+        for u in state.users.iter().filter(|u| known.contains(&u.user_id)) {
+            prop_assert_eq!(&u.app_metadata["badge"], "b", "{:?}: {:?}", c, u);
+        }
+        let mut emails: Vec<_> = state.users.iter().filter_map(|u| u.email.clone()).collect();
+        let n = emails.len();
+        emails.sort();
+        emails.dedup();
+        prop_assert_eq!(emails.len(), n, "{:?}: a user exists twice", c);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+        #[test]
+        fn with_keys_any_stop_point_then_resume_converges(c in key_case()) {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(check_keys(c))?;
         }
     }
 }

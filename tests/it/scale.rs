@@ -255,7 +255,8 @@ async fn import_job_errors_fail_their_users_only() {
     }
     let grace = failed.iter().find(|o| o["email"] == "grace@acme.example").unwrap();
     assert!(grace["error"]["message"].as_str().unwrap().contains("role assignment(s) were skipped"), "{grace}");
-    assert_eq!(outcomes.iter().filter(|o| o["status"] == "done").count(), 4, "{outcomes:#?}");
+    // The rename, the adoption and the profile update (#13) go through too.
+    assert_eq!(outcomes.iter().filter(|o| o["status"] == "done").count(), 7, "{outcomes:#?}");
     let counts = env.emulator.request_counts();
     assert_eq!(counts.get("POST /api/v2/users"), None, "{counts:?}");
     assert!(counts.get("GET /api/v2/jobs/{id}/errors").is_some_and(|n| *n >= 1), "{counts:?}");

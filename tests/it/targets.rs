@@ -19,6 +19,7 @@ fn desired(rows: &[(&str, &[&str])]) -> DesiredState {
             email: Some((*e).into()),
             roles: r.iter().map(|s| (*s).into()).collect(),
             profile: Profile::default(),
+            ..Default::default()
         });
     }
     b.finish()
@@ -40,6 +41,7 @@ fn tenant(users: &[(&str, &str, &[&str])]) -> TenantSnapshot {
                 blocked_by_sync: false,
                 role_ids: roles.iter().map(|r| format!("rol_{r}")).collect(),
                 linked_to: None,
+                synced: Default::default(),
             },
         );
     }
@@ -153,7 +155,7 @@ fn a_partial_plan_records_its_targets_and_parse_holds_it_to_them() {
         "acme.eu.auth0.com".into(),
         DB.into(),
         t.fingerprint(),
-        SourceInfo { kind: "sqlite".into(), location: "hr.sqlite".into(), rows: 3, users: 3 },
+        SourceInfo { kind: "sqlite".into(), location: "hr.sqlite".into(), rows: 3, users: 3, ..Default::default() },
         record,
         cs,
     )

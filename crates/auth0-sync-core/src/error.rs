@@ -57,6 +57,37 @@ pub enum PlanError {
         )
     )]
     UnknownTargets { emails: Vec<String> },
+
+    #[error(
+        "{} address(es) the source gives to one HR key are held by another user of the connection: {}",
+        conflicts.len(),
+        conflicts.join("; ")
+    )]
+    #[diagnostic(
+        code(auth0_sync::plan::address_taken),
+        help(
+            "the tool never hands one person's account or address to another: if an address was recycled, remove or rename its old holder in Auth0 first; if the HR table is wrong, fix the key or the email there; then plan again"
+        )
+    )]
+    AddressTaken { conflicts: Vec<String> },
+
+    #[error("{} group(s) of people swap email addresses, which one plan cannot do: {}", cycles.len(), cycles.join("; "))]
+    #[diagnostic(
+        code(auth0_sync::plan::swapped_emails),
+        help(
+            "do it in two plans: first give one person of each group a temporary address in the HR table (e.g. name.tmp@your-domain), plan and apply; then give the final addresses, plan and apply again"
+        )
+    )]
+    SwappedEmails { cycles: Vec<String> },
+
+    #[error("the targets' changes need changes of users outside the targets: {}", needs.join("; "))]
+    #[diagnostic(
+        code(auth0_sync::plan::targets_need_more),
+        help(
+            "add these addresses with --only (an address is only free once the user holding it has moved), or make a full plan"
+        )
+    )]
+    TargetsNeedMore { needs: Vec<String> },
 }
 
 /// A plan file that cannot be written or read.

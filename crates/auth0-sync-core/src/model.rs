@@ -190,6 +190,13 @@ pub struct DesiredUser {
     /// `Profile` would cost 72 bytes per user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Box<Profile>>,
+    /// The person's stable HR key (`USERS_KEY_COLUMN`, trimmed), when the row has one
+    /// and the source gives it to this email alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Values of the `app_metadata.<key>` columns, by key; NULL and empty cells absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 impl DesiredUser {
@@ -228,6 +235,22 @@ pub struct DesiredState {
     pub warnings: Vec<Warning>,
     /// Rows the query returned (including rows that only produced warnings).
     pub rows: u64,
+    /// Which synced columns the query returned.
+    pub columns: SourceColumns,
+    /// Keys the source gives to more than one email, or emails it gives more than one
+    /// key: those rows are matched by email alone, and a tenant user holding such a key
+    /// is kept as it is (never removed) until the source is fixed.
+    pub ambiguous_keys: BTreeSet<String>,
+}
+
+/// The columns of the query beyond email and roles, found by name: the HR key and the
+/// synced fields. A field the query does not return is not synced at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceColumns {
+    /// The key column as the query names it; `None` when it returns none.
+    pub key: Option<String>,
+    /// Synced fields returned: `name`, `given_name`, `family_name`, `app_metadata.<key>`.
+    pub fields: BTreeSet<String>,
 }
 
 impl DesiredState {
@@ -273,6 +296,29 @@ pub struct TenantUser {
     /// linked identity when Auth0 gives one (else the primary's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linked_to: Option<String>,
+    /// The HR key, the profile and `app_metadata` (what auth0-sync syncs beyond roles).
+    #[serde(default, skip_serializing_if = "SyncedFields::is_empty")]
+    pub synced: SyncedFields,
+}
+
+/// What the tenant holds of the fields auth0-sync may sync, for one user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncedFields {
+    /// `app_metadata.auth0_sync.key`: the HR key the tool wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `name`, `given_name`, `family_name` as Auth0 answers them.
+    #[serde(default, skip_serializing_if = "Profile::is_empty")]
+    pub profile: Profile,
+    /// The top-level `app_metadata` keys but the tool's namespace.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+impl SyncedFields {
+    pub fn is_empty(&self) -> bool {
+        self.key.is_none() && self.profile.is_empty() && self.metadata.is_empty()
+    }
 }
 
 /// The `connection` of a tenant user whose connection Auth0 did not say (an export

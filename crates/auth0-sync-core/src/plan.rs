@@ -18,21 +18,33 @@ use std::io::Write;
 use std::path::Path;
 
 /// The plan format this build writes and the only one it executes.
-/// Version 2 added `policy.delete_cap`, `targets` and `signature`.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 2 added `policy.delete_cap`, `targets` and `signature`; version 3 the HR
+/// key, renames and synced fields (`update_email`, `adopt_user`, `update_profile`,
+/// `source.key_column`, `source.fields`, `policy.on_null`, `policy.field_authority`).
+pub const FORMAT_VERSION: u32 = 3;
 
-/// What the change does: `create_user` creates the user in the connection then
-/// assigns its roles; `unblock_user` unblocks a user auth0-sync blocked earlier who is
-/// back in the source (roles unchanged); `update_roles` assigns and/or removes roles
-/// of an existing user; `block_user` blocks a user missing from the source
-/// (`policy.on_missing` `block`; reversible, roles unchanged); `delete_user` deletes
-/// the user (no undo).
+/// What the change does: `update_email` changes the address of a user found by its HR
+/// key (same `user_id`, roles and history); `create_user` creates the user in the
+/// connection then assigns its roles; `adopt_user` writes the HR key on a user of the
+/// connection found by email that has none; `update_profile` sets (or clears) synced
+/// fields; `unblock_user` unblocks a user auth0-sync blocked earlier who is back in the
+/// source (roles unchanged); `update_roles` assigns and/or removes roles of an existing
+/// user; `block_user` blocks a user missing from the source (`policy.on_missing`
+/// `block`; reversible, roles unchanged); `delete_user` deletes the user (no undo).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[schemars(rename = "action")]
 pub enum Action {
+    /// Change the email of a user found by its HR key (a rename, never a delete and a
+    /// create); first, so that addresses are free when creates take them.
+    UpdateEmail,
     /// Create the user in the connection, then assign its roles.
     CreateUser,
+    /// Write the HR key on a user of the connection found by email (once).
+    AdoptUser,
+    /// Set or clear synced fields (`name`, `given_name`, `family_name`,
+    /// `app_metadata.<key>`).
+    UpdateProfile,
     /// Unblock a user auth0-sync blocked earlier who is back in the source.
     UnblockUser,
     /// Assign and/or remove roles of an existing user.
@@ -45,12 +57,23 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order a plan lists and apply executes them.
-    pub const ALL: [Action; 5] =
-        [Action::CreateUser, Action::UnblockUser, Action::UpdateRoles, Action::BlockUser, Action::DeleteUser];
+    pub const ALL: [Action; 8] = [
+        Action::UpdateEmail,
+        Action::CreateUser,
+        Action::AdoptUser,
+        Action::UpdateProfile,
+        Action::UnblockUser,
+        Action::UpdateRoles,
+        Action::BlockUser,
+        Action::DeleteUser,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Action::UpdateEmail => "update_email",
             Action::CreateUser => "create_user",
+            Action::AdoptUser => "adopt_user",
+            Action::UpdateProfile => "update_profile",
             Action::UnblockUser => "unblock_user",
             Action::UpdateRoles => "update_roles",
             Action::BlockUser => "block_user",
@@ -61,7 +84,10 @@ impl Action {
     /// Short label for tables.
     pub fn label(self) -> &'static str {
         match self {
+            Action::UpdateEmail => "update email",
             Action::CreateUser => "create",
+            Action::AdoptUser => "adopt",
+            Action::UpdateProfile => "set profile",
             Action::UnblockUser => "unblock",
             Action::UpdateRoles => "update roles",
             Action::BlockUser => "block",
@@ -74,7 +100,9 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "userRef", deny_unknown_fields)]
 pub struct UserRef {
-    /// Normalised (trimmed, lower-cased) email address.
+    /// Normalised (trimmed, lower-cased) email address: the source's for a user in the
+    /// source (the new address of an `update_email`), the tenant's for `block_user` and
+    /// `delete_user`.
     #[schemars(length(min = 1))]
     pub email: String,
     /// Auth0 user id, e.g. `auth0|0123456789abcdef`. Absent for a user that does not
@@ -88,7 +116,8 @@ pub struct UserRef {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "userState", deny_unknown_fields)]
 pub struct UserState {
-    /// Names of the (managed) roles the user has (before) or will have (after).
+    /// Names of the (managed) roles the user has (before) or will have (after); the
+    /// same on both sides of every action but `update_roles` and `create_user`.
     pub roles: crate::model::NameSet,
     /// Whether the user is blocked; written only when true (absent means not blocked).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -97,12 +126,41 @@ pub struct UserState {
     /// Profile fields; absent when none is set (only creates carry one).
     #[serde(default, skip_serializing_if = "Profile::is_empty")]
     pub profile: Profile,
+    /// The HR key (`app_metadata.auth0_sync.key`) the user holds (before) or will hold
+    /// (after); absent when none. `adopt_user` goes from none to one; `create_user`
+    /// writes it at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(min = 1))]
+    pub key: Option<String>,
+    /// `update_email` only: the address before (absent when the user had none) and
+    /// after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", length(min = 1))]
+    pub email: Option<String>,
+    /// `update_email` after only: always `false`, as sent: Auth0 marks the new address
+    /// unverified until its owner follows the link Auth0 mails to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    pub email_verified: Option<bool>,
+    /// `update_email` after only: always `true`, as sent: Auth0 mails a verification
+    /// link to the new address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    pub verify_email: Option<bool>,
+    /// Synced fields by name (`name`, `given_name`, `family_name`,
+    /// `app_metadata.<key>`): for `update_profile` the tenant's values before (null when
+    /// unset) and the values after (a string, or null to clear), the same names on both
+    /// sides; for `create_user` (after) the `app_metadata` keys set at creation.
+    /// Absent when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"pattern": "^(name|given_name|family_name|app_metadata\\.[^.$]+)$"}, "minProperties" = 1))]
+    pub fields: BTreeMap<String, serde_json::Value>,
 }
 
 /// One change. Both `before` and `after` keys are always present: `before` is null
-/// for `create_user`, `after` is null for `delete_user`, both are set for
-/// `unblock_user`, `update_roles` and `block_user`. `user.user_id` is absent for
-/// `create_user` and present for every other action.
+/// for `create_user`, `after` is null for `delete_user`, both are set for every other
+/// action. `user.user_id` is absent for `create_user` and present for every other
+/// action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "change", deny_unknown_fields, transform = crate::schema::change_branches)]
 pub struct Change {
@@ -144,8 +202,14 @@ impl Change {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "summary", deny_unknown_fields)]
 pub struct Summary {
+    /// Number of `update_email` changes.
+    pub update_email: u32,
     /// Number of `create_user` changes.
     pub create_user: u32,
+    /// Number of `adopt_user` changes.
+    pub adopt_user: u32,
+    /// Number of `update_profile` changes.
+    pub update_profile: u32,
     /// Number of `unblock_user` changes.
     pub unblock_user: u32,
     /// Number of `update_roles` changes.
@@ -168,7 +232,8 @@ pub struct Summary {
     /// match `policy.ignore_users`.
     pub ignored: u32,
     /// Connection users absent from the source that were kept: `policy.on_missing` is
-    /// `ignore`, or it is `block` and the user is already blocked.
+    /// `ignore`, or it is `block` and the user is already blocked, or the user holds an
+    /// HR key the source gives to more than one email (see the warnings).
     pub kept: u32,
     /// Users of the connection in the tenant snapshot, the base of the deletion cap
     /// (the whole connection, also in a partial plan).
@@ -177,11 +242,14 @@ pub struct Summary {
 
 impl Summary {
     pub fn total_changes(&self) -> u32 {
-        self.create_user + self.unblock_user + self.update_roles + self.block_user + self.delete_user + self.create_role
+        Action::ALL.iter().map(|a| self.count(*a)).sum::<u32>() + self.create_role
     }
     pub fn count(&self, a: Action) -> u32 {
         match a {
+            Action::UpdateEmail => self.update_email,
             Action::CreateUser => self.create_user,
+            Action::AdoptUser => self.adopt_user,
+            Action::UpdateProfile => self.update_profile,
             Action::UnblockUser => self.unblock_user,
             Action::UpdateRoles => self.update_roles,
             Action::BlockUser => self.block_user,
@@ -204,6 +272,16 @@ pub struct SourceInfo {
     pub rows: u64,
     /// Distinct desired users after email normalisation.
     pub users: u64,
+    /// The HR key column (`USERS_KEY_COLUMN`) as the query returned it; null when the
+    /// query has none (users are then matched by email only and no key is written).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub key_column: Option<String>,
+    /// The synced fields the query returned, sorted: `name`, `given_name`,
+    /// `family_name`, `app_metadata.<key>`. Fields it does not return are not synced.
+    #[serde(default)]
+    #[schemars(extend("uniqueItems" = true), inner(regex(pattern = r"^(name|given_name|family_name|app_metadata\.[^.$]+)$")))]
+    pub fields: Vec<String>,
 }
 
 /// The policy the plan was computed with, recorded for reviewers; apply enforces the
@@ -235,6 +313,16 @@ pub struct PolicyRecord {
     /// least 10 and at most 500); null when there is no cap.
     #[serde(default)]
     pub max_deletes: Option<u32>,
+    /// What a NULL (or empty) cell of a synced column does (`AUTH0_ON_NULL`): `keep`
+    /// leaves the tenant's value, `clear` removes it (sent as null).
+    #[serde(default)]
+    pub on_null: crate::fields::OnNull,
+    /// The synced fields that are not `force` (`AUTH0_FIELD_AUTHORITY`): `create_only`
+    /// (set at creation, then left alone) or `ignore` (never written). Empty when every
+    /// field is `force`.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": "^(name|given_name|family_name|app_metadata\\.[^.$]+)$"}))]
+    pub field_authority: BTreeMap<String, crate::fields::Authority>,
 }
 
 /// What to do with a connection user that is not in the source.
@@ -277,13 +365,15 @@ pub struct Changeset {
     /// Counts per action, roles to create, role operations, and the users left as
     /// they are.
     pub summary: Summary,
-    /// The changes, in execution order: `create_user`, then `unblock_user`, then
-    /// `update_roles`, then `block_user`, then `delete_user`, by email within each
-    /// action; `id` runs 1, 2, 3, ... in that order. Empty when the tenant already
-    /// matches the source.
+    /// The changes, in execution order: `update_email`, `create_user`, `adopt_user`,
+    /// `update_profile`, `unblock_user`, `update_roles`, `block_user`, `delete_user`;
+    /// by email within each action, but `update_email` changes, where a user whose
+    /// old address another one takes comes first; `id` runs 1, 2, 3, ... in that order.
+    /// Empty when the tenant already matches the source.
     pub changes: Vec<Change>,
-    /// Oddities in the source (unusable rows, conflicting duplicates, roles outside
-    /// AUTH0_MANAGED_ROLES) that did not stop planning but that a reviewer must see.
+    /// Oddities in the source (unusable rows, conflicting duplicates, keys given to
+    /// several emails, roles outside AUTH0_MANAGED_ROLES) that did not stop planning but
+    /// that a reviewer must see.
     pub warnings: Vec<Warning>,
 }
 

@@ -67,6 +67,13 @@ pub(crate) fn change_branches(schema: &mut Schema) {
         s
     };
     let unblocked = || with(json!({ "not": { "required": ["blocked"] } }));
+    let unblocked_with = |required: Value, absent: Value| {
+        with(json!({ "allOf": [
+            { "not": { "required": ["blocked"] } },
+            { "required": required },
+            { "not": { "anyOf": absent.as_array().expect("array").iter().map(|k| json!({ "required": [k] })).collect::<Vec<_>>() } }
+        ] }))
+    };
     let blocked = || with(json!({ "required": ["blocked"] }));
     let null = || json!({ "type": "null" });
     let has_id = || json!({ "required": ["user_id"] });
@@ -74,7 +81,32 @@ pub(crate) fn change_branches(schema: &mut Schema) {
         .iter()
         .map(|a| {
             let (before, after, user) = match a {
+                Action::UpdateEmail => (
+                    unblocked_with(json!(["key"]), json!(["fields", "profile", "email_verified", "verify_email"])),
+                    {
+                        let mut s = unblocked_with(
+                            json!(["key", "email", "email_verified", "verify_email"]),
+                            json!(["fields", "profile"]),
+                        );
+                        s.as_object_mut().expect("object").insert(
+                            "properties".into(),
+                            json!({ "email_verified": { "const": false }, "verify_email": { "const": true } }),
+                        );
+                        s
+                    },
+                    has_id(),
+                ),
                 Action::CreateUser => (null(), unblocked(), json!({ "not": { "required": ["user_id"] } })),
+                Action::AdoptUser => (
+                    unblocked_with(json!([]), json!(["key", "fields", "email"])),
+                    unblocked_with(json!(["key"]), json!(["fields", "email"])),
+                    has_id(),
+                ),
+                Action::UpdateProfile => (
+                    unblocked_with(json!(["fields"]), json!(["email", "profile"])),
+                    unblocked_with(json!(["fields"]), json!(["email", "profile"])),
+                    has_id(),
+                ),
                 Action::UnblockUser => (blocked(), unblocked(), has_id()),
                 Action::UpdateRoles => (unblocked(), unblocked(), has_id()),
                 Action::BlockUser => (unblocked(), blocked(), has_id()),

@@ -6,6 +6,7 @@
 use crate::caps::check_delete_cap;
 use crate::email;
 use crate::error::PlanError;
+use crate::matching::Matching;
 use crate::model::{DesiredState, TenantSnapshot};
 use crate::plan::Changeset;
 use crate::planner;
@@ -65,13 +66,17 @@ impl Targets {
 }
 
 /// [`planner::plan`] for `targets` only: the changes the full rules give for these
-/// users (create, update, unblock, block or delete), nothing for anyone else.
+/// users (rename, create, adopt, update, unblock, block or delete), nothing for anyone
+/// else. Users are matched over the whole source and tenant (keys, addresses), so a
+/// target is never mistaken for someone else; a target's change that needs another
+/// user's rename first is refused.
 ///
 /// Errors, besides the planner's: [`PlanError::UnknownTargets`] listing every
 /// target found neither in the source nor among the connection's users;
-/// [`PlanError::EmptySource`] when the whole source is empty; and
-/// [`PlanError::TooManyDeletes`] against the whole connection's user count, which is
-/// also what `summary.connection_users` records. Source warnings are kept whole.
+/// [`PlanError::TargetsNeedMore`]; [`PlanError::EmptySource`] when the whole source is
+/// empty; and [`PlanError::TooManyDeletes`] against the whole connection's user count,
+/// which is also what `summary.connection_users` records. Source warnings are kept
+/// whole.
 pub fn plan_targets(
     desired: &DesiredState,
     tenant: &TenantSnapshot,
@@ -85,26 +90,9 @@ pub fn plan_targets(
     if !unknown.is_empty() {
         return Err(PlanError::UnknownTargets { emails: unknown });
     }
-    let sub_desired = DesiredState {
-        users: desired.users.iter().filter(|(e, _)| targets.contains(e)).map(|(e, u)| (e.clone(), u.clone())).collect(),
-        warnings: desired.warnings.clone(),
-        rows: desired.rows,
-    };
-    let connection_users = tenant.users.values().filter(|u| u.connection == policy.connection).count() as u32;
-    let sub_tenant = TenantSnapshot {
-        roles: tenant.roles.clone(),
-        users: tenant
-            .users
-            .iter()
-            .filter(|(_, u)| {
-                u.connection == policy.connection && u.email.as_deref().is_some_and(|e| targets.contains(e))
-            })
-            .map(|(id, u)| (id.clone(), u.clone()))
-            .collect(),
-    };
-    let inner = Policy { allow_empty_source: true, delete_cap: crate::caps::DeleteCap::Unlimited, ..policy.clone() };
-    let mut changeset = planner::plan(&sub_desired, &sub_tenant, &inner)?;
-    changeset.summary.connection_users = connection_users;
-    check_delete_cap(&changeset, connection_users, policy.delete_cap)?;
+    let inner = Policy { allow_empty_source: true, ..policy.clone() };
+    let keep = |m: &Matching<'_>, i: usize| m.units[i].emails().iter().any(|e| targets.contains(e));
+    let changeset = planner::plan_for(desired, tenant, &inner, Some(&keep))?;
+    check_delete_cap(&changeset, changeset.summary.connection_users, policy.delete_cap)?;
     Ok(changeset)
 }

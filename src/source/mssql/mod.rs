@@ -7,7 +7,7 @@ mod error;
 pub use config::{Timeouts, encryption_level, plaintext_warning, trust_warning};
 pub use error::MssqlError;
 
-use super::{BadRow, ColumnMap, DesiredStateBuilder, SourceError};
+use super::{BadRow, ColumnMap, DEFAULT_KEY_COLUMN, DesiredStateBuilder, SourceError};
 use crate::model::DesiredState;
 use crate::settings::MssqlSettings;
 use config::Target;
@@ -29,8 +29,19 @@ pub async fn load(settings: &MssqlSettings, query: &str) -> Result<DesiredState,
 
 /// [`load`] with explicit timeouts.
 pub async fn load_with(settings: &MssqlSettings, query: &str, timeouts: &Timeouts) -> Result<DesiredState, MssqlError> {
+    load_keyed(settings, query, timeouts, DEFAULT_KEY_COLUMN).await
+}
+
+/// [`load_with`] with the HR key in `key_column`.
+pub async fn load_keyed(
+    settings: &MssqlSettings,
+    query: &str,
+    timeouts: &Timeouts,
+    key_column: &str,
+) -> Result<DesiredState, MssqlError> {
     let mut builder = DesiredStateBuilder::new();
-    run(settings, query, timeouts, |raw| builder.push(raw)).await?;
+    let (names, _) = run(settings, query, timeouts, key_column, |raw| builder.push(raw)).await?;
+    builder.set_columns(ColumnMap::with_key_column(&names, key_column)?.columns());
     Ok(builder.finish())
 }
 
@@ -46,7 +57,7 @@ pub struct Probe {
 /// Connects, runs `query` and reads every row as [`load`] does, keeping only counts.
 pub async fn probe(settings: &MssqlSettings, query: &str, timeouts: &Timeouts) -> Result<Probe, MssqlError> {
     let mut rows = 0;
-    let (columns, location) = run(settings, query, timeouts, |_| rows += 1).await?;
+    let (columns, location) = run(settings, query, timeouts, DEFAULT_KEY_COLUMN, |_| rows += 1).await?;
     Ok(Probe { location, columns, rows })
 }
 
@@ -79,6 +90,7 @@ async fn run(
     settings: &MssqlSettings,
     query: &str,
     timeouts: &Timeouts,
+    key_column: &str,
     mut sink: impl FnMut(super::RawRow),
 ) -> Result<(Vec<String>, String), MssqlError> {
     let (config, target) = config::build(settings, timeouts)?;
@@ -95,7 +107,7 @@ async fn run(
                     return Err(MssqlError::SeveralResultSets);
                 }
                 let names: Vec<String> = meta.columns().iter().map(|c| c.name().to_owned()).collect();
-                let map = ColumnMap::new(&names)?;
+                let map = ColumnMap::with_key_column(&names, key_column)?;
                 columns = Some((names, map));
             }
             QueryItem::Row(row) => {
