@@ -20,7 +20,7 @@ import json
 import sys
 
 # The plan format this policy was written against (plans/plan.schema.json).
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 FRIDAY = 4
 REMOVALS = ("delete_user", "block_user")
 

@@ -103,6 +103,7 @@ impl PlanArgs {
             managed_roles: self.policy.managed_roles(),
             on_missing: self.on_missing,
             delete_cap: self.safety.delete_cap(),
+            removal_caps: self.safety.removal_caps(),
             allow_empty_source: self.safety.allow_empty_source,
             create_missing_roles: self.create_missing_roles,
         };
@@ -211,7 +212,7 @@ pub async fn make_plan(s: &PlanSettings) -> Result<Plan> {
         Some(targets) => planner::plan_targets(&desired, &snapshot, &s.policy, targets)?,
         None => planner::plan(&desired, &snapshot, &s.policy)?,
     };
-    let policy_record = s.policy.record(changeset.summary.connection_users);
+    let policy_record = s.policy.record(&snapshot, &changeset);
     let sum = &changeset.summary;
     tracing::info!(
         source_rows = desired.rows,

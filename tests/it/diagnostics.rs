@@ -65,6 +65,8 @@ fn covered_error(e: &Error) -> &'static str {
         Error::Plan(PlanError::EmptySource { .. }) => "empty_source",
         Error::Plan(PlanError::TooManyDeletes { .. }) => "too_many_deletes",
         Error::Plan(PlanError::CapAboveApproved { .. }) => "cap_above_approved",
+        Error::Plan(PlanError::TooManyRemovals { .. }) => "too_many_removals",
+        Error::Plan(PlanError::RemovalCapAboveApproved { .. }) => "removal_cap_above_approved",
         Error::Plan(PlanError::UnknownTargets { .. }) => "unknown_targets",
         Error::Gate(g) => covered_gate(g),
         Error::BadJournal { .. } => "bad_journal",
@@ -200,7 +202,7 @@ fn plan_file_diagnostics() {
     let cases = [
         plan_err(|t| t.replacen('{', "{,", 1)),
         plan_err(|_| "[1, 2]".into()),
-        plan_err(|t| t.replace("\"format_version\": 2", "\"format_version\": 7")),
+        plan_err(|t| t.replace("\"format_version\": 3", "\"format_version\": 7")),
         plan_err(|t| t.replace("grace@acme.example", "mallory@evil.example")),
         {
             // Edited and resealed: the checksum matches, the content contradicts itself.
@@ -298,6 +300,19 @@ fn apply_and_plan_diagnostics() {
             recorded: "80%".into(),
             recorded_limit: "800".into(),
             users: 1000,
+        }),
+        Error::Plan(PlanError::TooManyRemovals {
+            flag: "--max-role-removals-per-role",
+            what: "the plan removes role \"admin\" from 6 of its 6 holders".into(),
+            limit: 5,
+        }),
+        Error::Plan(PlanError::RemovalCapAboveApproved {
+            flag: "--max-blocks",
+            value: "50%".into(),
+            flag_limit: "500".into(),
+            recorded: "default".into(),
+            recorded_limit: "100".into(),
+            of: "block(s) of the connection's 1000 users".into(),
         }),
         Error::Plan(PlanError::UnknownTargets { emails: vec!["jane@acme.example".into(), "jon@acme.example".into()] }),
         Error::Gate(GateError::KeyExists { path: PathBuf::from("keys/plan-signing.key") }),

@@ -177,7 +177,7 @@ fn a_closed_pipe_ends_show_quietly() {
         "db".into(),
         t.fingerprint(),
         auth0_sync::plan::SourceInfo { kind: "sqlite".into(), location: "hr.sqlite".into(), rows: 3000, users: 3000 },
-        policy.record(cs.summary.connection_users),
+        policy.record(&t, &cs),
         cs,
     );
     let path = dir.path().join("big.json");

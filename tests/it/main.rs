@@ -6,6 +6,7 @@ mod apply_safety;
 mod approved_cap;
 mod auth0_client;
 mod auth0_real;
+mod caps;
 mod check;
 mod cli;
 mod common;

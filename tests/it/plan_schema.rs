@@ -163,7 +163,7 @@ fn block_policy() -> Policy {
 
 fn make_plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -> Plan {
     let changeset = planner::plan(desired, tenant, policy).expect("planning succeeds");
-    let record = policy.record(changeset.summary.connection_users);
+    let record = policy.record(tenant, &changeset);
     Plan::new(
         Utc.with_ymd_and_hms(2026, 11, 28, 13, 30, 0).unwrap(),
         "acme.eu.auth0.com".to_owned(),
@@ -493,7 +493,16 @@ fn full_plan_matches_the_schema() {
             "ignore_users": ["*@contractors.example.com"],
             "on_missing": "delete",
             "delete_cap": "default",
-            "max_deletes": 10
+            // 10% of 8 users, at least 5 (#14 lowered the floor from 10).
+            "max_deletes": 5,
+            "removal_caps": {
+                "blocks": { "cap": "default", "base": 8, "max": 5 },
+                "role_removals": { "cap": "default", "base": 9, "max": 5 },
+                "role_removals_per_role": {
+                    "cap": "default",
+                    "roles": { "editor": { "holders": 2, "max": 5 }, "support": { "holders": 1, "max": 5 } }
+                }
+            }
         })
     );
     let kinds: BTreeSet<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["kind"].as_str().unwrap()).collect();
@@ -560,7 +569,12 @@ fn block_plan_matches_the_schema() {
             "managed_roles": ["admin", "auditor", "editor", "viewer"],
             "on_missing": "block",
             "delete_cap": "default",
-            "max_deletes": 10,
+            "max_deletes": 5,
+            "removal_caps": {
+                "blocks": { "cap": "default", "base": 8, "max": 5 },
+                "role_removals": { "cap": "default", "base": 8, "max": 5 },
+                "role_removals_per_role": { "cap": "default", "roles": { "editor": { "holders": 2, "max": 5 } } }
+            }
         })
     );
     let s = &v["summary"];
@@ -721,7 +735,8 @@ fn rejects_inconsistent_before_after() {
 #[test]
 fn rejects_bad_values() {
     rejects("format_version 1 (before signed plans)", |v| v["format_version"] = json!(1));
-    rejects("format_version 3", |v| v["format_version"] = json!(3));
+    rejects("format_version 2 (before the removal caps)", |v| v["format_version"] = json!(2));
+    rejects("format_version 4", |v| v["format_version"] = json!(4));
     rejects("a delete_cap that is not a cap", |v| v["policy"]["delete_cap"] = json!("lots"));
     rejects("a delete_cap over 100%", |v| v["policy"]["delete_cap"] = json!("120%"));
     rejects("an empty targets list", |v| v["targets"] = json!([]));
@@ -784,8 +799,9 @@ fn parse_refuses_a_tampered_email() {
 
 #[test]
 fn parse_refuses_a_wrong_format_version() {
-    // Plans of format 1 (before signatures and recorded caps) are refused by version.
-    for old in [1, 3] {
+    // Plans of format 1 (before signatures and recorded caps) and 2 (before the
+    // removal caps of #14) are refused by version.
+    for old in [1, 2, 4] {
         let mut v = written(&full_plan());
         v["format_version"] = json!(old);
         reseal(&mut v);

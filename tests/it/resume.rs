@@ -409,7 +409,7 @@ mod property {
             CONNECTION.into(),
             snapshot.fingerprint(),
             SourceInfo { kind: "test".into(), location: "memory".into(), rows: users, users },
-            policy.record(cs.summary.connection_users),
+            policy.record(&snapshot, &cs),
             cs,
         )
     }

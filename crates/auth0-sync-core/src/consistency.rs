@@ -94,10 +94,11 @@ impl Plan {
             ));
         }
         if let Some(max) = self.policy.max_deletes
-            && removals > max
+            && counted.delete_user > max
         {
-            return Err(format!("the plan removes {removals} users, more than its recorded cap of {max}"));
+            return Err(format!("the plan deletes {} users, more than its recorded cap of {max}", counted.delete_user));
         }
+        self.policy.removal_caps.consistency(cs)?;
         let cap = self.policy.delete_cap;
         if self.policy.max_deletes != cap.limit(cs.summary.connection_users) {
             return Err(format!(

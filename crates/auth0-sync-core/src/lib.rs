@@ -18,6 +18,7 @@ pub mod model;
 pub mod plan;
 pub mod planner;
 pub mod policy;
+mod removal_caps;
 pub mod roles;
 pub mod schema;
 pub mod seal;

@@ -18,8 +18,9 @@ use std::io::Write;
 use std::path::Path;
 
 /// The plan format this build writes and the only one it executes.
-/// Version 2 added `policy.delete_cap`, `targets` and `signature`.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 2 added `policy.delete_cap`, `targets` and `signature`; version 3
+/// `policy.removal_caps` (blocks left the deletion cap for their own).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What the change does: `create_user` creates the user in the connection then
 /// assigns its roles; `unblock_user` unblocks a user auth0-sync blocked earlier who is
@@ -230,11 +231,14 @@ pub struct PolicyRecord {
     /// `--allow-mass-delete` as `unlimited`). `apply` checks the plan against it again,
     /// for the connection's user count at apply time; an apply flag may only lower it.
     pub delete_cap: DeleteCap,
-    /// The most `delete_user` plus `block_user` changes `delete_cap` allowed for the
-    /// plan's `summary.connection_users` (by default 10% of the connection's users, at
-    /// least 10 and at most 500); null when there is no cap.
+    /// The most `delete_user` changes `delete_cap` allowed for the plan's
+    /// `summary.connection_users` (by default 10% of the connection's users, at least 5
+    /// and at most 1000); null when there is no cap.
     #[serde(default)]
     pub max_deletes: Option<u32>,
+    /// The caps on blocks and role removals (overall and per role) the plan was made
+    /// and reviewed with, with their bases and limits; apply checks them again.
+    pub removal_caps: crate::caps::RemovalCapsRecord,
 }
 
 /// What to do with a connection user that is not in the source.

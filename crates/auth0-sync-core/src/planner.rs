@@ -2,7 +2,7 @@
 //! changeset. No I/O, no clock, no async; `BTreeMap` everywhere for stable order.
 
 // The planner's inputs, so that `planner::{plan, Policy, DeleteCap, ...}` is its whole face.
-pub use crate::caps::{DeleteCap, check_delete_cap};
+pub use crate::caps::{CapBase, DeleteCap, RemovalCaps, check_delete_cap, check_removal_caps};
 pub use crate::ignore::IgnoreList;
 pub use crate::policy::Policy;
 // Targeted plans (`plan --only`) run this planner on the targets' users.
@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Order: creates, unblocks, role updates, blocks, deletes; by email within each.
 /// Errors: [`PlanError::UnknownRoles`] listing every (managed) role the source names that
 /// the tenant lacks, unless `create_missing_roles`; [`PlanError::EmptySource`];
-/// [`PlanError::TooManyDeletes`].
+/// [`PlanError::TooManyDeletes`]; [`PlanError::TooManyRemovals`] (blocks, role removals).
 pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -> Result<Changeset, PlanError> {
     if desired.users.is_empty() && !policy.allow_empty_source {
         return Err(PlanError::EmptySource { rows: desired.rows });
@@ -206,5 +206,9 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
         .collect();
     let changeset = Changeset { roles, create_roles: unknown, ignored_users, summary, changes, warnings };
     check_delete_cap(&changeset, connection_users, policy.delete_cap)?;
+    if changeset.summary.block_user > 0 || changeset.summary.roles_removed > 0 {
+        let base = CapBase { connection_users, ..policy.cap_base(tenant) };
+        check_removal_caps(&changeset, &base, &policy.removal_caps)?;
+    }
     Ok(changeset)
 }

@@ -1,7 +1,9 @@
 //! What the planner may do: one value built from the settings.
 
-use crate::caps::DeleteCap;
+use crate::caps::{CapBase, DeleteCap, RemovalCaps, RemovalCapsRecord};
 use crate::ignore::IgnoreList;
+use crate::model::TenantSnapshot;
+use crate::plan::Changeset;
 use crate::plan::{OnMissing, PolicyRecord};
 use crate::roles::ManagedRoles;
 
@@ -15,6 +17,8 @@ pub struct Policy {
     pub managed_roles: ManagedRoles,
     pub on_missing: OnMissing,
     pub delete_cap: DeleteCap,
+    /// The caps on blocks and role removals (overall and per role).
+    pub removal_caps: RemovalCaps,
     /// Plan even when the source returned no users (which would remove everyone).
     pub allow_empty_source: bool,
     /// Plan the creation of roles the source names that the tenant lacks.
@@ -26,14 +30,23 @@ impl Policy {
         self.managed_roles.manages(role)
     }
 
-    /// The record of this policy kept in the plan.
-    pub fn record(&self, connection_users: u32) -> PolicyRecord {
+    /// The bases of the removal caps in `tenant` (the whole connection, also for a
+    /// partial plan).
+    pub fn cap_base(&self, tenant: &TenantSnapshot) -> CapBase {
+        CapBase::of(tenant, &self.connection, &self.managed_roles)
+    }
+
+    /// The record of this policy kept in the plan of `changeset`, planned on `tenant`.
+    pub fn record(&self, tenant: &TenantSnapshot, changeset: &Changeset) -> PolicyRecord {
+        let connection_users = changeset.summary.connection_users;
+        let base = CapBase { connection_users, ..self.cap_base(tenant) };
         PolicyRecord {
             ignore_users: self.ignore.patterns().to_vec(),
             managed_roles: self.managed_roles.0.as_ref().map(|m| m.iter().cloned().collect()),
             on_missing: self.on_missing,
             delete_cap: self.delete_cap,
             max_deletes: self.delete_cap.limit(connection_users),
+            removal_caps: RemovalCapsRecord::new(&self.removal_caps, &base, changeset),
         }
     }
 }

@@ -102,9 +102,16 @@ pub fn plan_targets(
             .map(|(id, u)| (id.clone(), u.clone()))
             .collect(),
     };
-    let inner = Policy { allow_empty_source: true, delete_cap: crate::caps::DeleteCap::Unlimited, ..policy.clone() };
+    let inner = Policy {
+        allow_empty_source: true,
+        delete_cap: crate::caps::DeleteCap::Unlimited,
+        removal_caps: crate::caps::RemovalCaps::UNLIMITED,
+        ..policy.clone()
+    };
     let mut changeset = planner::plan(&sub_desired, &sub_tenant, &inner)?;
     changeset.summary.connection_users = connection_users;
     check_delete_cap(&changeset, connection_users, policy.delete_cap)?;
+    let base = crate::caps::CapBase { connection_users, ..policy.cap_base(tenant) };
+    crate::caps::check_removal_caps(&changeset, &base, &policy.removal_caps)?;
     Ok(changeset)
 }
