@@ -114,7 +114,12 @@ impl<'a> Run<'a> {
             .into_iter()
             .filter_map(|id| {
                 let w = &self.tracked[&id].work;
-                Some(Request::SetBlocked { id, user_id: w.user_id.clone()?, blocked: w.set_blocked? })
+                Some(Request::SetBlocked {
+                    id,
+                    user_id: w.user_id.clone()?,
+                    blocked: w.set_blocked?,
+                    marker: w.marker.clone(),
+                })
             })
             .collect()
     }
@@ -575,7 +580,9 @@ async fn send_one(
                 Err(e) => Err(e),
             }
         }
-        Request::SetBlocked { user_id, blocked, .. } => client.set_blocked(user_id, *blocked).await.map(|_| Reply::Ok),
+        Request::SetBlocked { user_id, blocked, marker, .. } => {
+            client.set_blocked_marked(user_id, *blocked, marker.as_ref()).await.map(|_| Reply::Ok)
+        }
         Request::Assign { role_id, members, .. } => {
             let users: Vec<String> = members.iter().map(|(_, u)| u.clone()).collect();
             client.assign_users_to_role(role_id, &users).await.map(|_| Reply::Ok)

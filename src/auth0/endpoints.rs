@@ -175,16 +175,32 @@ impl Auth0Client {
     /// `app_metadata.auth0_sync.blocked` that auth0-sync blocked it (removed on unblock),
     /// so that users blocked by people are never unblocked by the tool.
     pub async fn set_blocked(&self, user_id: &str, blocked: bool) -> Result<(), Auth0Error> {
-        let mark = if blocked {
-            serde_json::json!({ "auth0_sync": { "blocked": true } })
+        self.set_blocked_marked(user_id, blocked, None).await
+    }
+
+    /// [`Auth0Client::set_blocked`] for a user whose `app_metadata.auth0_sync` is
+    /// `existing`: the namespace is sent back whole (Auth0 merges `app_metadata` one
+    /// level deep, so a partial object would drop its other fields), a block adding
+    /// `blocked`, `blocked_at` (now) and `reason`, an unblock removing them.
+    pub async fn set_blocked_marked(
+        &self,
+        user_id: &str,
+        blocked: bool,
+        existing: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<(), Auth0Error> {
+        let ns = if blocked {
+            crate::leavers::block_marker(existing, chrono::Utc::now())
         } else {
-            serde_json::json!({ "auth0_sync": null })
+            crate::leavers::unblock_marker(existing)
         };
         let call = Call {
             method: Method::PATCH,
             segments: &["users", user_id],
             query: Vec::new(),
-            body: Some(json_body(&SetBlockedRequest { blocked, app_metadata: mark })),
+            body: Some(json_body(&SetBlockedRequest {
+                blocked,
+                app_metadata: serde_json::json!({ "auth0_sync": ns }),
+            })),
             idempotency: Idempotency::Idempotent,
             needs: &["update:users", "update:users_app_metadata"],
         };

@@ -33,6 +33,13 @@ pub struct PlanArgs {
     /// Plan the creation of roles the source names that the tenant lacks.
     #[arg(long, help_heading = "Policy")]
     pub create_missing_roles: bool,
+    /// With --on-missing block: delete a user the tool blocked at least this long ago
+    /// (e.g. 30d; users blocked by people are never deleted).
+    #[arg(long, value_name = "DURATION", value_parser = crate::settings::args::parse_age, help_heading = "Policy")]
+    pub delete_after: Option<chrono::Duration>,
+    /// The plan's clock (RFC 3339), for tests of --delete-after; default: now.
+    #[arg(long, hide = true, value_name = "TIME")]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
     /// How to learn role membership: per-role (list members), per-user, or auto.
     #[arg(long, value_enum, default_value_t, help_heading = "Tenant", hide_short_help = true)]
     pub role_lookup: RoleLookup,
@@ -106,7 +113,18 @@ impl PlanArgs {
             removal_caps: self.safety.removal_caps(),
             allow_empty_source: self.safety.allow_empty_source,
             create_missing_roles: self.create_missing_roles,
+            two_stage: self.delete_after.map(|delete_after| crate::leavers::TwoStage {
+                delete_after,
+                now: self.now.unwrap_or_else(chrono::Utc::now),
+            }),
         };
+        if self.delete_after.is_some() && self.on_missing != OnMissing::Block {
+            return Err(SettingsError::Invalid {
+                var: "--delete-after",
+                reason: "needs --on-missing block (users are blocked first, then deleted)".into(),
+                help: "pass --on-missing block with --delete-after, or drop --delete-after".into(),
+            });
+        }
         Ok(PlanSettings {
             tenant,
             source,

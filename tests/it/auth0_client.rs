@@ -357,7 +357,7 @@ fn expected_snapshot() -> TenantSnapshot {
             linked_to: Some("google-oauth2|1099".into()),
         },
     );
-    TenantSnapshot { roles, users }
+    TenantSnapshot { roles, users, ..Default::default() }
 }
 
 #[tokio::test]
@@ -1080,7 +1080,14 @@ async fn create_role_block_and_bulk_assign() {
     let hits = server.api_hits();
     assert_eq!(hits.len(), 4);
     assert_eq!(hits[0].json(), json!({"name": "test-role14"}));
-    assert_eq!(hits[1].json(), json!({"blocked": true, "app_metadata": {"auth0_sync": {"blocked": true}}}));
+    // The marker says when and why (#14); blocked_at is the clock's.
+    let mut block = hits[1].json();
+    let at = block["app_metadata"]["auth0_sync"].as_object_mut().unwrap().remove("blocked_at").unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(at.as_str().unwrap()).is_ok(), "{at}");
+    assert_eq!(
+        block,
+        json!({"blocked": true, "app_metadata": {"auth0_sync": {"blocked": true, "reason": "missing from source"}}})
+    );
     assert_eq!(hits[2].json(), json!({"blocked": false, "app_metadata": {"auth0_sync": null}}));
     assert_eq!(hits[3].json(), json!({"users": ["auth0|1", "auth0|2"]}));
 }

@@ -20,6 +20,7 @@ mod emulator_users;
 mod ergonomics;
 mod fuzz_regressions;
 mod invites;
+mod leavers;
 mod markdown;
 mod mock_sql;
 mod mssql_connect;

@@ -196,6 +196,15 @@ fn ignore_plan() -> Plan {
     make_plan(&desired(false), &tenant(), &policy)
 }
 
+/// Two-stage leaving (#14): `policy.delete_after` recorded.
+fn two_stage_plan() -> Plan {
+    let two = auth0_sync::leavers::TwoStage {
+        delete_after: chrono::Duration::days(7),
+        now: chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc),
+    };
+    make_plan(&desired(true), &tenant(), &Policy { two_stage: Some(two), ..block_policy() })
+}
+
 /// A plan with no changes: the tenant already holds exactly the desired users.
 fn empty_plan() -> Plan {
     let mut b = DesiredStateBuilder::new();
@@ -291,6 +300,7 @@ fn fixtures() -> Vec<(&'static str, Plan)> {
         ("ignore", ignore_plan()),
         ("empty", empty_plan()),
         ("signed partial", signed_partial_plan()),
+        ("two-stage", two_stage_plan()),
     ]
 }
 
@@ -421,7 +431,9 @@ fn schema_properties_match_what_serde_writes() {
         "top-level fields, no roles to create, a full unsigned plan"
     );
     assert_eq!(keys(&block["source"]), props(&s["$defs"]["source"]), "source");
-    assert_eq!(keys(&block["policy"]), props(&s["$defs"]["policy"]), "policy");
+    let two = written(&two_stage_plan());
+    assert_eq!(keys(&two["policy"]), props(&s["$defs"]["policy"]), "policy");
+    assert_eq!(keys(&two["policy"]["delete_after"]), props(&s["$defs"]["deleteAfter"]), "delete_after");
     assert_eq!(keys(&block["summary"]), props(&s["$defs"]["summary"]), "summary");
     let change = &block["changes"][change_index(&block, "update_roles")];
     assert_eq!(keys(change), props(&s["$defs"]["change"]), "change");

@@ -78,6 +78,7 @@ fn build(c: &Case) -> (DesiredState, TenantSnapshot, Policy) {
         removal_caps: auth0_sync::planner::RemovalCaps::UNLIMITED,
         allow_empty_source: true,
         create_missing_roles: false,
+        two_stage: None,
     };
     (b.finish(), t, policy)
 }

@@ -84,7 +84,16 @@ impl Plan {
         let removals = counted.delete_user + counted.block_user;
         let policy_ok = match self.policy.on_missing {
             OnMissing::Delete => counted.block_user == 0,
-            OnMissing::Block => counted.delete_user == 0,
+            // Two-stage leaving deletes users blocked earlier, and only those.
+            OnMissing::Block => {
+                counted.delete_user == 0
+                    || (self.policy.delete_after.is_some()
+                        && cs
+                            .changes
+                            .iter()
+                            .filter(|c| c.action == Action::DeleteUser)
+                            .all(|c| c.before.as_ref().is_some_and(|b| b.blocked)))
+            }
             OnMissing::Ignore => removals == 0,
         };
         if !policy_ok {
@@ -105,6 +114,9 @@ impl Plan {
                 "the recorded max_deletes does not follow from the recorded delete_cap {cap} for {} connection users",
                 cs.summary.connection_users
             ));
+        }
+        if self.policy.delete_after.is_some() && self.policy.on_missing != OnMissing::Block {
+            return Err("delete_after is recorded, but on_missing is not block".into());
         }
         if let Some(targets) = &self.targets {
             if targets.is_empty() || !targets.windows(2).all(|w| w[0] < w[1]) {

@@ -37,6 +37,9 @@ pub struct Work {
     pub remove: Vec<String>,
     /// `blocked` to set.
     pub set_blocked: Option<bool>,
+    /// The user's `app_metadata.auth0_sync` as it is, which a block or unblock sends
+    /// back whole with its own fields changed (`leavers`).
+    pub marker: Option<serde_json::Map<String, serde_json::Value>>,
     pub delete: bool,
     /// Part of the change is already in place (an earlier run's work in progress).
     pub resumed: bool,
@@ -163,6 +166,7 @@ pub fn check(plan: &Plan, now: &TenantSnapshot, done: &BTreeMap<u32, Option<Stri
                     Verdict::Pending(Work {
                         user_id: Some(u.user_id.clone()),
                         set_blocked: Some(want),
+                        marker: now.markers.get(&u.user_id).cloned(),
                         ..Work::default()
                     })
                 }

@@ -14,6 +14,7 @@ pub mod drift;
 pub mod email;
 mod error;
 pub mod ignore;
+pub mod leavers;
 pub mod model;
 pub mod plan;
 pub mod planner;

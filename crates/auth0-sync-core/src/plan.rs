@@ -239,6 +239,21 @@ pub struct PolicyRecord {
     /// The caps on blocks and role removals (overall and per role) the plan was made
     /// and reviewed with, with their bases and limits; apply checks them again.
     pub removal_caps: crate::caps::RemovalCapsRecord,
+    /// Two-stage leaving (`--on-missing block --delete-after`): present only then. A
+    /// user the tool blocked (its marker's `blocked_at`) at least `seconds` before `now`
+    /// is deleted; users blocked by people never are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_after: Option<DeleteAfterRecord>,
+}
+
+/// `--delete-after` as a plan records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "deleteAfter", deny_unknown_fields)]
+pub struct DeleteAfterRecord {
+    /// The grace period, in seconds.
+    pub seconds: u64,
+    /// The plan's clock: what "ago" is measured from (RFC 3339, UTC).
+    pub now: DateTime<Utc>,
 }
 
 /// What to do with a connection user that is not in the source.

@@ -172,6 +172,15 @@ pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) ->
                 before,
                 None,
             )),
+            OnMissing::Block if policy.two_stage.as_ref().is_some_and(|two| crate::leavers::due(tenant, u, two)) => {
+                by_action.entry(Action::DeleteUser).or_default().push(change(
+                    Action::DeleteUser,
+                    email,
+                    Some(&u.user_id),
+                    before,
+                    None,
+                ))
+            }
             OnMissing::Block if !u.blocked => {
                 let after = Some(UserState { roles: have, blocked: true, ..Default::default() });
                 by_action.entry(Action::BlockUser).or_default().push(change(

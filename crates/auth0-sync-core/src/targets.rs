@@ -93,6 +93,7 @@ pub fn plan_targets(
     let connection_users = tenant.users.values().filter(|u| u.connection == policy.connection).count() as u32;
     let sub_tenant = TenantSnapshot {
         roles: tenant.roles.clone(),
+        markers: tenant.markers.clone(),
         users: tenant
             .users
             .iter()

@@ -1,0 +1,150 @@
+//! Two-stage leaving (#14): `plan --on-missing block --delete-after DURATION` blocks a
+//! leaver first (the marker says when and why, other namespace fields survive) and
+//! deletes it in a later plan only once the tool itself blocked it at least DURATION
+//! before the plan's clock (`--now`, hidden, set here instead of sleeping); users
+//! blocked by people are never deleted; a user back in the source is unblocked.
+
+use crate::check::hr_db;
+use crate::common::{CONNECTION, Env, demo_state, run, text};
+use serde_json::{Value, json};
+
+const VIEWER: &str = "rol_DemoViewer000001";
+const T: &str = "2026-06-01T00:00:00Z";
+
+/// (email, blocked, app_metadata.auth0_sync) of the connection's users; the demo's are
+/// dropped.
+async fn tenant(users: &[(&str, bool, Value)]) -> Env {
+    let mut state = demo_state();
+    let template = state.users.iter().find(|u| u.connection == CONNECTION).unwrap().clone();
+    state.users.retain(|u| u.connection != CONNECTION);
+    for (i, (email, blocked, ns)) in users.iter().enumerate() {
+        let mut u = template.clone();
+        u.user_id = format!("auth0|leaver{i:02}");
+        u.email = Some((*email).into());
+        u.roles = vec![VIEWER.into()];
+        u.blocked = *blocked;
+        u.app_metadata = if ns.is_null() { Value::Null } else { json!({ "auth0_sync": ns, "cost_centre": "cc-7" }) };
+        state.users.push(u);
+    }
+    Env::with(state, include_bytes!("../../examples/demo/hr.sqlite")).await
+}
+
+async fn plan(env: &Env, name: &str, flags: &[&str]) -> Value {
+    let path = env.path(name);
+    let mut c = env.cmd();
+    c.args(["plan", "--overwrite", "--out"]).arg(&path).args(flags);
+    let out = run(c).await;
+    assert!(out.status.success(), "plan {flags:?}:\n{}", text(&out.stderr));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn apply(env: &Env, name: &str) {
+    let mut c = env.cmd();
+    c.arg("apply").arg(env.path(name));
+    let out = run(c).await;
+    assert!(out.status.success(), "apply:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+}
+
+fn actions(v: &Value) -> Vec<(String, String)> {
+    v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["action"].as_str().unwrap().to_owned(), c["user"]["email"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter().map(|(a, e)| ((*a).to_owned(), (*e).to_owned())).collect()
+}
+
+async fn user(env: &Env, email: &str) -> Option<auth0_emulator::state::StateUser> {
+    env.emulator.state().await.users.into_iter().find(|u| u.email.as_deref() == Some(email))
+}
+
+fn marker(at: &str) -> Value {
+    json!({ "blocked": true, "blocked_at": at, "reason": "missing from source", "key": "emp-1" })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_users_the_tool_blocked_past_the_grace_are_deleted() {
+    let env = tenant(&[
+        ("stay@acme.example", false, Value::Null),
+        ("back@acme.example", true, marker("2026-05-01T00:00:00Z")),
+        ("old@acme.example", true, marker("2026-05-20T00:00:00Z")), // 12 days before T
+        ("recent@acme.example", true, marker("2026-05-30T00:00:00Z")), // 2 days before T
+        ("person@acme.example", true, Value::Null),                 // blocked by a person, long ago
+        ("fresh@acme.example", false, json!({ "key": "emp-fresh" })),
+    ])
+    .await;
+    hr_db(&env.db, &[("stay@acme.example", "viewer"), ("back@acme.example", "viewer")]);
+    let v = plan(&env, "p1.json", &["--on-missing", "block", "--delete-after", "7d", "--now", T]).await;
+    assert_eq!(
+        actions(&v),
+        pairs(&[
+            ("unblock_user", "back@acme.example"),
+            ("block_user", "fresh@acme.example"),
+            ("delete_user", "old@acme.example"),
+        ])
+    );
+    assert_eq!(v["policy"]["delete_after"], json!({ "seconds": 604_800, "now": T }));
+    assert_eq!(v["summary"]["kept"], 2, "recent (within the grace) and person (blocked by a person)");
+
+    // A longer grace deletes nobody; without --delete-after block mode deletes nobody.
+    let v = plan(&env, "p2.json", &["--on-missing", "block", "--delete-after", "30d", "--now", T]).await;
+    assert!(actions(&v).iter().all(|(a, _)| a != "delete_user"), "{:?}", actions(&v));
+    let v = plan(&env, "p3.json", &["--on-missing", "block"]).await;
+    assert!(actions(&v).iter().all(|(a, _)| a != "delete_user"), "{:?}", actions(&v));
+
+    plan(&env, "p4.json", &["--on-missing", "block", "--delete-after", "7d", "--now", T]).await;
+    apply(&env, "p4.json").await;
+    assert!(user(&env, "old@acme.example").await.is_none(), "deleted after its grace");
+    assert!(user(&env, "recent@acme.example").await.unwrap().blocked, "still in its grace");
+    assert!(user(&env, "person@acme.example").await.unwrap().blocked, "a person's block is left alone");
+    // The marker says when and why; the namespace's other fields and the rest of
+    // app_metadata survive the block and the unblock.
+    let fresh = user(&env, "fresh@acme.example").await.unwrap();
+    assert!(fresh.blocked);
+    let ns = &fresh.app_metadata["auth0_sync"];
+    assert_eq!(
+        (&ns["blocked"], &ns["reason"], &ns["key"]),
+        (&json!(true), &json!("missing from source"), &json!("emp-fresh"))
+    );
+    assert!(chrono::DateTime::parse_from_rfc3339(ns["blocked_at"].as_str().unwrap()).is_ok(), "{ns}");
+    assert_eq!(fresh.app_metadata["cost_centre"], "cc-7");
+    let back = user(&env, "back@acme.example").await.unwrap();
+    assert!(!back.blocked);
+    assert_eq!(back.app_metadata, json!({ "auth0_sync": { "key": "emp-1" }, "cost_centre": "cc-7" }));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leaver_is_blocked_now_and_deleted_by_a_plan_past_the_grace() {
+    let env = tenant(&[("stay@acme.example", false, Value::Null), ("gone@acme.example", false, Value::Null)]).await;
+    hr_db(&env.db, &[("stay@acme.example", "viewer")]);
+    let v = plan(&env, "p5.json", &["--on-missing", "block", "--delete-after", "7d"]).await;
+    assert_eq!(actions(&v), pairs(&[("block_user", "gone@acme.example")]));
+    apply(&env, "p5.json").await;
+    let now = chrono::Utc::now();
+    let at = |days: i64| (now + chrono::Duration::days(days)).to_rfc3339();
+    // One day later: within the grace, kept blocked.
+    let v = plan(&env, "p6.json", &["--on-missing", "block", "--delete-after", "7d", "--now", &at(1)]).await;
+    assert!(actions(&v).is_empty(), "{:?}", actions(&v));
+    assert_eq!(v["summary"]["kept"], 1);
+    // Eight days later: deleted.
+    let v = plan(&env, "p7.json", &["--on-missing", "block", "--delete-after", "7d", "--now", &at(8)]).await;
+    assert_eq!(actions(&v), pairs(&[("delete_user", "gone@acme.example")]));
+    assert_eq!(v["changes"][0]["before"]["blocked"], true);
+    apply(&env, "p7.json").await;
+    assert!(user(&env, "gone@acme.example").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_after_needs_block_mode() {
+    let env = tenant(&[("stay@acme.example", false, Value::Null)]).await;
+    hr_db(&env.db, &[("stay@acme.example", "viewer")]);
+    let mut c = env.cmd();
+    c.args(["plan", "--delete-after", "7d"]);
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--on-missing block"), "{}", text(&out.stderr));
+}
