@@ -10,6 +10,7 @@ mod import;
 pub mod invite;
 pub mod journal;
 pub mod report;
+pub mod revoke;
 mod steps;
 
 pub use invite::{Delivery, Invitations, TicketInvites};
@@ -279,6 +280,7 @@ pub async fn apply(
     run.journal_entries(&settled_entries)?;
     run.create_roles().await?;
     run.phases().await?;
+    revoke::revoke_blocked(&mut run).await;
     let report = run.finish()?;
     let t = &report.summary;
     tracing::info!(

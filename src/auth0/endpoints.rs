@@ -207,6 +207,38 @@ impl Auth0Client {
         self.call(&call).await.map(drop)
     }
 
+    /// `GET /users/{id}/{what}?take=1` (`what`: `sessions` or `refresh-tokens`): the
+    /// cheap probe of whether the tenant can revoke them (nothing is revoked).
+    pub async fn list_sessions_probe(&self, user_id: &str, what: &'static str) -> Result<(), Auth0Error> {
+        let needs: &'static [&'static str] =
+            if what == "sessions" { &["read:sessions"] } else { &["read:refresh_tokens"] };
+        let call = Call {
+            method: Method::GET,
+            segments: &["users", user_id, what],
+            query: vec![("take", "1".to_owned())],
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            needs,
+        };
+        self.call(&call).await.map(drop)
+    }
+
+    /// `DELETE /users/{id}/{what}` (`what`: `sessions` or `refresh-tokens`): revokes
+    /// them all (202, asynchronous in Auth0; repeating it is harmless).
+    pub async fn revoke_user_tokens(&self, user_id: &str, what: &'static str) -> Result<(), Auth0Error> {
+        let needs: &'static [&'static str] =
+            if what == "sessions" { &["delete:sessions"] } else { &["delete:refresh_tokens"] };
+        let call = Call {
+            method: Method::DELETE,
+            segments: &["users", user_id, what],
+            query: Vec::new(),
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            needs,
+        };
+        self.call(&call).await.map(drop)
+    }
+
     /// Assigns one role to many users (`POST /roles/{id}/users`); no call for an empty
     /// list. The caller keeps batches moderate.
     pub async fn assign_users_to_role(&self, role_id: &str, user_ids: &[String]) -> Result<(), Auth0Error> {

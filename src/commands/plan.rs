@@ -37,6 +37,10 @@ pub struct PlanArgs {
     /// (e.g. 30d; users blocked by people are never deleted).
     #[arg(long, value_name = "DURATION", value_parser = crate::settings::args::parse_age, help_heading = "Policy")]
     pub delete_after: Option<chrono::Duration>,
+    /// Revoke the sessions and refresh tokens of the users the plan blocks (Auth0
+    /// Enterprise; checked now with a cheap probe).
+    #[arg(long, help_heading = "Policy")]
+    pub revoke_sessions: bool,
     /// The plan's clock (RFC 3339), for tests of --delete-after; default: now.
     #[arg(long, hide = true, value_name = "TIME")]
     pub now: Option<chrono::DateTime<chrono::Utc>>,
@@ -113,6 +117,7 @@ impl PlanArgs {
             removal_caps: self.safety.removal_caps(),
             allow_empty_source: self.safety.allow_empty_source,
             create_missing_roles: self.create_missing_roles,
+            revoke_sessions: self.revoke_sessions,
             two_stage: self.delete_after.map(|delete_after| crate::leavers::TwoStage {
                 delete_after,
                 now: self.now.unwrap_or_else(chrono::Utc::now),
@@ -226,6 +231,14 @@ pub async fn make_plan(s: &PlanSettings) -> Result<Plan> {
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
     require_connection(&client, &s.tenant.connection).await?;
     let snapshot = client.snapshot_with(&s.tenant.connection, s.role_lookup, s.concurrency).await?;
+    if s.policy.revoke_sessions {
+        // One user of the connection (a leaver if there is one): a tenant that cannot
+        // revoke says so now, not in the middle of an apply.
+        let users = || snapshot.users.values().filter(|u| u.connection == s.tenant.connection);
+        if let Some(u) = users().find(|u| !u.blocked).or_else(|| users().next()) {
+            crate::apply::revoke::probe(&client, &u.user_id).await?;
+        }
+    }
     let changeset = match &s.targets {
         Some(targets) => planner::plan_targets(&desired, &snapshot, &s.policy, targets)?,
         None => planner::plan(&desired, &snapshot, &s.policy)?,

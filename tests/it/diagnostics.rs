@@ -66,6 +66,7 @@ fn covered_error(e: &Error) -> &'static str {
         Error::Plan(PlanError::TooManyDeletes { .. }) => "too_many_deletes",
         Error::Plan(PlanError::CapAboveApproved { .. }) => "cap_above_approved",
         Error::Plan(PlanError::TooManyRemovals { .. }) => "too_many_removals",
+        Error::Revoke(auth0_sync::apply::revoke::RevokeError::Unavailable { .. }) => "revocation_unavailable",
         Error::Plan(PlanError::RemovalCapAboveApproved { .. }) => "removal_cap_above_approved",
         Error::Plan(PlanError::UnknownTargets { .. }) => "unknown_targets",
         Error::Gate(g) => covered_gate(g),
@@ -300,6 +301,10 @@ fn apply_and_plan_diagnostics() {
             recorded: "80%".into(),
             recorded_limit: "800".into(),
             users: 1000,
+        }),
+        Error::Revoke(auth0_sync::apply::revoke::RevokeError::Unavailable {
+            endpoint: "GET /api/v2/users/{id}/sessions",
+            answer: "403 operation_not_supported: The account is not allowed to perform this operation.".into(),
         }),
         Error::Plan(PlanError::TooManyRemovals {
             flag: "--max-role-removals-per-role",

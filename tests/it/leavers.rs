@@ -14,7 +14,13 @@ const T: &str = "2026-06-01T00:00:00Z";
 /// (email, blocked, app_metadata.auth0_sync) of the connection's users; the demo's are
 /// dropped.
 async fn tenant(users: &[(&str, bool, Value)]) -> Env {
+    tenant_with(users, &[], auth0_emulator::EmulatorOptions::default()).await
+}
+
+/// [`tenant`] with more scopes for the tool's application and emulator options.
+async fn tenant_with(users: &[(&str, bool, Value)], scopes: &[&str], options: auth0_emulator::EmulatorOptions) -> Env {
     let mut state = demo_state();
+    state.clients[0].scopes.extend(scopes.iter().map(|s| (*s).to_owned()));
     let template = state.users.iter().find(|u| u.connection == CONNECTION).unwrap().clone();
     state.users.retain(|u| u.connection != CONNECTION);
     for (i, (email, blocked, ns)) in users.iter().enumerate() {
@@ -26,7 +32,7 @@ async fn tenant(users: &[(&str, bool, Value)]) -> Env {
         u.app_metadata = if ns.is_null() { Value::Null } else { json!({ "auth0_sync": ns, "cost_centre": "cc-7" }) };
         state.users.push(u);
     }
-    Env::with(state, include_bytes!("../../examples/demo/hr.sqlite")).await
+    Env::with_options(state, include_bytes!("../../examples/demo/hr.sqlite"), options).await
 }
 
 async fn plan(env: &Env, name: &str, flags: &[&str]) -> Value {
@@ -147,4 +153,90 @@ async fn delete_after_needs_block_mode() {
     let out = run(c).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("--on-missing block"), "{}", text(&out.stderr));
+}
+
+// ---- plan --revoke-sessions ----
+
+const SESSION_SCOPES: [&str; 4] = ["read:sessions", "delete:sessions", "read:refresh_tokens", "delete:refresh_tokens"];
+
+fn two() -> Vec<(&'static str, bool, Value)> {
+    vec![("stay@acme.example", false, Value::Null), ("gone@acme.example", false, Value::Null)]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blocked_users_sessions_and_refresh_tokens_are_revoked() {
+    use auth0_emulator::RevocationKind;
+    let env = tenant_with(&two(), &SESSION_SCOPES, Default::default()).await;
+    hr_db(&env.db, &[("stay@acme.example", "viewer")]);
+    let v = plan(&env, "r1.json", &["--on-missing", "block", "--revoke-sessions"]).await;
+    assert_eq!(v["policy"]["revoke_sessions"], true, "the plan says so");
+    assert!(env.emulator.revocations().is_empty(), "plan only probes");
+    apply(&env, "r1.json").await;
+    let gone = user(&env, "gone@acme.example").await.unwrap();
+    assert!(gone.blocked);
+    let mut got: Vec<(String, bool)> = env
+        .emulator
+        .revocations()
+        .into_iter()
+        .map(|r| (r.user_id, matches!(r.kind, RevocationKind::Sessions)))
+        .collect();
+    got.sort();
+    assert_eq!(got, vec![(gone.user_id.clone(), false), (gone.user_id.clone(), true)], "one of each, for gone only");
+    // Without the flag nothing is revoked.
+    let env = tenant_with(&two(), &SESSION_SCOPES, Default::default()).await;
+    hr_db(&env.db, &[("stay@acme.example", "viewer")]);
+    let v = plan(&env, "r2.json", &["--on-missing", "block"]).await;
+    assert!(v["policy"].get("revoke_sessions").is_none());
+    apply(&env, "r2.json").await;
+    assert!(env.emulator.revocations().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_that_cannot_revoke_is_refused_at_plan_time() {
+    use auth0_emulator::{EmulatorOptions, FeatureAnswer, LifecycleOptions};
+    let knobs = [
+        ("sessions", FeatureAnswer::OperationNotSupported, FeatureAnswer::Available),
+        ("sessions", FeatureAnswer::NotFound, FeatureAnswer::Available),
+        ("sessions", FeatureAnswer::InsufficientScope, FeatureAnswer::Available),
+        ("refresh-tokens", FeatureAnswer::Available, FeatureAnswer::OperationNotSupported),
+        ("refresh-tokens", FeatureAnswer::Available, FeatureAnswer::NotFound),
+    ];
+    for (endpoint, sessions_api, refresh_tokens_api) in knobs {
+        let lifecycle = LifecycleOptions { sessions_api, refresh_tokens_api, ..Default::default() };
+        let env = tenant_with(&two(), &SESSION_SCOPES, EmulatorOptions { lifecycle, ..Default::default() }).await;
+        hr_db(&env.db, &[("stay@acme.example", "viewer")]);
+        let mut c = env.cmd();
+        c.args(["plan", "--on-missing", "block", "--revoke-sessions", "--out"]).arg(env.path("p.json"));
+        let out = run(c).await;
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{endpoint}: {err}");
+        assert!(err.contains("auth0_sync::plan::revocation_unavailable"), "{endpoint}: {err}");
+        assert!(err.contains(&format!("/{endpoint}")), "{endpoint}: the endpoint is named: {err}");
+        assert!(!env.path("p.json").exists());
+        // The same tenant plans without the flag.
+        plan(&env, "ok.json", &["--on-missing", "block"]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revocation_scopes_are_checked_before_the_first_write() {
+    // The probe's read scopes but not the delete ones: plan refuses (as apply would).
+    let env = tenant_with(&two(), &["read:sessions", "read:refresh_tokens"], Default::default()).await;
+    hr_db(&env.db, &[("stay@acme.example", "viewer")]);
+    let mut c = env.cmd();
+    c.args(["plan", "--on-missing", "block", "--revoke-sessions", "--out"]).arg(env.path("p.json"));
+    let out = run(c).await;
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("delete:sessions") && err.contains("delete:refresh_tokens"), "{err}");
+    // Planned with --skip-scope-check, apply refuses before any write.
+    let v = plan(&env, "p2.json", &["--on-missing", "block", "--revoke-sessions", "--skip-scope-check"]).await;
+    assert_eq!(v["policy"]["revoke_sessions"], true);
+    let before = env.emulator.state().await;
+    let mut c = env.cmd();
+    c.arg("apply").arg(env.path("p2.json"));
+    let out = run(c).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("delete:sessions"), "{}", text(&out.stderr));
+    assert_eq!(env.emulator.state().await, before);
 }

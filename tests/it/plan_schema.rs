@@ -196,13 +196,14 @@ fn ignore_plan() -> Plan {
     make_plan(&desired(false), &tenant(), &policy)
 }
 
-/// Two-stage leaving (#14): `policy.delete_after` recorded.
+/// Two-stage leaving and session revocation (#14): `policy.delete_after` and
+/// `policy.revoke_sessions` recorded.
 fn two_stage_plan() -> Plan {
     let two = auth0_sync::leavers::TwoStage {
         delete_after: chrono::Duration::days(7),
         now: chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc),
     };
-    make_plan(&desired(true), &tenant(), &Policy { two_stage: Some(two), ..block_policy() })
+    make_plan(&desired(true), &tenant(), &Policy { two_stage: Some(two), revoke_sessions: true, ..block_policy() })
 }
 
 /// A plan with no changes: the tenant already holds exactly the desired users.

@@ -79,6 +79,7 @@ fn build(c: &Case) -> (DesiredState, TenantSnapshot, Policy) {
         allow_empty_source: true,
         create_missing_roles: false,
         two_stage: None,
+        revoke_sessions: false,
     };
     (b.finish(), t, policy)
 }

@@ -244,6 +244,12 @@ pub struct PolicyRecord {
     /// is deleted; users blocked by people never are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_after: Option<DeleteAfterRecord>,
+    /// `--revoke-sessions`: apply revokes the sessions and refresh tokens of every user
+    /// this plan blocks (`DELETE /users/{id}/sessions`, `/refresh-tokens`); written only
+    /// when true. Access tokens already issued stay valid until they expire.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[schemars(with = "crate::schema::True")]
+    pub revoke_sessions: bool,
 }
 
 /// `--delete-after` as a plan records it.

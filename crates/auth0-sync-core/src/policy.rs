@@ -22,6 +22,9 @@ pub struct Policy {
     /// `--delete-after` with the plan's clock: users the tool blocked long enough ago
     /// are deleted (with `on_missing` `block`).
     pub two_stage: Option<crate::leavers::TwoStage>,
+    /// `--revoke-sessions`: apply revokes the sessions and refresh tokens of the users
+    /// it blocks.
+    pub revoke_sessions: bool,
     /// Plan even when the source returned no users (which would remove everyone).
     pub allow_empty_source: bool,
     /// Plan the creation of roles the source names that the tenant lacks.
@@ -50,6 +53,7 @@ impl Policy {
             delete_cap: self.delete_cap,
             max_deletes: self.delete_cap.limit(connection_users),
             removal_caps: RemovalCapsRecord::new(&self.removal_caps, &base, changeset),
+            revoke_sessions: self.revoke_sessions,
             delete_after: self.two_stage.map(|t| crate::plan::DeleteAfterRecord {
                 seconds: t.delete_after.num_seconds().max(0) as u64,
                 now: t.now,
