@@ -240,3 +240,31 @@ async fn revocation_scopes_are_checked_before_the_first_write() {
     assert!(text(&out.stderr).contains("delete:sessions"), "{}", text(&out.stderr));
     assert_eq!(env.emulator.state().await, before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_block_plan_deletes_only_by_the_recorded_rule_and_only_blocked_users() {
+    use auth0_sync::plan::Plan;
+    let env = tenant(&[
+        ("stay@acme.example", false, Value::Null),
+        ("old@acme.example", true, marker("2026-05-20T00:00:00Z")),
+    ])
+    .await;
+    hr_db(&env.db, &[("stay@acme.example", "viewer")]);
+    plan(&env, "c.json", &["--on-missing", "block", "--delete-after", "7d", "--now", T]).await;
+    let text = std::fs::read_to_string(env.path("c.json")).unwrap();
+    let good: Plan = serde_json::from_str(&text).unwrap();
+    assert!(Plan::parse("c.json", &text).is_ok());
+    assert_eq!(good.changeset.changes.len(), 1);
+    assert_eq!(good.changeset.changes[0].action, auth0_sync::plan::Action::DeleteUser);
+    let resealed = |edit: &dyn Fn(&mut Plan)| {
+        let mut p = good.clone();
+        edit(&mut p);
+        p.checksum = p.compute_checksum();
+        Plan::parse("c.json", &p.to_json_pretty())
+    };
+    // Edited and resealed: a delete in a block plan without the rule, or of a user
+    // that was not blocked, contradicts the plan.
+    assert!(resealed(&|p| p.policy.delete_after = None).is_err());
+    assert!(resealed(&|p| p.changeset.changes[0].before.as_mut().unwrap().blocked = false).is_err());
+    assert!(resealed(&|p| p.policy.on_missing = auth0_sync::plan::OnMissing::Ignore).is_err());
+}
