@@ -131,6 +131,11 @@ pub enum Error {
     #[diagnostic(transparent)]
     Invite(#[from] crate::apply::invite::InviteError),
 
+    /// Sessions and refresh tokens that cannot be revoked (`plan --revoke-sessions`).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Revoke(#[from] crate::apply::revoke::RevokeError),
+
     /// The emulator's own errors (loading or saving its state, listening, serving);
     /// their code is `auth0_sync::emulator`.
     #[error(transparent)]

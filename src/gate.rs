@@ -161,3 +161,37 @@ pub fn check_apply_cap(
 ) -> Result<DeleteCap, PlanError> {
     caps::check_apply_cap(&plan.changeset, plan.policy.delete_cap, apply_flag, connection_users)
 }
+
+/// The plan's blocks and role removals against the caps it recorded (or lower
+/// `flags`), on the bases `view` gives (the tenant as it is at apply time): what
+/// apply's preflight checks once it has read the tenant.
+pub fn check_apply_removal_caps(
+    plan: &Plan,
+    flags: &caps::RemovalCapFlags,
+    view: &crate::model::TenantSnapshot,
+) -> Result<(), PlanError> {
+    let managed = crate::roles::ManagedRoles(plan.policy.managed_roles.as_ref().map(|m| m.iter().cloned().collect()));
+    let base = caps::CapBase::of(view, &plan.connection, &managed);
+    caps::check_apply_removal_caps(&plan.changeset, &plan.policy.removal_caps, flags, &base)
+}
+
+/// Refuses, before any request, apply flags for blocks and role removals above the
+/// caps the plan recorded, on the bases the plan recorded (apply checks again on the
+/// tenant as it is once it has read it).
+pub fn removal_cap_flags(plan: &Plan, flags: &caps::RemovalCapFlags) -> Result<(), PlanError> {
+    use caps::CapKind;
+    let r = &plan.policy.removal_caps;
+    caps::effective_cap_for(CapKind::Blocks, r.blocks.cap, flags.blocks, r.blocks.base, None)?;
+    caps::effective_cap_for(
+        CapKind::RoleRemovals,
+        r.role_removals.cap,
+        flags.role_removals,
+        r.role_removals.base,
+        None,
+    )?;
+    for (role, rec) in &r.role_removals_per_role.roles {
+        let cap = r.role_removals_per_role.cap;
+        caps::effective_cap_for(CapKind::RoleRemovalsPerRole, cap, flags.per_role, rec.holders, Some(role))?;
+    }
+    Ok(())
+}

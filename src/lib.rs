@@ -27,7 +27,7 @@ pub use error::{Error, Result};
 /// The pure core (model, rules, planner, plan file, drift), re-exported so that
 /// `auth0_sync::plan::Plan` and friends keep their paths.
 pub use auth0_sync_core::{
-    caps, digest, drift, email, fields, ignore, model, plan, planner, policy, roles, schema, seal, targets,
+    caps, digest, drift, email, fields, ignore, leavers, model, plan, planner, policy, roles, schema, seal, targets,
 };
 
 /// Process entry point: load the dotenv file, parse, run, map to an exit code

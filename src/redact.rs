@@ -44,7 +44,9 @@ pub fn json(v: &mut serde_json::Value) {
             for (k, val) in map.iter_mut() {
                 match val {
                     serde_json::Value::String(s) if k == "email" => *s = mask(s),
-                    serde_json::Value::String(s) if k == "message" || k == "detail" => *s = text(s, raw.as_deref(), true),
+                    serde_json::Value::String(s) if k == "message" || k == "detail" => {
+                        *s = text(s, raw.as_deref(), true)
+                    }
                     other => json(other),
                 }
             }

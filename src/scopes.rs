@@ -39,6 +39,7 @@ fn step_scopes(step: Step) -> &'static [&'static str] {
         Step::SetBlocked | Step::UpdateUser => &["update:users"],
         Step::DeleteUser => &["delete:users"],
         Step::CreateRole => &["create:roles"],
+        Step::RevokeSessions => &["delete:sessions", "delete:refresh_tokens"],
         Step::Invite(Invitation::Ticket) => &["create:user_tickets"],
         Step::Invite(Invitation::None | Invitation::Email) => &[],
     }
@@ -64,6 +65,8 @@ enum Step {
     DeleteUser,
     CreateRole,
     Invite(Invitation),
+    /// `plan --revoke-sessions`, after a block.
+    RevokeSessions,
 }
 
 /// Every scope the tool may need for any plan (what `check` asks for).
@@ -109,6 +112,7 @@ pub fn missing_with(
         match c.action {
             Action::CreateUser => steps.extend([Step::CreateUser(creation), Step::Invite(invitation)]),
             Action::DeleteUser => steps.push(Step::DeleteUser),
+            Action::BlockUser if plan.policy.revoke_sessions => steps.extend([Step::SetBlocked, Step::RevokeSessions]),
             Action::BlockUser | Action::UnblockUser => steps.push(Step::SetBlocked),
             Action::UpdateEmail | Action::AdoptUser | Action::UpdateProfile => steps.push(Step::UpdateUser),
             Action::UpdateRoles => {}

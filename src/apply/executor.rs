@@ -122,7 +122,12 @@ impl<'a> Run<'a> {
             .into_iter()
             .filter_map(|id| {
                 let w = &self.tracked[&id].work;
-                Some(Request::SetBlocked { id, user_id: w.user_id.clone()?, blocked: w.set_blocked? })
+                Some(Request::SetBlocked {
+                    id,
+                    user_id: w.user_id.clone()?,
+                    blocked: w.set_blocked?,
+                    marker: w.marker.clone(),
+                })
             })
             .collect()
     }
@@ -357,7 +362,7 @@ impl<'a> Run<'a> {
                 t.work.remove.clear();
                 t.progressed = true;
             }
-            (Request::SetBlocked { id, user_id, blocked }, _) => {
+            (Request::SetBlocked { id, user_id, blocked, .. }, _) => {
                 let t = self.tracked.get_mut(id).expect("tracked");
                 t.work.set_blocked = None;
                 t.progressed = true;
@@ -650,9 +655,13 @@ async fn send_one(
                 Err(e) => Err(e),
             }
         }
-        Request::SetBlocked { id, user_id, blocked } => {
-            let namespace = tracked[id].work.namespace.clone().unwrap_or_default();
-            client.set_blocked(user_id, *blocked, &namespace).await.map(|_| Reply::Ok)
+        Request::SetBlocked { id, user_id, blocked, marker } => {
+            // The namespace as read, with the HR key this run may have written.
+            let mut existing = marker.clone().unwrap_or_default();
+            if let Some(key) = tracked[id].work.namespace.as_ref().and_then(|n| n.key.clone()) {
+                existing.insert("key".into(), serde_json::Value::String(key));
+            }
+            client.set_blocked_marked(user_id, *blocked, Some(&existing)).await.map(|_| Reply::Ok)
         }
         Request::Assign { role_id, members, .. } => {
             let users: Vec<String> = members.iter().map(|(_, u)| u.clone()).collect();

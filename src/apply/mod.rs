@@ -11,6 +11,7 @@ mod import;
 pub mod invite;
 pub mod journal;
 pub mod report;
+pub mod revoke;
 mod steps;
 
 pub use invite::{Delivery, Invitations, TicketInvites};
@@ -47,6 +48,10 @@ pub struct ApplyOptions {
     /// the plan was approved with, which is checked again against the tenant as it
     /// is now. `None`: the recorded cap.
     pub cap_flag: Option<DeleteCap>,
+    /// The caps on blocks and role removals typed at apply (`--max-blocks`,
+    /// `--max-role-removals`, `--max-role-removals-per-role`): each may only lower the
+    /// one the plan recorded.
+    pub removal_cap_flags: crate::caps::RemovalCapFlags,
     pub allow_empty_source: bool,
     /// Users per `POST /roles/{id}/users` request.
     pub role_batch_size: usize,
@@ -82,6 +87,7 @@ impl Default for ApplyOptions {
             skip_drifted: false,
             max_plan_age: chrono::Duration::hours(24),
             cap_flag: None,
+            removal_cap_flags: Default::default(),
             allow_empty_source: false,
             role_batch_size: 50,
             create_via: CreateVia::Api,
@@ -175,6 +181,7 @@ pub async fn apply(
     let mut view = client.snapshot_with(&plan.connection, RoleLookup::Auto, opts.concurrency).await?;
     let connection_users = view.users.values().filter(|u| u.connection == plan.connection).count() as u32;
     preflight(plan, opts, now, connection_users)?;
+    crate::gate::check_apply_removal_caps(plan, &opts.removal_cap_flags, &view)?;
     let (journal, progress) = Journal::open(plan_path, plan, started)?;
 
     let verdicts = settle_verdicts(client, plan, &mut view, &progress).await?;
@@ -283,6 +290,7 @@ pub async fn apply(
     run.journal_entries(&settled_entries)?;
     run.create_roles().await?;
     run.phases().await?;
+    revoke::revoke_blocked(&mut run).await;
     let report = run.finish()?;
     let t = &report.summary;
     tracing::info!(

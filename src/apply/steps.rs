@@ -13,7 +13,13 @@ pub(super) enum Request {
     /// `POST /users`.
     Create { id: u32 },
     /// `PATCH /users/{id}` with `blocked`.
-    SetBlocked { id: u32, user_id: String, blocked: bool },
+    SetBlocked {
+        id: u32,
+        user_id: String,
+        blocked: bool,
+        /// The user's `app_metadata.auth0_sync` as it was read, sent back whole.
+        marker: Option<serde_json::Map<String, serde_json::Value>>,
+    },
     /// `POST /roles/{role}/users` for up to `--role-batch-size` users.
     Assign { role: String, role_id: String, members: Vec<(u32, String)> },
     /// `POST /users/{id}/roles`: one user's assignments when its batch was refused, so

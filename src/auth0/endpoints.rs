@@ -7,7 +7,8 @@ use super::retry::Idempotency;
 use super::snapshot::tenant_user;
 use super::transport::{Call, decode, decode_error, display_path, json_body};
 use super::wire::{
-    ConnectionItem, CreateRoleRequest, CreateUserRequest, OffsetPage, Role, RoleUsersRequest, User, UserRolesRequest,
+    ConnectionItem, CreateRoleRequest, CreateUserRequest, OffsetPage, Role, RoleUsersRequest, SetBlockedRequest, User,
+    UserRolesRequest,
 };
 use crate::fields::{NAMESPACE, Namespace};
 use crate::model::{Profile, SyncedFields, TenantRole, TenantUser};
@@ -177,12 +178,69 @@ impl Auth0Client {
     /// sent whole (Auth0 replaces nested objects): `namespace` is the user's as it is, so
     /// that the HR key in it is kept.
     pub async fn set_blocked(&self, user_id: &str, blocked: bool, namespace: &Namespace) -> Result<(), Auth0Error> {
-        let namespace = Namespace { blocked, ..namespace.clone() };
-        self.update_user(
-            user_id,
-            &UserPatch { blocked: Some(blocked), namespace: Some(namespace), ..UserPatch::default() },
-        )
-        .await
+        let existing = namespace.to_value();
+        self.set_blocked_marked(user_id, blocked, existing.as_object()).await
+    }
+
+    /// [`Auth0Client::set_blocked`] for a user whose `app_metadata.auth0_sync` is
+    /// `existing`: the namespace is sent back whole (Auth0 merges `app_metadata` one
+    /// level deep, so a partial object would drop its other fields), a block adding
+    /// `blocked`, `blocked_at` (now) and `reason`, an unblock removing them.
+    pub async fn set_blocked_marked(
+        &self,
+        user_id: &str,
+        blocked: bool,
+        existing: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<(), Auth0Error> {
+        let ns = if blocked {
+            crate::leavers::block_marker(existing, chrono::Utc::now())
+        } else {
+            crate::leavers::unblock_marker(existing)
+        };
+        let call = Call {
+            method: Method::PATCH,
+            segments: &["users", user_id],
+            query: Vec::new(),
+            body: Some(json_body(&SetBlockedRequest {
+                blocked,
+                app_metadata: serde_json::json!({ "auth0_sync": ns }),
+            })),
+            idempotency: Idempotency::Idempotent,
+            needs: &["update:users", "update:users_app_metadata"],
+        };
+        self.call(&call).await.map(drop)
+    }
+
+    /// `GET /users/{id}/{what}?take=1` (`what`: `sessions` or `refresh-tokens`): the
+    /// cheap probe of whether the tenant can revoke them (nothing is revoked).
+    pub async fn list_sessions_probe(&self, user_id: &str, what: &'static str) -> Result<(), Auth0Error> {
+        let needs: &'static [&'static str] =
+            if what == "sessions" { &["read:sessions"] } else { &["read:refresh_tokens"] };
+        let call = Call {
+            method: Method::GET,
+            segments: &["users", user_id, what],
+            query: vec![("take", "1".to_owned())],
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            needs,
+        };
+        self.call(&call).await.map(drop)
+    }
+
+    /// `DELETE /users/{id}/{what}` (`what`: `sessions` or `refresh-tokens`): revokes
+    /// them all (202, asynchronous in Auth0; repeating it is harmless).
+    pub async fn revoke_user_tokens(&self, user_id: &str, what: &'static str) -> Result<(), Auth0Error> {
+        let needs: &'static [&'static str] =
+            if what == "sessions" { &["delete:sessions"] } else { &["delete:refresh_tokens"] };
+        let call = Call {
+            method: Method::DELETE,
+            segments: &["users", user_id, what],
+            query: Vec::new(),
+            body: None,
+            idempotency: Idempotency::Idempotent,
+            needs,
+        };
+        self.call(&call).await.map(drop)
     }
 
     /// Assigns one role to many users (`POST /roles/{id}/users`); no call for an empty

@@ -51,6 +51,9 @@ impl Auth0Client {
             snapshot.roles.insert(role.id.clone(), TenantRole { id: role.id, name: role.name });
         }
         for user in users {
+            if let Some(m) = user.sync_marker() {
+                snapshot.markers.insert(user.user_id.clone(), m);
+            }
             let user = tenant_user(user, Some(connection));
             snapshot.users.insert(user.user_id.clone(), user);
         }

@@ -140,6 +140,11 @@ impl User {
         self.identities.iter().skip(1).find(|i| i.connection.as_deref() == Some(connection))
     }
 
+    /// The tool's namespace `app_metadata.auth0_sync`, when it is an object.
+    pub fn sync_marker(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.app_metadata.as_ref()?.get("auth0_sync")?.as_object().cloned()
+    }
+
     /// Whether auth0-sync blocked this user (`app_metadata.auth0_sync.blocked == true`),
     /// as opposed to a person.
     pub fn blocked_by_sync(&self) -> bool {

@@ -86,6 +86,7 @@ impl ApplyArgs {
                 skip_drifted: self.skip_drifted,
                 max_plan_age: self.max_plan_age,
                 cap_flag: self.safety.cap_flag(),
+                removal_cap_flags: self.safety.removal_cap_flags(),
                 allow_empty_source: self.safety.allow_empty_source,
                 role_batch_size: self.role_batch_size.into(),
                 create_via: self.create_via,
@@ -108,6 +109,7 @@ pub async fn run(s: &ApplySettings, printer: &crate::printer::Printer) -> Result
     // A flag above the approved cap is refused now; apply checks the cap again
     // against the tenant's user count when it has read the tenant.
     crate::gate::apply_cap(&plan, s.options.cap_flag, plan.changeset.summary.connection_users)?;
+    crate::gate::removal_cap_flags(&plan, &s.options.removal_cap_flags)?;
     let options = s.options.clone();
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
     let (json, journal) = (s.format == Format::Json, apply::journal::path_for(&s.plan));

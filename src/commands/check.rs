@@ -374,17 +374,23 @@ fn roles_row(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -
 fn plan_row(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -> CheckRow {
     match planner::plan(desired, tenant, policy) {
         Ok(cs) => row("plan", Status::Ok, format!("would plan: {}", crate::render::summary_line(&cs.summary))),
-        Err(e @ crate::error::PlanError::TooManyDeletes { .. }) => row("plan", Status::Fail, diag_text(&e)),
+        Err(e @ (crate::error::PlanError::TooManyDeletes { .. } | crate::error::PlanError::TooManyRemovals { .. })) => {
+            row("plan", Status::Fail, diag_text(&e))
+        }
         Err(first) => {
             let past = Policy {
                 allow_empty_source: true,
                 create_missing_roles: true,
                 delete_cap: planner::DeleteCap::Unlimited,
+                removal_caps: planner::RemovalCaps::UNLIMITED,
                 ..policy.clone()
             };
             let cap = planner::plan(desired, tenant, &past).map(|cs| {
                 let users = cs.summary.connection_users;
-                planner::check_delete_cap(&cs, users, policy.delete_cap)
+                planner::check_delete_cap(&cs, users, policy.delete_cap).and_then(|()| {
+                    let base = planner::CapBase { connection_users: users, ..policy.cap_base(tenant) };
+                    planner::check_removal_caps(&cs, &base, &policy.removal_caps)
+                })
             });
             match cap {
                 Ok(Err(e)) => row("plan", Status::Fail, format!("{}; also: {}", first, diag_text(&e))),

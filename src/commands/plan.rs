@@ -33,6 +33,17 @@ pub struct PlanArgs {
     /// Plan the creation of roles the source names that the tenant lacks.
     #[arg(long, help_heading = "Policy")]
     pub create_missing_roles: bool,
+    /// With --on-missing block: delete a user the tool blocked at least this long ago
+    /// (e.g. 30d; users blocked by people are never deleted).
+    #[arg(long, value_name = "DURATION", value_parser = crate::settings::args::parse_age, help_heading = "Policy")]
+    pub delete_after: Option<chrono::Duration>,
+    /// Revoke the sessions and refresh tokens of the users the plan blocks (Auth0
+    /// Enterprise; checked now with a cheap probe).
+    #[arg(long, help_heading = "Policy")]
+    pub revoke_sessions: bool,
+    /// The plan's clock (RFC 3339), for tests of --delete-after; default: now.
+    #[arg(long, hide = true, value_name = "TIME")]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
     /// How to learn role membership: per-role (list members), per-user, or auto.
     #[arg(long, value_enum, default_value_t, help_heading = "Tenant", hide_short_help = true)]
     pub role_lookup: RoleLookup,
@@ -106,11 +117,24 @@ impl PlanArgs {
             managed_roles: self.policy.managed_roles(),
             on_missing: self.on_missing,
             delete_cap: self.safety.delete_cap(),
+            removal_caps: self.safety.removal_caps(),
             allow_empty_source: self.safety.allow_empty_source,
             create_missing_roles: self.create_missing_roles,
             on_null,
             authority,
+            revoke_sessions: self.revoke_sessions,
+            two_stage: self.delete_after.map(|delete_after| crate::leavers::TwoStage {
+                delete_after,
+                now: self.now.unwrap_or_else(chrono::Utc::now),
+            }),
         };
+        if self.delete_after.is_some() && self.on_missing != OnMissing::Block {
+            return Err(SettingsError::Invalid {
+                var: "--delete-after",
+                reason: "needs --on-missing block (users are blocked first, then deleted)".into(),
+                help: "pass --on-missing block with --delete-after, or drop --delete-after".into(),
+            });
+        }
         Ok(PlanSettings {
             tenant,
             source,
@@ -212,11 +236,19 @@ pub async fn make_plan(s: &PlanSettings) -> Result<Plan> {
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
     require_connection(&client, &s.tenant.connection).await?;
     let snapshot = client.snapshot_with(&s.tenant.connection, s.role_lookup, s.concurrency).await?;
+    if s.policy.revoke_sessions {
+        // One user of the connection (a leaver if there is one): a tenant that cannot
+        // revoke says so now, not in the middle of an apply.
+        let users = || snapshot.users.values().filter(|u| u.connection == s.tenant.connection);
+        if let Some(u) = users().find(|u| !u.blocked).or_else(|| users().next()) {
+            crate::apply::revoke::probe(&client, &u.user_id).await?;
+        }
+    }
     let changeset = match &s.targets {
         Some(targets) => planner::plan_targets(&desired, &snapshot, &s.policy, targets)?,
         None => planner::plan(&desired, &snapshot, &s.policy)?,
     };
-    let policy_record = s.policy.record(changeset.summary.connection_users);
+    let policy_record = s.policy.record(&snapshot, &changeset);
     let sum = &changeset.summary;
     tracing::info!(
         source_rows = desired.rows,

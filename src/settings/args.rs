@@ -8,6 +8,7 @@ use super::{
     Auth0Settings, MssqlEncrypt, MssqlSettings, Secret, SettingsError, SourceBackend, SourceSettings, Tenant,
     parse_auth0_url,
 };
+use crate::caps::{RemovalCapFlags, RemovalCaps};
 use crate::fields::{FieldAuthority, OnNull};
 use crate::planner::{DeleteCap, IgnoreList};
 use crate::roles::{ManagedRoles, split_list};
@@ -482,12 +483,24 @@ fn parse<T>(
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Safety rails")]
 pub struct SafetyArgs {
-    /// Most users one plan may delete or block: N, or N% of the connection's users
-    /// (default: 10%, but always up to 10 and never more than 500).
+    /// Most users one plan may delete: N, or N% of the connection's users
+    /// (default: 10%, but always up to 5 and never more than 1000).
     #[arg(long, value_name = "N|N%", value_parser = parse_cap)]
     pub max_deletes: Option<DeleteCap>,
-    /// Lift the deletion cap entirely.
-    #[arg(long, conflicts_with = "max_deletes")]
+    /// Most users one plan may block: N, or N% of the connection's users
+    /// (default: 10%, but always up to 5 and never more than 1000).
+    #[arg(long, value_name = "N|N%", value_parser = parse_cap)]
+    pub max_blocks: Option<DeleteCap>,
+    /// Most role removals in one plan: N, or N% of the connection's managed role
+    /// assignments (default: 20%, but always up to 5 and never more than 2000).
+    #[arg(long, value_name = "N|N%", value_parser = parse_cap, hide_short_help = true)]
+    pub max_role_removals: Option<DeleteCap>,
+    /// Most removals of any one role in one plan: N, or N% of the role's holders
+    /// (default: 25%, but always up to 5).
+    #[arg(long, value_name = "N|N%", value_parser = parse_cap, hide_short_help = true)]
+    pub max_role_removals_per_role: Option<DeleteCap>,
+    /// Lift every removal cap (deletions, blocks, role removals).
+    #[arg(long, conflicts_with_all = ["max_deletes", "max_blocks", "max_role_removals", "max_role_removals_per_role"])]
     pub allow_mass_delete: bool,
     /// Allow a source that returned no users (which removes every user).
     #[arg(long)]
@@ -508,6 +521,32 @@ impl SafetyArgs {
     /// the cap recorded in the plan.
     pub fn cap_flag(&self) -> Option<DeleteCap> {
         if self.allow_mass_delete { Some(DeleteCap::Unlimited) } else { self.max_deletes }
+    }
+}
+
+impl SafetyArgs {
+    /// The caps on blocks and role removals for `plan` (`--allow-mass-delete` lifts
+    /// them all; an unset flag is its kind's default).
+    pub fn removal_caps(&self) -> RemovalCaps {
+        if self.allow_mass_delete {
+            return RemovalCaps::UNLIMITED;
+        }
+        RemovalCaps {
+            blocks: self.max_blocks.unwrap_or_default(),
+            role_removals: self.max_role_removals.unwrap_or_default(),
+            per_role: self.max_role_removals_per_role.unwrap_or_default(),
+        }
+    }
+
+    /// The caps on blocks and role removals typed at `apply`: each may only lower the
+    /// one the plan recorded.
+    pub fn removal_cap_flags(&self) -> RemovalCapFlags {
+        let or_all = |f: Option<DeleteCap>| if self.allow_mass_delete { Some(DeleteCap::Unlimited) } else { f };
+        RemovalCapFlags {
+            blocks: or_all(self.max_blocks),
+            role_removals: or_all(self.max_role_removals),
+            per_role: or_all(self.max_role_removals_per_role),
+        }
     }
 }
 

@@ -54,7 +54,7 @@ fn sample() -> (Plan, TenantSnapshot) {
         DB.into(),
         t.fingerprint(),
         SourceInfo { kind: "sqlite".into(), location: "x".into(), rows: 2, users: 2, ..Default::default() },
-        policy.record(2),
+        policy.record(&t, &cs),
         cs,
     );
     (p, t)

@@ -376,7 +376,7 @@ fn expected_snapshot() -> TenantSnapshot {
             synced: Default::default(),
         },
     );
-    TenantSnapshot { roles, users }
+    TenantSnapshot { roles, users, ..Default::default() }
 }
 
 #[tokio::test]
@@ -1133,12 +1133,21 @@ async fn create_role_block_and_bulk_assign() {
     let hits = server.api_hits();
     assert_eq!(hits.len(), 6);
     assert_eq!(hits[0].json(), json!({"name": "test-role14"}));
-    assert_eq!(hits[1].json(), json!({"blocked": true, "app_metadata": {"auth0_sync": {"blocked": true}}}));
+    // The marker says when and why (#14); blocked_at is the clock's.
+    let mut block = hits[1].json();
+    let at = block["app_metadata"]["auth0_sync"].as_object_mut().unwrap().remove("blocked_at").unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(at.as_str().unwrap()).is_ok(), "{at}");
+    assert_eq!(
+        block,
+        json!({"blocked": true, "app_metadata": {"auth0_sync": {"blocked": true, "reason": "missing from source"}}})
+    );
     assert_eq!(hits[2].json(), json!({"blocked": false, "app_metadata": {"auth0_sync": null}}));
     assert_eq!(hits[3].json(), json!({"users": ["auth0|1", "auth0|2"]}));
+    let mut keyed_block = hits[4].json();
+    assert!(keyed_block["app_metadata"]["auth0_sync"].as_object_mut().unwrap().remove("blocked_at").is_some());
     assert_eq!(
-        hits[4].json(),
-        json!({"blocked": true, "app_metadata": {"auth0_sync": {"key": "E123", "blocked": true}}})
+        keyed_block,
+        json!({"blocked": true, "app_metadata": {"auth0_sync": {"key": "E123", "blocked": true, "reason": "missing from source"}}})
     );
     assert_eq!(hits[5].json(), json!({"blocked": false, "app_metadata": {"auth0_sync": {"key": "E123"}}}));
 }

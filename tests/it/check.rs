@@ -136,7 +136,7 @@ async fn check_reports_the_removal_cap_the_tenant_would_trip() {
     assert_eq!(plan_code, Some(1));
     assert!(plan_err.contains("auth0_sync::safety::too_many_deletes"), "{plan_err}");
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("deletes or blocks 2 of the connection's 8 users, more than the cap of 1"), "{out}");
+    assert!(out.contains("deletes 2 of the connection's 8 users, more than the cap of 1 (--max-deletes)"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -65,6 +65,9 @@ fn covered_error(e: &Error) -> &'static str {
         Error::Plan(PlanError::EmptySource { .. }) => "empty_source",
         Error::Plan(PlanError::TooManyDeletes { .. }) => "too_many_deletes",
         Error::Plan(PlanError::CapAboveApproved { .. }) => "cap_above_approved",
+        Error::Plan(PlanError::TooManyRemovals { .. }) => "too_many_removals",
+        Error::Revoke(auth0_sync::apply::revoke::RevokeError::Unavailable { .. }) => "revocation_unavailable",
+        Error::Plan(PlanError::RemovalCapAboveApproved { .. }) => "removal_cap_above_approved",
         Error::Plan(PlanError::UnknownTargets { .. }) => "unknown_targets",
         Error::Plan(PlanError::AddressTaken { .. }) => "address_taken",
         Error::Plan(PlanError::SwappedEmails { .. }) => "swapped_emails",
@@ -302,6 +305,23 @@ fn apply_and_plan_diagnostics() {
             recorded: "80%".into(),
             recorded_limit: "800".into(),
             users: 1000,
+        }),
+        Error::Revoke(auth0_sync::apply::revoke::RevokeError::Unavailable {
+            endpoint: "GET /api/v2/users/{id}/sessions",
+            answer: "403 operation_not_supported: The account is not allowed to perform this operation.".into(),
+        }),
+        Error::Plan(PlanError::TooManyRemovals {
+            flag: "--max-role-removals-per-role",
+            what: "the plan removes role \"admin\" from 6 of its 6 holders".into(),
+            limit: 5,
+        }),
+        Error::Plan(PlanError::RemovalCapAboveApproved {
+            flag: "--max-blocks",
+            value: "50%".into(),
+            flag_limit: "500".into(),
+            recorded: "default".into(),
+            recorded_limit: "100".into(),
+            of: "block(s) of the connection's 1000 users".into(),
         }),
         Error::Plan(PlanError::UnknownTargets { emails: vec!["jane@acme.example".into(), "jon@acme.example".into()] }),
         Error::Plan(PlanError::AddressTaken {

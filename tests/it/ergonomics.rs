@@ -183,7 +183,7 @@ fn a_closed_pipe_ends_show_quietly() {
             users: 3000,
             ..Default::default()
         },
-        policy.record(cs.summary.connection_users),
+        policy.record(&t, &cs),
         cs,
     );
     let path = dir.path().join("big.json");

@@ -96,7 +96,14 @@ async fn block_then_unblock_keeps_the_key_in_the_namespace() {
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     let carol = user(&env, CAROL).await;
     assert!(carol.blocked);
-    assert_eq!(carol.app_metadata["auth0_sync"], json!({"key": "E003", "blocked": true}));
+    // The block marker of two-stage leaving (#14) beside the key.
+    let ns = &carol.app_metadata["auth0_sync"];
+    assert_eq!(
+        (&ns["key"], &ns["blocked"], &ns["reason"]),
+        (&json!("E003"), &json!(true), &json!("missing from source"))
+    );
+    assert!(ns["blocked_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{ns}");
+    assert_eq!(ns.as_object().unwrap().len(), 4, "{ns}");
     assert_eq!(carol.app_metadata["department"], "Finance");
 
     // Back in the source: unblocked, and the namespace keeps the key (no `null`).

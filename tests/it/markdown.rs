@@ -62,11 +62,12 @@ fn big_plan(deletes: usize, updates: usize, creates: usize) -> Plan {
     let policy = Policy {
         connection: DB.into(),
         delete_cap: DeleteCap::Unlimited,
+        removal_caps: auth0_sync::planner::RemovalCaps::UNLIMITED,
         allow_empty_source: true,
         ..Default::default()
     };
     let cs = plan(&desired, &t, &policy).unwrap();
-    let record = policy.record(cs.summary.connection_users);
+    let record = policy.record(&t, &cs);
     Plan::new(
         chrono::Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap(),
         "acme.eu.auth0.com".into(),

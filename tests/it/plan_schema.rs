@@ -165,7 +165,7 @@ fn block_policy() -> Policy {
 
 fn make_plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -> Plan {
     let changeset = planner::plan(desired, tenant, policy).expect("planning succeeds");
-    let record = policy.record(changeset.summary.connection_users);
+    let record = policy.record(tenant, &changeset);
     Plan::new(
         Utc.with_ymd_and_hms(2026, 11, 28, 13, 30, 0).unwrap(),
         "acme.eu.auth0.com".to_owned(),
@@ -197,6 +197,16 @@ fn block_plan() -> Plan {
 fn ignore_plan() -> Plan {
     let policy = Policy { on_missing: OnMissing::Ignore, delete_cap: DeleteCap::Unlimited, ..policy() };
     make_plan(&desired(false), &tenant(), &policy)
+}
+
+/// Two-stage leaving and session revocation (#14): `policy.delete_after` and
+/// `policy.revoke_sessions` recorded.
+fn two_stage_plan() -> Plan {
+    let two = auth0_sync::leavers::TwoStage {
+        delete_after: chrono::Duration::days(7),
+        now: chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&chrono::Utc),
+    };
+    make_plan(&desired(true), &tenant(), &Policy { two_stage: Some(two), revoke_sessions: true, ..block_policy() })
 }
 
 /// A plan with no changes: the tenant already holds exactly the desired users.
@@ -436,6 +446,7 @@ fn fixtures() -> Vec<(&'static str, Plan)> {
         ("ignore", ignore_plan()),
         ("empty", empty_plan()),
         ("signed partial", signed_partial_plan()),
+        ("two-stage", two_stage_plan()),
     ]
 }
 
@@ -566,7 +577,9 @@ fn schema_properties_match_what_serde_writes() {
         "top-level fields, no roles to create, a full unsigned plan"
     );
     assert_eq!(keys(&block["source"]), props(&s["$defs"]["source"]), "source");
-    assert_eq!(keys(&block["policy"]), props(&s["$defs"]["policy"]), "policy");
+    let two = written(&two_stage_plan());
+    assert_eq!(keys(&two["policy"]), props(&s["$defs"]["policy"]), "policy");
+    assert_eq!(keys(&two["policy"]["delete_after"]), props(&s["$defs"]["deleteAfter"]), "delete_after");
     assert_eq!(keys(&block["summary"]), props(&s["$defs"]["summary"]), "summary");
     let change = &block["changes"][change_index(&block, "update_roles")];
     assert_eq!(keys(change), props(&s["$defs"]["change"]), "change");
@@ -646,9 +659,18 @@ fn full_plan_matches_the_schema() {
             "ignore_users": ["*@contractors.example.com"],
             "on_missing": "delete",
             "delete_cap": "default",
-            "max_deletes": 10,
+            // 10% of 8 users, at least 5 (#14 lowered the floor from 10).
+            "max_deletes": 5,
             "on_null": "keep",
-            "field_authority": {}
+            "field_authority": {},
+            "removal_caps": {
+                "blocks": { "cap": "default", "base": 8, "max": 5 },
+                "role_removals": { "cap": "default", "base": 9, "max": 5 },
+                "role_removals_per_role": {
+                    "cap": "default",
+                    "roles": { "editor": { "holders": 2, "max": 5 }, "support": { "holders": 1, "max": 5 } }
+                }
+            }
         })
     );
     let kinds: BTreeSet<&str> = v["warnings"].as_array().unwrap().iter().map(|w| w["kind"].as_str().unwrap()).collect();
@@ -715,9 +737,14 @@ fn block_plan_matches_the_schema() {
             "managed_roles": ["admin", "auditor", "editor", "viewer"],
             "on_missing": "block",
             "delete_cap": "default",
-            "max_deletes": 10,
+            "max_deletes": 5,
             "on_null": "keep",
             "field_authority": {},
+            "removal_caps": {
+                "blocks": { "cap": "default", "base": 8, "max": 5 },
+                "role_removals": { "cap": "default", "base": 8, "max": 5 },
+                "role_removals_per_role": { "cap": "default", "roles": { "editor": { "holders": 2, "max": 5 } } }
+            },
         })
     );
     let s = &v["summary"];
@@ -878,7 +905,7 @@ fn rejects_inconsistent_before_after() {
 #[test]
 fn rejects_bad_values() {
     rejects("format_version 1 (before signed plans)", |v| v["format_version"] = json!(1));
-    rejects("format_version 2 (before HR keys)", |v| v["format_version"] = json!(2));
+    rejects("format_version 2 (before HR keys and the removal caps)", |v| v["format_version"] = json!(2));
     rejects("format_version 4", |v| v["format_version"] = json!(4));
     rejects("a delete_cap that is not a cap", |v| v["policy"]["delete_cap"] = json!("lots"));
     rejects("a delete_cap over 100%", |v| v["policy"]["delete_cap"] = json!("120%"));
@@ -942,7 +969,8 @@ fn parse_refuses_a_tampered_email() {
 
 #[test]
 fn parse_refuses_a_wrong_format_version() {
-    // Plans of format 1 (before signatures and recorded caps) are refused by version.
+    // Plans of format 1 (before signatures and recorded caps) and 2 (before the
+    // removal caps of #14) are refused by version.
     for old in [1, 2, 4] {
         let mut v = written(&full_plan());
         v["format_version"] = json!(old);

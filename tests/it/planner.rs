@@ -231,11 +231,14 @@ fn big_tenant(n: usize) -> (DesiredState, TenantSnapshot) {
     (desired(&[("keep@x.io", &[])]), tenant(&refs))
 }
 
+/// #14 changed the default: 10% of the connection's users, at least 5 (was 10) and at
+/// most 1000 (was 500), so that a source of 1 row cannot delete 8 of 11 users.
 #[test]
-fn default_cap_allows_ten_then_ten_percent_up_to_500() {
-    assert_eq!(DeleteCap::Default.limit(5), Some(10));
+fn default_cap_allows_five_then_ten_percent_up_to_1000() {
+    assert_eq!(DeleteCap::Default.limit(5), Some(5));
+    assert_eq!(DeleteCap::Default.limit(11), Some(5));
     assert_eq!(DeleteCap::Default.limit(1000), Some(100));
-    assert_eq!(DeleteCap::Default.limit(100_000), Some(500));
+    assert_eq!(DeleteCap::Default.limit(100_000), Some(1000));
     assert_eq!(DeleteCap::parse("5%").unwrap().limit(1000), Some(50));
     assert_eq!(DeleteCap::parse("7").unwrap().limit(1000), Some(7));
     assert!(DeleteCap::parse("101%").is_err() && DeleteCap::parse("many").is_err());
@@ -244,9 +247,9 @@ fn default_cap_allows_ten_then_ten_percent_up_to_500() {
 
 #[test]
 fn too_many_deletes_are_refused_with_counts() {
-    let (d, t) = big_tenant(11); // 11 of 12 users would go; the default cap is 10
+    let (d, t) = big_tenant(11); // 11 of 12 users would go; the default cap is 5
     match plan(&d, &t, &policy(&[])) {
-        Err(PlanError::TooManyDeletes { removals, users, limit }) => assert_eq!((removals, users, limit), (11, 12, 10)),
+        Err(PlanError::TooManyDeletes { removals, users, limit }) => assert_eq!((removals, users, limit), (11, 12, 5)),
         other => panic!("{other:?}"),
     }
     let mut p = policy(&[]);
@@ -254,8 +257,8 @@ fn too_many_deletes_are_refused_with_counts() {
     assert_eq!(plan(&d, &t, &p).unwrap().summary.delete_user, 11);
     p.delete_cap = DeleteCap::Unlimited;
     assert!(plan(&d, &t, &p).is_ok());
-    let (d, t) = big_tenant(10);
-    assert!(plan(&d, &t, &policy(&[])).is_ok(), "up to 10 deletions are always allowed");
+    let (d, t) = big_tenant(5);
+    assert!(plan(&d, &t, &policy(&[])).is_ok(), "up to 5 deletions are always allowed");
 }
 
 #[test]

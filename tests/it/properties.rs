@@ -76,6 +76,7 @@ fn build(c: &Case) -> (DesiredState, TenantSnapshot, Policy) {
         ),
         on_missing: c.on_missing,
         delete_cap: DeleteCap::Unlimited,
+        removal_caps: auth0_sync::planner::RemovalCaps::UNLIMITED,
         allow_empty_source: true,
         create_missing_roles: false,
         ..Default::default()
@@ -189,10 +190,13 @@ proptest! {
     #[test]
     fn the_plan_never_exceeds_the_deletion_cap(c in case(), cap in 0u32..6) {
         let (desired, tenant, mut policy) = build(&c);
+        // Deletions and blocks are capped separately (#14).
         policy.delete_cap = DeleteCap::Count(cap);
+        policy.removal_caps.blocks = DeleteCap::Count(cap);
         match plan(&desired, &tenant, &policy) {
-            Ok(cs) => prop_assert!(cs.summary.delete_user + cs.summary.block_user <= cap),
+            Ok(cs) => prop_assert!(cs.summary.delete_user <= cap && cs.summary.block_user <= cap),
             Err(auth0_sync::error::PlanError::TooManyDeletes { removals, limit, .. }) => prop_assert!(removals > limit && limit == cap),
+            Err(auth0_sync::error::PlanError::TooManyRemovals { flag: "--max-blocks", limit, .. }) => prop_assert!(limit == cap),
             Err(e) => prop_assert!(false, "unexpected error {e:?}"),
         }
     }
@@ -207,7 +211,7 @@ proptest! {
             DB.into(),
             tenant.fingerprint(),
             SourceInfo { kind: "sqlite".into(), location: "x".into(), rows: desired.rows, users: desired.users.len() as u64, ..Default::default() },
-            policy.record(cs.summary.connection_users),
+            policy.record(&tenant, &cs),
             cs,
         );
         let text = p.to_json_pretty();

@@ -196,7 +196,7 @@ fn plan_of(source: &[(&str, &[&str])], users: Vec<TenantUser>, tweak: impl FnOnc
     let mut policy = Policy { connection: DB.into(), ..Default::default() };
     tweak(&mut policy);
     let cs = plan(&b.finish(), &t, &policy).unwrap();
-    let record = policy.record(cs.summary.connection_users);
+    let record = policy.record(&t, &cs);
     Plan::new(
         chrono::Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap(),
         "acme.eu.auth0.com".into(),

@@ -607,7 +607,7 @@ mod property {
             CONNECTION.into(),
             snapshot.fingerprint(),
             SourceInfo { kind: "test".into(), location: "memory".into(), rows: users, users, ..Default::default() },
-            policy.record(cs.summary.connection_users),
+            policy.record(&snapshot, &cs),
             cs,
         )
     }
@@ -771,7 +771,7 @@ mod property {
             CONNECTION.into(),
             snapshot.fingerprint(),
             SourceInfo { kind: "test".into(), location: "memory".into(), rows: users, users, ..Default::default() },
-            policy.record(cs.summary.connection_users),
+            policy.record(&snapshot, &cs),
             cs,
         ))
     }

@@ -149,7 +149,7 @@ fn a_partial_plan_records_its_targets_and_parse_holds_it_to_them() {
     let (d, t) = fixture();
     let ts = targets(&["new@acme.example", "gone@acme.example"]);
     let cs = plan_targets(&d, &t, &policy(), &ts).unwrap();
-    let record = policy().record(cs.summary.connection_users);
+    let record = policy().record(&t, &cs);
     let plan = Plan::new(
         chrono::Utc::now(),
         "acme.eu.auth0.com".into(),

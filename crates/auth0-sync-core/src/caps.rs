@@ -1,6 +1,7 @@
-//! The one home of removal caps: how many users a plan may delete or block, checked
-//! at plan time, recorded in the plan (the cap its reviewer saw) and checked again at
-//! apply time, where a flag may only lower it.
+//! The one home of removal caps: how many users a plan may delete or block and how
+//! many role assignments it may remove (overall and per role), checked at plan time,
+//! recorded in the plan (the caps its reviewer saw) and checked again at apply time,
+//! where a flag may only lower them.
 
 use crate::error::PlanError;
 use crate::plan::Changeset;
@@ -8,14 +9,22 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// How many deletions (and blocks) a plan may hold.
+pub use crate::removal_caps::{
+    CapBase, CapKind, CapRecord, PerRoleCapRecord, RemovalCapFlags, RemovalCaps, RemovalCapsRecord, RoleCapRecord,
+    check_apply_removal_caps, check_removal_caps, effective_cap_for,
+};
+
+/// One removal cap (deletions, blocks, role removals, removals of one role).
 ///
 /// Written in a plan as text: `default`, `unlimited`, `N` or `N%` (what
-/// `--max-deletes` takes).
+/// `--max-deletes`, `--max-blocks`, `--max-role-removals` and
+/// `--max-role-removals-per-role` take). `default` means the kind's own default
+/// ([`CapKind::default_rule`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum DeleteCap {
-    /// Default: 10% of the connection's users, but always up to 10 and never over 500.
+    /// Default: for deletions 10% of the connection's users, but always up to 5 and
+    /// never over 1000; each kind has its own ([`CapKind::default_rule`]).
     #[default]
     Default,
     /// `--max-deletes N`.
@@ -29,9 +38,19 @@ pub enum DeleteCap {
 impl DeleteCap {
     /// The most deletions allowed for a connection of `users` users; `None` = no cap.
     pub fn limit(self, users: u32) -> Option<u32> {
-        let pct = |p: u32| (u64::from(users) * u64::from(p) / 100) as u32;
+        self.limit_for(CapKind::Deletes, users)
+    }
+
+    /// The most removals of `kind` allowed on a base of `base` (connection users, role
+    /// assignments, holders of a role); `None` = no cap.
+    pub fn limit_for(self, kind: CapKind, base: u32) -> Option<u32> {
+        let pct = |p: u32| (u64::from(base) * u64::from(p) / 100) as u32;
         match self {
-            DeleteCap::Default => Some(pct(10).clamp(10, 500)),
+            DeleteCap::Default => {
+                let (p, floor, ceiling) = kind.default_rule();
+                let l = pct(p).max(floor);
+                Some(ceiling.map_or(l, |c| l.min(c)))
+            }
             DeleteCap::Count(n) => Some(n),
             DeleteCap::Percent(p) => Some(pct(p)),
             DeleteCap::Unlimited => None,
@@ -94,17 +113,18 @@ impl JsonSchema for DeleteCap {
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "A deletion cap as `--max-deletes` takes it: `default` (10% of the connection's users, at least 10 and at most 500), `unlimited` (`--allow-mass-delete`), a count `N`, or a percentage `N%` of the connection's users.",
+            "description": "A removal cap as `--max-deletes` (and `--max-blocks`, `--max-role-removals`, `--max-role-removals-per-role`) takes it: `default` (the kind's default; for deletions and blocks 10% of the connection's users, at least 5 and at most 1000; for role removals 20% of the managed role assignments, at least 5 and at most 2000; per role 25% of the role's holders, at least 5), `unlimited` (`--allow-mass-delete`), a count `N`, or a percentage `N%` of the base.",
             "type": "string",
             "pattern": "^(default|unlimited|0|[1-9][0-9]{0,9}|([0-9]|[1-9][0-9]|100)%)$"
         })
     }
 }
 
-/// Refuses a changeset whose deletions and blocks exceed the cap for a connection of
-/// `connection_users` users. Used at plan time and again at apply time.
+/// Refuses a changeset whose deletions exceed the cap for a connection of
+/// `connection_users` users (blocks have their own cap, [`check_removal_caps`]).
+/// Used at plan time and again at apply time.
 pub fn check_delete_cap(changeset: &Changeset, connection_users: u32, cap: DeleteCap) -> Result<(), PlanError> {
-    let removals = changeset.summary.delete_user + changeset.summary.block_user;
+    let removals = changeset.summary.delete_user;
     match cap.limit(connection_users) {
         Some(limit) if removals > limit => Err(PlanError::TooManyDeletes { removals, users: connection_users, limit }),
         _ => Ok(()),
@@ -124,13 +144,7 @@ pub fn effective_cap(
     connection_users: u32,
 ) -> Result<DeleteCap, PlanError> {
     let Some(flag) = apply_flag else { return Ok(recorded) };
-    let (flag_limit, recorded_limit) = (flag.limit(connection_users), recorded.limit(connection_users));
-    let wider = match (flag_limit, recorded_limit) {
-        (_, None) => false,
-        (None, Some(_)) => true,
-        (Some(f), Some(r)) => f > r,
-    };
-    if wider {
+    if let Some((flag_limit, recorded_limit)) = wider(CapKind::Deletes, recorded, flag, connection_users) {
         return Err(PlanError::CapAboveApproved {
             flag: flag.to_string(),
             flag_limit: describe_limit(flag_limit),
@@ -155,7 +169,24 @@ pub fn check_apply_cap(
     Ok(cap)
 }
 
-fn describe_limit(l: Option<u32>) -> String {
+/// The two limits when `flag` allows more than `recorded` on `base`; `None` when it
+/// does not (equal limits keep the flag).
+pub(crate) fn wider(
+    kind: CapKind,
+    recorded: DeleteCap,
+    flag: DeleteCap,
+    base: u32,
+) -> Option<(Option<u32>, Option<u32>)> {
+    let (flag_limit, recorded_limit) = (flag.limit_for(kind, base), recorded.limit_for(kind, base));
+    let wider = match (flag_limit, recorded_limit) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(f), Some(r)) => f > r,
+    };
+    wider.then_some((flag_limit, recorded_limit))
+}
+
+pub(crate) fn describe_limit(l: Option<u32>) -> String {
     l.map_or_else(|| "no limit".to_owned(), |n| n.to_string())
 }
 
@@ -201,9 +232,9 @@ mod tests {
             Some(DeleteCap::Percent(10))
         );
         assert!(effective_cap(DeleteCap::Count(25), Some(DeleteCap::Percent(10)), 1000).is_err());
-        // Default at 40 users is 10; a flag of 10 equals it, 11 is above it.
-        assert_eq!(effective_cap(DeleteCap::Default, Some(DeleteCap::Count(10)), 40).ok(), Some(DeleteCap::Count(10)));
-        assert!(effective_cap(DeleteCap::Default, Some(DeleteCap::Count(11)), 40).is_err());
+        // Default at 40 users is 5; a flag of 5 equals it, 6 is above it.
+        assert_eq!(effective_cap(DeleteCap::Default, Some(DeleteCap::Count(5)), 40).ok(), Some(DeleteCap::Count(5)));
+        assert!(effective_cap(DeleteCap::Default, Some(DeleteCap::Count(6)), 40).is_err());
         // Anything lowers unlimited.
         assert_eq!(effective_cap(DeleteCap::Unlimited, Some(DeleteCap::Default), 5).ok(), Some(DeleteCap::Default));
         assert_eq!(effective_cap(DeleteCap::Unlimited, Some(DeleteCap::Unlimited), 5).ok(), Some(DeleteCap::Unlimited));

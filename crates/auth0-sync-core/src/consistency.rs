@@ -77,7 +77,16 @@ impl Plan {
         let removals = counted.delete_user + counted.block_user;
         let policy_ok = match self.policy.on_missing {
             OnMissing::Delete => counted.block_user == 0,
-            OnMissing::Block => counted.delete_user == 0,
+            // Two-stage leaving deletes users blocked earlier, and only those.
+            OnMissing::Block => {
+                counted.delete_user == 0
+                    || (self.policy.delete_after.is_some()
+                        && cs
+                            .changes
+                            .iter()
+                            .filter(|c| c.action == Action::DeleteUser)
+                            .all(|c| c.before.as_ref().is_some_and(|b| b.blocked)))
+            }
             OnMissing::Ignore => removals == 0,
         };
         if !policy_ok {
@@ -87,16 +96,20 @@ impl Plan {
             ));
         }
         if let Some(max) = self.policy.max_deletes
-            && removals > max
+            && counted.delete_user > max
         {
-            return Err(format!("the plan removes {removals} users, more than its recorded cap of {max}"));
+            return Err(format!("the plan deletes {} users, more than its recorded cap of {max}", counted.delete_user));
         }
+        self.policy.removal_caps.consistency(cs)?;
         let cap = self.policy.delete_cap;
         if self.policy.max_deletes != cap.limit(cs.summary.connection_users) {
             return Err(format!(
                 "the recorded max_deletes does not follow from the recorded delete_cap {cap} for {} connection users",
                 cs.summary.connection_users
             ));
+        }
+        if self.policy.delete_after.is_some() && self.policy.on_missing != OnMissing::Block {
+            return Err("delete_after is recorded, but on_missing is not block".into());
         }
         if let Some(targets) = &self.targets {
             if targets.is_empty() || !targets.windows(2).all(|w| w[0] < w[1]) {

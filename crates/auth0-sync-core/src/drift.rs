@@ -39,6 +39,9 @@ pub struct Work {
     pub remove: Vec<String>,
     /// `blocked` to set.
     pub set_blocked: Option<bool>,
+    /// The user's `app_metadata.auth0_sync` as it is, which a block or unblock sends
+    /// back whole with its own fields changed (`leavers`).
+    pub marker: Option<serde_json::Map<String, serde_json::Value>>,
     pub delete: bool,
     /// `update_email`: the address to set.
     pub email: Option<String>,
@@ -210,7 +213,15 @@ pub fn check(plan: &Plan, now: &TenantSnapshot, done: &BTreeMap<u32, Option<Stri
                 if u.blocked == want {
                     applied(u)
                 } else {
-                    pending(u, Work { set_blocked: Some(want), namespace: Some(Namespace::of(u)), ..Work::default() })
+                    pending(
+                        u,
+                        Work {
+                            set_blocked: Some(want),
+                            namespace: Some(Namespace::of(u)),
+                            marker: now.markers.get(&u.user_id).cloned(),
+                            ..Work::default()
+                        },
+                    )
                 }
             }
             (Action::UpdateEmail, Some(u)) => email_verdict(c, u),

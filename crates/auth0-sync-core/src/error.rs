@@ -25,7 +25,9 @@ pub enum PlanError {
     )]
     EmptySource { rows: u64 },
 
-    #[error("the plan deletes or blocks {removals} of the connection's {users} users, more than the cap of {limit}")]
+    #[error(
+        "the plan deletes {removals} of the connection's {users} users, more than the cap of {limit} (--max-deletes)"
+    )]
     #[diagnostic(
         code(auth0_sync::safety::too_many_deletes),
         help(
@@ -44,6 +46,33 @@ pub enum PlanError {
         )
     )]
     CapAboveApproved { flag: String, flag_limit: String, recorded: String, recorded_limit: String, users: u32 },
+
+    #[error("{what}, more than the cap of {limit} ({flag})")]
+    #[diagnostic(
+        code(auth0_sync::safety::too_many_removals),
+        help(
+            "check the source first (a lost column or a bad join removes roles without deleting anyone); if this is intended, raise this cap with {flag} N (or N%; 100% lifts it), or pass --allow-mass-delete to lift every removal cap"
+        )
+    )]
+    TooManyRemovals { flag: &'static str, what: String, limit: u32 },
+
+    #[error(
+        "{flag} {value} at apply allows {flag_limit} {of}, more than the cap of {recorded} ({recorded_limit}) the plan was approved with"
+    )]
+    #[diagnostic(
+        code(auth0_sync::safety::removal_cap_above_approved),
+        help(
+            "a plan carries the caps its reviewer saw, and apply may only lower them: drop {flag} (or give a lower value), or make a new plan with the higher cap and have it reviewed"
+        )
+    )]
+    RemovalCapAboveApproved {
+        flag: &'static str,
+        value: String,
+        flag_limit: String,
+        recorded: String,
+        recorded_limit: String,
+        of: String,
+    },
 
     #[error(
         "{} target(s) are neither in the source nor among the connection's users: {}",

@@ -333,6 +333,11 @@ pub struct TenantSnapshot {
     pub roles: BTreeMap<String, TenantRole>,
     /// Keyed by user id.
     pub users: BTreeMap<String, TenantUser>,
+    /// The tool's namespace (`app_metadata.auth0_sync`) of the users that have one, by
+    /// user id: when and why the tool blocked them, and what a block or unblock must
+    /// send back whole (`leavers`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub markers: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 impl TenantSnapshot {

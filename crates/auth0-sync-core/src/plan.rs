@@ -20,7 +20,9 @@ use std::path::Path;
 /// The plan format this build writes and the only one it executes.
 /// Version 2 added `policy.delete_cap`, `targets` and `signature`; version 3 the HR
 /// key, renames and synced fields (`update_email`, `adopt_user`, `update_profile`,
-/// `source.key_column`, `source.fields`, `policy.on_null`, `policy.field_authority`).
+/// `source.key_column`, `source.fields`, `policy.on_null`, `policy.field_authority`),
+/// `policy.removal_caps` (blocks left the deletion cap for their own),
+/// `policy.delete_after` and `policy.revoke_sessions`.
 pub const FORMAT_VERSION: u32 = 3;
 
 /// What the change does: `update_email` changes the address of a user found by its HR
@@ -308,9 +310,9 @@ pub struct PolicyRecord {
     /// `--allow-mass-delete` as `unlimited`). `apply` checks the plan against it again,
     /// for the connection's user count at apply time; an apply flag may only lower it.
     pub delete_cap: DeleteCap,
-    /// The most `delete_user` plus `block_user` changes `delete_cap` allowed for the
-    /// plan's `summary.connection_users` (by default 10% of the connection's users, at
-    /// least 10 and at most 500); null when there is no cap.
+    /// The most `delete_user` changes `delete_cap` allowed for the plan's
+    /// `summary.connection_users` (by default 10% of the connection's users, at least 5
+    /// and at most 1000); null when there is no cap.
     #[serde(default)]
     pub max_deletes: Option<u32>,
     /// What a NULL (or empty) cell of a synced column does (`AUTH0_ON_NULL`): `keep`
@@ -323,6 +325,30 @@ pub struct PolicyRecord {
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": "^(name|given_name|family_name|app_metadata\\.[^.$]+)$"}))]
     pub field_authority: BTreeMap<String, crate::fields::Authority>,
+    /// The caps on blocks and role removals (overall and per role) the plan was made
+    /// and reviewed with, with their bases and limits; apply checks them again.
+    pub removal_caps: crate::caps::RemovalCapsRecord,
+    /// Two-stage leaving (`--on-missing block --delete-after`): present only then. A
+    /// user the tool blocked (its marker's `blocked_at`) at least `seconds` before `now`
+    /// is deleted; users blocked by people never are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_after: Option<DeleteAfterRecord>,
+    /// `--revoke-sessions`: apply revokes the sessions and refresh tokens of every user
+    /// this plan blocks (`DELETE /users/{id}/sessions`, `/refresh-tokens`); written only
+    /// when true. Access tokens already issued stay valid until they expire.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[schemars(with = "crate::schema::True")]
+    pub revoke_sessions: bool,
+}
+
+/// `--delete-after` as a plan records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "deleteAfter", deny_unknown_fields)]
+pub struct DeleteAfterRecord {
+    /// The grace period, in seconds.
+    pub seconds: u64,
+    /// The plan's clock: what "ago" is measured from (RFC 3339, UTC).
+    pub now: DateTime<Utc>,
 }
 
 /// What to do with a connection user that is not in the source.

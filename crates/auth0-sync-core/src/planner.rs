@@ -2,7 +2,7 @@
 //! changeset. No I/O, no clock, no async; `BTreeMap` everywhere for stable order.
 
 // The planner's inputs, so that `planner::{plan, Policy, DeleteCap, ...}` is its whole face.
-pub use crate::caps::{DeleteCap, check_delete_cap};
+pub use crate::caps::{CapBase, DeleteCap, RemovalCaps, check_delete_cap, check_removal_caps};
 pub use crate::ignore::IgnoreList;
 pub use crate::policy::Policy;
 // Targeted plans (`plan --only`) run this planner on the targets' users.
@@ -23,11 +23,28 @@ use std::collections::{BTreeMap, BTreeSet};
 /// blocks, deletes; by email within each.
 /// Errors: [`PlanError::UnknownRoles`] listing every (managed) role the source names that
 /// the tenant lacks, unless `create_missing_roles`; [`PlanError::EmptySource`];
-/// [`PlanError::AddressTaken`]; [`PlanError::SwappedEmails`]; [`PlanError::TooManyDeletes`].
+/// [`PlanError::AddressTaken`]; [`PlanError::SwappedEmails`]; [`PlanError::TooManyDeletes`];
+/// [`PlanError::TooManyRemovals`] (blocks, role removals).
 pub fn plan(desired: &DesiredState, tenant: &TenantSnapshot, policy: &Policy) -> Result<Changeset, PlanError> {
     let changeset = plan_for(desired, tenant, policy, None)?;
-    check_delete_cap(&changeset, changeset.summary.connection_users, policy.delete_cap)?;
+    check_caps(&changeset, tenant, policy, changeset.summary.connection_users)?;
     Ok(changeset)
+}
+
+/// Every removal cap of `policy` on `changeset`: deletions, then blocks and role
+/// removals (overall and per role) against their bases in `tenant`.
+pub(crate) fn check_caps(
+    changeset: &Changeset,
+    tenant: &TenantSnapshot,
+    policy: &Policy,
+    connection_users: u32,
+) -> Result<(), PlanError> {
+    check_delete_cap(changeset, connection_users, policy.delete_cap)?;
+    if changeset.summary.block_user > 0 || changeset.summary.roles_removed > 0 {
+        let base = CapBase { connection_users, ..policy.cap_base(tenant) };
+        check_removal_caps(changeset, &base, &policy.removal_caps)?;
+    }
+    Ok(())
 }
 
 /// Which units of a matching a targeted plan keeps (by index).
@@ -308,6 +325,12 @@ impl Builder<'_> {
             Some(UserState { roles: have.clone(), blocked: u.blocked, key: key.clone(), ..Default::default() });
         match self.policy.on_missing {
             OnMissing::Delete => self.push(Action::DeleteUser, email, Some(&u.user_id), before, None),
+            // Two-stage leaving: a user the tool blocked long enough ago is deleted.
+            OnMissing::Block
+                if self.policy.two_stage.as_ref().is_some_and(|two| crate::leavers::due(self.tenant, u, two)) =>
+            {
+                self.push(Action::DeleteUser, email, Some(&u.user_id), before, None)
+            }
             OnMissing::Block if !u.blocked => {
                 let after = Some(UserState { roles: have, blocked: true, key, ..Default::default() });
                 self.push(Action::BlockUser, email, Some(&u.user_id), before, after);

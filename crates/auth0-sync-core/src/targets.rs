@@ -3,7 +3,6 @@
 //! for the next full run. Every safety rail still applies: the empty-source check
 //! looks at the whole source and the deletion cap at the whole connection.
 
-use crate::caps::check_delete_cap;
 use crate::email;
 use crate::error::PlanError;
 use crate::matching::Matching;
@@ -93,6 +92,6 @@ pub fn plan_targets(
     let inner = Policy { allow_empty_source: true, ..policy.clone() };
     let keep = |m: &Matching<'_>, i: usize| m.units[i].emails().iter().any(|e| targets.contains(e));
     let changeset = planner::plan_for(desired, tenant, &inner, Some(&keep))?;
-    check_delete_cap(&changeset, changeset.summary.connection_users, policy.delete_cap)?;
+    planner::check_caps(&changeset, tenant, policy, changeset.summary.connection_users)?;
     Ok(changeset)
 }
