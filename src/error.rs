@@ -134,7 +134,7 @@ pub enum Error {
     /// Sessions and refresh tokens that cannot be revoked (`plan --revoke-sessions`).
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Revoke(#[from] crate::apply::revoke::RevokeError),
+    Revoke(#[from] crate::auth0::sessions::RevokeError),
 
     /// The emulator's own errors (loading or saving its state, listening, serving);
     /// their code is `auth0_sync::emulator`.

@@ -11,7 +11,7 @@ use super::wire::{
     UserRolesRequest,
 };
 use crate::fields::{NAMESPACE, Namespace};
-use crate::model::{Profile, SyncedFields, TenantRole, TenantUser};
+use crate::model::{Profile, TenantRole, TenantUser};
 use crate::settings::Secret;
 use reqwest::Method;
 use secrecy::ExposeSecret;
@@ -281,28 +281,6 @@ impl Auth0Client {
         };
         self.call(&call).await.map(drop)
     }
-}
-
-/// What the snapshot reads of a user besides roles: the HR key in the tool's namespace,
-/// the profile, and the other top-level `app_metadata` keys.
-pub(super) fn synced_of(user: &User) -> SyncedFields {
-    let md = user.app_metadata.as_ref().and_then(serde_json::Value::as_object);
-    let key = md
-        .and_then(|m| m.get(NAMESPACE))
-        .and_then(|n| n.get("key"))
-        .and_then(serde_json::Value::as_str)
-        .filter(|k| !k.is_empty())
-        .map(str::to_owned);
-    let metadata = md
-        .into_iter()
-        .flat_map(|m| m.iter())
-        .filter(|(k, _)| k.as_str() != NAMESPACE)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-    let profile =
-        Profile { name: text(&user.name), given_name: text(&user.given_name), family_name: text(&user.family_name) };
-    SyncedFields { key, profile, metadata }
 }
 
 /// A new address for a user (`PATCH /users/{id}` with `email`).

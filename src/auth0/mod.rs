@@ -12,6 +12,7 @@ pub mod limiter;
 pub mod paging;
 pub mod password;
 pub mod retry;
+pub mod sessions;
 mod snapshot;
 mod token;
 mod transport;

@@ -4,7 +4,8 @@
 use super::Auth0Error;
 use super::client::{Auth0Client, PER_PAGE, ROLE_MEMBER_CONCURRENCY};
 use super::wire::User;
-use crate::model::{NameSet, TenantRole, TenantSnapshot, TenantUser, UNKNOWN_CONNECTION};
+use crate::fields::NAMESPACE;
+use crate::model::{NameSet, Profile, SyncedFields, TenantRole, TenantSnapshot, TenantUser, UNKNOWN_CONNECTION};
 use futures::{StreamExt, TryStreamExt};
 
 /// The model's view of a user as the API answers it (roles not included: they come
@@ -18,7 +19,7 @@ pub(super) fn tenant_user(user: User, managed: Option<&str>) -> TenantUser {
     let linked_email = linked.and_then(|i| i.profile_data.as_ref()).and_then(|p| p.email.clone());
     let linked_to = linked.map(|_| user.user_id.clone());
     TenantUser {
-        synced: super::endpoints::synced_of(&user),
+        synced: synced_of(&user),
         email: linked_email.or(user.email).filter(|e| !e.is_empty()),
         user_id: user.user_id,
         connection,
@@ -127,4 +128,26 @@ pub enum RoleLookup {
     /// Estimate both costs from the counts at hand and take the cheaper.
     #[default]
     Auto,
+}
+
+/// What the snapshot reads of a user besides roles: the HR key in the tool's namespace,
+/// the profile, and the other top-level `app_metadata` keys.
+pub(super) fn synced_of(user: &User) -> SyncedFields {
+    let md = user.app_metadata.as_ref().and_then(serde_json::Value::as_object);
+    let key = md
+        .and_then(|m| m.get(NAMESPACE))
+        .and_then(|n| n.get("key"))
+        .and_then(serde_json::Value::as_str)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned);
+    let metadata = md
+        .into_iter()
+        .flat_map(|m| m.iter())
+        .filter(|(k, _)| k.as_str() != NAMESPACE)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let profile =
+        Profile { name: text(&user.name), given_name: text(&user.given_name), family_name: text(&user.family_name) };
+    SyncedFields { key, profile, metadata }
 }

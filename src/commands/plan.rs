@@ -4,11 +4,12 @@
 use crate::auth0::{Auth0Client, RoleLookup};
 use crate::error::{Error, Result};
 use crate::plan::{OnMissing, Plan};
-use crate::planner::{self, Policy, Targets};
+use crate::planner::{self, Policy};
 use crate::render::Format;
 use crate::render::MarkdownOptions;
 use crate::settings::args::SafetyArgs;
 use crate::settings::{PolicyArgs, SettingsError, SourceArgs, SourceSettings, Tenant, TenantArgs, both};
+use crate::targets::{Targets, plan_targets};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -241,11 +242,11 @@ pub async fn make_plan(s: &PlanSettings) -> Result<Plan> {
         // revoke says so now, not in the middle of an apply.
         let users = || snapshot.users.values().filter(|u| u.connection == s.tenant.connection);
         if let Some(u) = users().find(|u| !u.blocked).or_else(|| users().next()) {
-            crate::apply::revoke::probe(&client, &u.user_id).await?;
+            crate::auth0::sessions::probe(&client, &u.user_id).await?;
         }
     }
     let changeset = match &s.targets {
-        Some(targets) => planner::plan_targets(&desired, &snapshot, &s.policy, targets)?,
+        Some(targets) => plan_targets(&desired, &snapshot, &s.policy, targets)?,
         None => planner::plan(&desired, &snapshot, &s.policy)?,
     };
     let policy_record = s.policy.record(&snapshot, &changeset);

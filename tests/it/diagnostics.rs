@@ -66,7 +66,7 @@ fn covered_error(e: &Error) -> &'static str {
         Error::Plan(PlanError::TooManyDeletes { .. }) => "too_many_deletes",
         Error::Plan(PlanError::CapAboveApproved { .. }) => "cap_above_approved",
         Error::Plan(PlanError::TooManyRemovals { .. }) => "too_many_removals",
-        Error::Revoke(auth0_sync::apply::revoke::RevokeError::Unavailable { .. }) => "revocation_unavailable",
+        Error::Revoke(auth0_sync::auth0::sessions::RevokeError::Unavailable { .. }) => "revocation_unavailable",
         Error::Plan(PlanError::RemovalCapAboveApproved { .. }) => "removal_cap_above_approved",
         Error::Plan(PlanError::UnknownTargets { .. }) => "unknown_targets",
         Error::Plan(PlanError::AddressTaken { .. }) => "address_taken",
@@ -306,7 +306,7 @@ fn apply_and_plan_diagnostics() {
             recorded_limit: "800".into(),
             users: 1000,
         }),
-        Error::Revoke(auth0_sync::apply::revoke::RevokeError::Unavailable {
+        Error::Revoke(auth0_sync::auth0::sessions::RevokeError::Unavailable {
             endpoint: "GET /api/v2/users/{id}/sessions",
             answer: "403 operation_not_supported: The account is not allowed to perform this operation.".into(),
         }),

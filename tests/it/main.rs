@@ -21,6 +21,7 @@ mod ergonomics;
 mod fuzz_regressions;
 mod invites;
 mod keys;
+mod layout;
 mod leavers;
 mod markdown;
 mod mock_sql;

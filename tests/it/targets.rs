@@ -6,8 +6,9 @@ use crate::common::{Env, run, text};
 use auth0_sync::error::PlanError;
 use auth0_sync::model::{DesiredState, Profile, TenantRole, TenantSnapshot, TenantUser};
 use auth0_sync::plan::{Action, OnMissing, Plan, SourceInfo};
-use auth0_sync::planner::{self, DeleteCap, IgnoreList, Policy, Targets, plan_targets};
+use auth0_sync::planner::{self, DeleteCap, IgnoreList, Policy};
 use auth0_sync::source::{DesiredStateBuilder, RawRow};
+use auth0_sync::targets::{Targets, plan_targets};
 use serde_json::Value;
 
 const DB: &str = "Username-Password-Authentication";

@@ -7,6 +7,7 @@
 // Diagnostics carry source text and spans; they are on the cold path.
 #![allow(clippy::result_large_err)]
 
+pub mod action;
 pub mod caps;
 mod consistency;
 pub mod digest;
@@ -21,9 +22,9 @@ pub mod model;
 pub mod plan;
 pub mod planner;
 pub mod policy;
-mod removal_caps;
 pub mod roles;
 pub mod schema;
+mod schema_types;
 pub mod seal;
 pub mod targets;
 

@@ -3,11 +3,12 @@
 //! pointing into the file on refusal. The types' doc comments are the JSON Schema's
 //! descriptions (`schema`).
 
+pub use crate::action::Action;
 use crate::caps::DeleteCap;
-use crate::digest::sha256_tagged;
+use crate::digest::{sha256_tagged, write_canonical};
 use crate::error::{PlanFileError, PlanStoreError};
 use crate::model::{Profile, Warning};
-pub(crate) use crate::schema::Sha256Text;
+pub(crate) use crate::schema_types::Sha256Text;
 use crate::seal::{PlanSignature, SealProblem, VerifyingKey};
 use chrono::{DateTime, Utc};
 use miette::{NamedSource, SourceSpan};
@@ -24,79 +25,6 @@ use std::path::Path;
 /// `policy.removal_caps` (blocks left the deletion cap for their own),
 /// `policy.delete_after` and `policy.revoke_sessions`.
 pub const FORMAT_VERSION: u32 = 3;
-
-/// What the change does: `update_email` changes the address of a user found by its HR
-/// key (same `user_id`, roles and history); `create_user` creates the user in the
-/// connection then assigns its roles; `adopt_user` writes the HR key on a user of the
-/// connection found by email that has none; `update_profile` sets (or clears) synced
-/// fields; `unblock_user` unblocks a user auth0-sync blocked earlier who is back in the
-/// source (roles unchanged); `update_roles` assigns and/or removes roles of an existing
-/// user; `block_user` blocks a user missing from the source (`policy.on_missing`
-/// `block`; reversible, roles unchanged); `delete_user` deletes the user (no undo).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-#[schemars(rename = "action")]
-pub enum Action {
-    /// Change the email of a user found by its HR key (a rename, never a delete and a
-    /// create); first, so that addresses are free when creates take them.
-    UpdateEmail,
-    /// Create the user in the connection, then assign its roles.
-    CreateUser,
-    /// Write the HR key on a user of the connection found by email (once).
-    AdoptUser,
-    /// Set or clear synced fields (`name`, `given_name`, `family_name`,
-    /// `app_metadata.<key>`).
-    UpdateProfile,
-    /// Unblock a user auth0-sync blocked earlier who is back in the source.
-    UnblockUser,
-    /// Assign and/or remove roles of an existing user.
-    UpdateRoles,
-    /// Block a user missing from the source (`--on-missing block`; reversible).
-    BlockUser,
-    /// Delete the user (no undo).
-    DeleteUser,
-}
-
-impl Action {
-    /// Every action, in the order a plan lists and apply executes them.
-    pub const ALL: [Action; 8] = [
-        Action::UpdateEmail,
-        Action::CreateUser,
-        Action::AdoptUser,
-        Action::UpdateProfile,
-        Action::UnblockUser,
-        Action::UpdateRoles,
-        Action::BlockUser,
-        Action::DeleteUser,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::UpdateEmail => "update_email",
-            Action::CreateUser => "create_user",
-            Action::AdoptUser => "adopt_user",
-            Action::UpdateProfile => "update_profile",
-            Action::UnblockUser => "unblock_user",
-            Action::UpdateRoles => "update_roles",
-            Action::BlockUser => "block_user",
-            Action::DeleteUser => "delete_user",
-        }
-    }
-
-    /// Short label for tables.
-    pub fn label(self) -> &'static str {
-        match self {
-            Action::UpdateEmail => "update email",
-            Action::CreateUser => "create",
-            Action::AdoptUser => "adopt",
-            Action::UpdateProfile => "set profile",
-            Action::UnblockUser => "unblock",
-            Action::UpdateRoles => "update roles",
-            Action::BlockUser => "block",
-            Action::DeleteUser => "delete",
-        }
-    }
-}
 
 /// Who a change is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -123,7 +51,7 @@ pub struct UserState {
     pub roles: crate::model::NameSet,
     /// Whether the user is blocked; written only when true (absent means not blocked).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    #[schemars(with = "crate::schema::True")]
+    #[schemars(with = "crate::schema_types::True")]
     pub blocked: bool,
     /// Profile fields; absent when none is set (only creates carry one).
     #[serde(default, skip_serializing_if = "Profile::is_empty")]
@@ -164,7 +92,7 @@ pub struct UserState {
 /// action. `user.user_id` is absent for `create_user` and present for every other
 /// action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[schemars(rename = "change", deny_unknown_fields, transform = crate::schema::change_branches)]
+#[schemars(rename = "change", deny_unknown_fields, transform = crate::schema_types::change_branches)]
 pub struct Change {
     /// 1-based position of the change in the plan; journals and reports refer to it.
     #[schemars(range(min = 1))]
@@ -337,7 +265,7 @@ pub struct PolicyRecord {
     /// this plan blocks (`DELETE /users/{id}/sessions`, `/refresh-tokens`); written only
     /// when true. Access tokens already issued stay valid until they expire.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    #[schemars(with = "crate::schema::True")]
+    #[schemars(with = "crate::schema_types::True")]
     pub revoke_sessions: bool,
 }
 
@@ -476,38 +404,6 @@ fn canonical_without_checksum(v: &serde_json::Value) -> Vec<u8> {
         other => write_canonical(other, &mut out),
     }
     out
-}
-
-/// Compact JSON with object keys sorted at every level, whatever map type
-/// serde_json was built with (its `preserve_order` feature keeps insertion order).
-pub(crate) fn write_canonical(v: &serde_json::Value, out: &mut Vec<u8>) {
-    match v {
-        serde_json::Value::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort();
-            out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend(serde_json::to_vec(k).expect("strings serialise"));
-                out.push(b':');
-                write_canonical(&o[k], out);
-            }
-            out.push(b'}');
-        }
-        serde_json::Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(b']');
-        }
-        scalar => out.extend(serde_json::to_vec(scalar).expect("scalars serialise")),
-    }
 }
 
 impl Plan {
@@ -775,5 +671,41 @@ fn key_span(text: &str, key: &str) -> SourceSpan {
             (start, end - start).into()
         }
         None => (0, text.len().min(1)).into(),
+    }
+}
+
+impl crate::caps::Removals for Changeset {
+    fn deletes(&self) -> u32 {
+        self.summary.delete_user
+    }
+    fn blocks(&self) -> u32 {
+        self.summary.block_user
+    }
+    fn role_removals(&self) -> u32 {
+        self.summary.roles_removed
+    }
+    fn connection_users(&self) -> u32 {
+        self.summary.connection_users
+    }
+    fn removals_per_role(&self) -> BTreeMap<&str, u32> {
+        let mut m: BTreeMap<&str, u32> = BTreeMap::new();
+        for c in &self.changes {
+            for r in c.remove() {
+                *m.entry(r).or_default() += 1;
+            }
+        }
+        m
+    }
+}
+
+impl crate::seal::Signable for Plan {
+    fn set_signature(&mut self, signature: Option<PlanSignature>) {
+        self.signature = signature;
+    }
+    fn signature_mut(&mut self) -> Option<&mut PlanSignature> {
+        self.signature.as_mut()
+    }
+    fn reseal(&mut self) {
+        self.checksum = self.compute_checksum();
     }
 }

@@ -6,7 +6,6 @@ pub use crate::caps::{CapBase, DeleteCap, RemovalCaps, check_delete_cap, check_r
 pub use crate::ignore::IgnoreList;
 pub use crate::policy::Policy;
 // Targeted plans (`plan --only`) run this planner on the targets' users.
-pub use crate::targets::{Targets, plan_targets};
 
 use crate::error::PlanError;
 use crate::fields::{self, Authority, OnNull};

@@ -6,7 +6,7 @@
 //! format OpenSSL reads and writes. Pure: no I/O, no clock.
 
 use crate::digest::sha256_tagged;
-use crate::plan::{Plan, write_canonical};
+use crate::digest::write_canonical;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{Signer, Verifier};
@@ -37,7 +37,7 @@ pub struct PlanSignature {
     pub algorithm: SignatureAlgorithm,
     /// Fingerprint of the signing key's public half: `sha256:` of its 32 raw bytes
     /// (what `auth0-sync keygen` prints and `show` names).
-    #[schemars(with = "crate::plan::Sha256Text")]
+    #[schemars(with = "crate::schema_types::Sha256Text")]
     pub key: String,
     /// The Ed25519 signature, 128 lower-case hex digits, over `auth0-sync plan
     /// signature v1\n` followed by the canonical JSON (keys sorted, no whitespace) of
@@ -80,20 +80,31 @@ pub fn signed_message(plan: &Value) -> Vec<u8> {
     out
 }
 
+/// What [`sign`] signs: the plan (`plan.rs` implements it), so that this module does
+/// not depend on the plan's other types.
+pub trait Signable: serde::Serialize {
+    /// Replaces the signature.
+    fn set_signature(&mut self, signature: Option<PlanSignature>);
+    /// The signature, to fill in its value.
+    fn signature_mut(&mut self) -> Option<&mut PlanSignature>;
+    /// Recomputes the checksum (which covers the signature).
+    fn reseal(&mut self);
+}
+
 /// Signs `plan` with `key` (replacing any earlier signature) and reseals its checksum,
 /// which covers the signature too.
-pub fn sign(plan: &mut Plan, key: &SigningKey) {
-    plan.signature = Some(PlanSignature {
+pub fn sign(plan: &mut impl Signable, key: &SigningKey) {
+    plan.set_signature(Some(PlanSignature {
         algorithm: SignatureAlgorithm::Ed25519,
         key: fingerprint(&key.verifying_key()),
         value: String::new(),
-    });
+    }));
     let v = serde_json::to_value(&*plan).expect("plans always serialise");
     let sig = key.sign(&signed_message(&v));
-    if let Some(s) = plan.signature.as_mut() {
+    if let Some(s) = plan.signature_mut() {
         s.value = hex::encode(sig.to_bytes());
     }
-    plan.checksum = plan.compute_checksum();
+    plan.reseal();
 }
 
 /// Checks the signature of a plan as read from disk (the JSON value, so that any
