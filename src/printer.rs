@@ -55,9 +55,13 @@ impl Printer {
         RenderOptions { color: color_on_stderr(), ..self.stdout_options() }
     }
 
-    /// Prints a line on stdout with the bars suspended.
+    /// Prints a line on stdout with the bars suspended. A closed stdout (`| head`) is
+    /// not an error and never a panic: the line is dropped.
     pub fn line(&self, line: &str) {
-        self.bars.suspend(|| println!("{line}"));
+        self.bars.suspend(|| {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        });
     }
 }
 

@@ -167,7 +167,8 @@ pub async fn apply_plan(
     watcher.abort();
     let report = report?;
     let mut out = std::io::stdout().lock();
-    match format {
+    // A reader that went away (`| head`) is not a failure: the journal has it all.
+    super::output::quiet_broken_pipe(match format {
         Format::Json => serde_json::to_value(&report)
             .map(|mut v| {
                 if printer.redact() {
@@ -179,7 +180,7 @@ pub async fn apply_plan(
             .map_err(std::io::Error::other)
             .and_then(|_| writeln!(out)),
         _ => render::apply_report(&report, &mut out, &printer.stdout_options()),
-    }
+    })
     .map_err(super::output::stdout_err)?;
     Ok(report)
 }

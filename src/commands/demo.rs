@@ -32,8 +32,8 @@ pub const DEMO_QUERY: &str = "SELECT employee_id, email, role, name, given_name,
 pub const DEMO_CONNECTION: &str = "Username-Password-Authentication";
 pub const DEMO_IGNORE: &str = "ci-bot@acme.example,*@auditors.acme.example";
 
-fn step(n: u8, text: &str) {
-    println!("\n=== Step {n}: {text}\n");
+fn step(printer: &crate::printer::Printer, n: u8, text: &str) {
+    printer.line(&format!("\n=== Step {n}: {text}\n"));
 }
 
 pub async fn run(printer: &crate::printer::Printer) -> Result<ExitCode> {
@@ -47,9 +47,9 @@ pub async fn run(printer: &crate::printer::Printer) -> Result<ExitCode> {
     let app = state.clients.first().cloned().ok_or_else(|| Error::Demo("demo tenant has no client".into()))?;
 
     let emulator = Emulator::start(([127, 0, 0, 1], 0).into(), state, Some(state_path.clone())).await?;
-    println!("Demo: emulated tenant at {} (state in {})", emulator.base_url(), state_path.display());
-    println!("Source: {} running {DEMO_QUERY:?}", db.display());
-    println!("Ignored users: {DEMO_IGNORE}");
+    printer.line(&format!("Demo: emulated tenant at {} (state in {})", emulator.base_url(), state_path.display()));
+    printer.line(&format!("Source: {} running {DEMO_QUERY:?}", db.display()));
+    printer.line(&format!("Ignored users: {DEMO_IGNORE}"));
 
     let args = PlanArgs {
         source: SourceArgs {
@@ -73,14 +73,14 @@ pub async fn run(printer: &crate::printer::Printer) -> Result<ExitCode> {
 }
 
 async fn demo_steps(settings: &PlanSettings, dir: &Path, printer: &crate::printer::Printer) -> Result<ExitCode> {
-    step(1, "plan: compare the HR table with the tenant");
+    step(printer, 1, "plan: compare the HR table with the tenant");
     let plan = make_plan(settings).await?;
     let plan_path = dir.join("plans").join("demo-plan.json");
     plan.write_new(&plan_path, false)?;
     print_plan(&plan, Format::Table, printer)?;
-    println!("Plan written to {}", plan_path.display());
+    printer.line(&format!("Plan written to {}", plan_path.display()));
 
-    step(2, "apply: execute exactly the saved plan, inviting the new users (--invite ticket)");
+    step(printer, 2, "apply: execute exactly the saved plan, inviting the new users (--invite ticket)");
     let saved = Plan::read(&plan_path)?;
     let tenant = &settings.tenant;
     check_target(&saved, &tenant.auth0, &tenant.connection)?;
@@ -94,7 +94,7 @@ async fn demo_steps(settings: &PlanSettings, dir: &Path, printer: &crate::printe
     let report = apply_plan(&client, &plan_path, &saved, opts, Format::Table, printer).await?;
     finish_apply(&report, &plan_path)?;
 
-    step(3, "plan again: the tenant now matches the table");
+    step(printer, 3, "plan again: the tenant now matches the table");
     let again = make_plan(settings).await?;
     print_plan(&again, Format::Table, printer)?;
     if again.has_changes() {
@@ -103,6 +103,6 @@ async fn demo_steps(settings: &PlanSettings, dir: &Path, printer: &crate::printe
             again.changeset.changes.len()
         )));
     }
-    println!("\nDemo finished: plan → apply → plan converged with no changes left.");
+    printer.line("\nDemo finished: plan → apply → plan converged with no changes left.");
     Ok(ExitCode::SUCCESS)
 }

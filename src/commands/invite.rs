@@ -106,12 +106,13 @@ pub async fn run(s: &InviteSettings, printer: &crate::printer::Printer) -> Resul
     let client = Auth0Client::connect(&s.tenant.auth0).await?;
     let report = invite_users(&client, s, printer).await?;
     let mut out = std::io::stdout().lock();
-    match s.format {
+    // A reader that went away (`| head`) is not a failure.
+    super::output::quiet_broken_pipe(match s.format {
         InviteFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::other).and_then(|_| writeln!(out))
         }
         InviteFormat::Table => render(&report, &mut out, printer.redact()),
-    }
+    })
     .map_err(super::output::stdout_err)?;
     let failed = report.invitations.iter().filter(|i| i.status != "sent").count();
     match failed {

@@ -430,3 +430,18 @@ async fn redact_masks_emails_in_everything_plan_and_apply_print() {
         assert!(!all.contains(email), "{email} printed under --redact:\n{all}");
     }
 }
+
+/// `auth0-sync demo | head -1`: the demo goes on when its reader has gone, without a
+/// panic (it once died "failed printing to stdout: Broken pipe").
+#[test]
+fn a_closed_pipe_does_not_panic_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = bin(dir.path());
+    c.arg("demo").stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = text(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+}
