@@ -51,32 +51,7 @@ impl Auth0Client {
         profile: &Profile,
         password: &Secret,
     ) -> Result<String, Auth0Error> {
-        let present = |v: &Option<String>| -> Option<String> {
-            v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
-        };
-        let (name, given_name, family_name) =
-            (present(&profile.name), present(&profile.given_name), present(&profile.family_name));
-        let body = CreateUserRequest {
-            connection,
-            email,
-            password: password.expose_secret(),
-            email_verified: false,
-            verify_email: false,
-            name: name.as_deref(),
-            given_name: given_name.as_deref(),
-            family_name: family_name.as_deref(),
-        };
-        let call = Call {
-            method: Method::POST,
-            segments: &["users"],
-            query: Vec::new(),
-            body: Some(serde_json::to_vec(&body).expect("a create body always serialises")),
-            idempotency: Idempotency::NotIdempotent,
-            needs: &["create:users"],
-        };
-        let raw = self.call(&call).await?;
-        let user: User = decode(&call, &raw)?;
-        Ok(user.user_id)
+        self.create_user_with(connection, email, profile, None, password).await
     }
 
     /// Users with exactly this email, in every connection: (user_id, connection).

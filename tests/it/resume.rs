@@ -143,9 +143,14 @@ async fn apply_killed_at(env: &Env, plan: &Path, halt: Halt) -> bool {
 
 /// [`apply_killed_at`] with extra settings.
 async fn apply_killed_at_with(env: &Env, plan: &Path, halt: Halt, vars: &[(String, String)]) -> bool {
+    apply_killed_with_args(env, plan, halt, &[], vars).await
+}
+
+/// [`apply_killed_at_with`] with extra arguments of `apply`.
+async fn apply_killed_with_args(env: &Env, plan: &Path, halt: Halt, args: &[&str], vars: &[(String, String)]) -> bool {
     env.emulator.set_halt(Some(halt));
     let mut cmd = env.std_cmd();
-    cmd.args(["apply", "--concurrency", "1"]).arg(plan).envs(vars.iter().cloned());
+    cmd.args(["apply", "--concurrency", "1"]).args(args).arg(plan).envs(vars.iter().cloned());
     cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
     let halted = tokio::select! {
@@ -249,18 +254,8 @@ async fn with_import_jobs_and_a_lagging_index_a_kill_at_every_write_then_resume_
             env.emulator.reset(tenant()).unwrap();
             let plan = env.path(&format!("import-{n}-{}.json", matches!(halt, Halt::AfterWrite(_))));
             std::fs::write(&plan, &plan_text).unwrap();
-            env.emulator.set_halt(Some(halt));
-            let mut cmd = apply(&plan);
-            cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-            let mut child = cmd.spawn().unwrap();
-            let halted = tokio::select! {
-                _ = env.emulator.halted() => true,
-                _ = wait_exit(&mut child) => false,
-            };
-            let _ = child.kill();
-            let _ = tokio::task::spawn_blocking(move || child.wait()).await;
-            env.emulator.set_halt(None);
-            assert!(halted, "{halt:?}: never reached");
+            let import = ["--create-via", "import", "--format", "json"];
+            assert!(apply_killed_with_args(&env, &plan, halt, &import, &[]).await, "{halt:?}: never reached");
             let out = output(apply(&plan)).await.unwrap();
             let ctx = format!("{halt:?}:\n{}\n{}", text(&out.stdout), text(&out.stderr));
             assert!(out.status.success(), "resume failed: {ctx}");
@@ -612,6 +607,28 @@ mod property {
         )
     }
 
+    /// Applies `plan` until the emulator halts at write `stop` (after it, or before),
+    /// then applies it again from its journal; the second run's report.
+    async fn stop_then_resume(
+        emulator: &Emulator,
+        client: &Auth0Client,
+        path: &std::path::Path,
+        plan: &Plan,
+        opts: &ApplyOptions,
+        stop: u64,
+        after: bool,
+    ) -> auth0_sync::apply::ApplyReport {
+        emulator.set_halt(Some(if after { Halt::AfterWrite(stop) } else { Halt::BeforeWrite(stop) }));
+        let cancel = CancellationToken::new();
+        let first = apply(client, path, plan, opts, &cancel);
+        tokio::select! {
+            _ = emulator.halted() => {}
+            r = first => { r.unwrap(); }
+        }
+        emulator.set_halt(None);
+        apply(client, path, plan, opts, &cancel).await.unwrap()
+    }
+
     async fn check(c: Case) -> Result<(), TestCaseError> {
         let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), state(&c), None).await.unwrap();
         let tenant = emulator.base_url().trim_start_matches("http://").to_owned();
@@ -622,16 +639,7 @@ mod property {
         plan.write_new(&path, false).unwrap();
         let opts = ApplyOptions { concurrency: c.concurrency, ..ApplyOptions::default() };
 
-        emulator.set_halt(Some(if c.after { Halt::AfterWrite(c.stop) } else { Halt::BeforeWrite(c.stop) }));
-        let cancel = CancellationToken::new();
-        let first = apply(&client, &path, &plan, &opts, &cancel);
-        tokio::select! {
-            _ = emulator.halted() => {}
-            r = first => { r.unwrap(); }
-        }
-        emulator.set_halt(None);
-
-        let report = apply(&client, &path, &plan, &opts, &cancel).await.unwrap();
+        let report = stop_then_resume(&emulator, &client, &path, &plan, &opts, c.stop, c.after).await;
         for o in &report.outcomes {
             prop_assert!(
                 matches!(o.status, OutcomeStatus::Done | OutcomeStatus::AlreadyApplied | OutcomeStatus::Adopted),
@@ -787,15 +795,7 @@ mod property {
         let path = dir.path().join("plan.json");
         plan.write_new(&path, false).unwrap();
         let opts = ApplyOptions { concurrency: c.concurrency, ..ApplyOptions::default() };
-        emulator.set_halt(Some(if c.after { Halt::AfterWrite(c.stop) } else { Halt::BeforeWrite(c.stop) }));
-        let cancel = CancellationToken::new();
-        let first = apply(&client, &path, &plan, &opts, &cancel);
-        tokio::select! {
-            _ = emulator.halted() => {}
-            r = first => { r.unwrap(); }
-        }
-        emulator.set_halt(None);
-        let report = apply(&client, &path, &plan, &opts, &cancel).await.unwrap();
+        let report = stop_then_resume(&emulator, &client, &path, &plan, &opts, c.stop, c.after).await;
         for o in &report.outcomes {
             prop_assert!(
                 matches!(o.status, OutcomeStatus::Done | OutcomeStatus::AlreadyApplied | OutcomeStatus::Adopted),
