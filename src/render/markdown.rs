@@ -249,6 +249,9 @@ fn render(plan: &Plan, opts: &MarkdownOptions) -> String {
             names.join(", ")
         ));
     }
+    for note in super::leaver_notes(plan) {
+        head.push_str(&format!("> [!NOTE]\n> {}\n\n", md_escape(&note)));
+    }
     if s.delete_user > 0 {
         head.push_str(&format!(
             "> [!WARNING]\n> This plan **deletes {} user(s)**. Deletion cannot be undone.\n\n",

@@ -142,6 +142,26 @@ fn summary_sentence(s: &Summary, matches: &str, differs: &str) -> String {
 }
 
 /// `signed by key sha256:…` or `unsigned` (not verified: that needs the public key).
+/// What the plan records of how leavers are handled, one sentence each, for the table
+/// and markdown (the reviewer sees what apply will do beyond the rows).
+pub fn leaver_notes(plan: &Plan) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(d) = &plan.policy.delete_after {
+        let grace = humantime::format_duration(std::time::Duration::from_secs(d.seconds));
+        out.push(format!(
+            "Two-stage leaving (--delete-after {grace}): users auth0-sync blocked at least {grace} before {} are deleted; others are blocked first.",
+            d.now.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+    }
+    if plan.policy.revoke_sessions {
+        out.push(
+            "Blocks revoke the user's sessions and refresh tokens (--revoke-sessions); access tokens already issued stay valid until they expire."
+                .to_owned(),
+        );
+    }
+    out
+}
+
 pub fn signature_note(plan: &Plan) -> String {
     match plan.signed_by() {
         Some(key) => format!("signed by key {key}"),

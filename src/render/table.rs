@@ -132,6 +132,9 @@ pub fn plan_table(plan: &Plan, out: &mut impl Write, opts: &RenderOptions) -> io
         )?;
     }
     writeln!(out, "Signature: {}", signature_note(plan))?;
+    for note in super::leaver_notes(plan) {
+        writeln!(out, "{note}")?;
+    }
     if !cs.changes.is_empty() {
         let mut t = new_table(opts);
         t.set_header(vec![

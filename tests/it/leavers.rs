@@ -269,3 +269,30 @@ async fn a_block_plan_deletes_only_by_the_recorded_rule_and_only_blocked_users()
     assert!(resealed(&|p| p.policy.on_missing = auth0_sync::plan::OnMissing::Ignore));
     assert!(!resealed(&|_| {}), "resealing alone changes nothing");
 }
+
+/// The reviewer sees what the plan records about leavers: the table and the markdown
+/// say that leavers past the grace are deleted and that blocks revoke sessions.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_table_and_markdown_say_how_leavers_are_handled() {
+    let env = tenant_with(&two(), &SESSION_SCOPES, Default::default()).await;
+    hr_db(&env.db, &[("stay@acme.example", "viewer")]);
+    let flags = ["--on-missing", "block", "--delete-after", "7d", "--revoke-sessions"];
+    for (format, grace, revoke) in [
+        ("table", "--delete-after 7days", "--revoke-sessions"),
+        ("markdown", "--delete-after 7days", "--revoke-sessions"),
+    ] {
+        let mut c = env.cmd();
+        c.args(["plan", "--format", format]).args(flags).arg("--out").arg(env.path(&format!("l-{format}.json")));
+        let out = run(c).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let shown = text(&out.stdout);
+        assert!(shown.contains(grace) && shown.contains("are deleted"), "{format}: {shown}");
+        assert!(shown.contains(revoke) && shown.contains("stay valid until they expire"), "{format}: {shown}");
+    }
+    // Without the flags, no such note.
+    let mut c = env.cmd();
+    c.args(["plan", "--on-missing", "block", "--out"]).arg(env.path("plain.json"));
+    let out = run(c).await;
+    assert!(out.status.success() && text(&out.stdout).contains("Signature:"), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("--revoke-sessions") && !text(&out.stdout).contains("Two-stage"));
+}
