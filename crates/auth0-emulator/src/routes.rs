@@ -104,26 +104,28 @@ fn default_picture(u: &StateUser) -> String {
     u.picture.clone().unwrap_or_else(|| picture_for(u.email.as_deref().unwrap_or(&u.user_id)))
 }
 
+/// Strategies of enterprise and passwordless connections (whose `email_verified`
+/// cannot be updated).
+pub(crate) const ENTERPRISE_OR_PASSWORDLESS: &[&str] = &[
+    "email",
+    "sms",
+    "samlp",
+    "waad",
+    "adfs",
+    "ad",
+    "auth0-adldap",
+    "oidc",
+    "okta",
+    "pingfederate",
+    "google-apps",
+    "ip",
+    "office365",
+];
+
 /// Database, passwordless and enterprise strategies are not social; the rest
 /// (`google-oauth2`, `github`, ...) are.
 fn is_social(strategy: &str) -> bool {
-    const NOT_SOCIAL: &[&str] = &[
-        "auth0",
-        "email",
-        "sms",
-        "samlp",
-        "waad",
-        "adfs",
-        "ad",
-        "auth0-adldap",
-        "oidc",
-        "okta",
-        "pingfederate",
-        "google-apps",
-        "ip",
-        "office365",
-    ];
-    !NOT_SOCIAL.contains(&strategy)
+    strategy != "auth0" && !ENTERPRISE_OR_PASSWORDLESS.contains(&strategy)
 }
 
 /// A user as Auth0 renders it (see the recordings of `GET /api/v2/users/{id}`).

@@ -41,24 +41,6 @@ pub(crate) const UPDATE_USER_PROPS: &[&str] = &[
     "username",
 ];
 
-/// Strategies of enterprise and passwordless connections (whose `email_verified`
-/// cannot be updated).
-const ENTERPRISE_OR_PASSWORDLESS: &[&str] = &[
-    "email",
-    "sms",
-    "samlp",
-    "waad",
-    "adfs",
-    "ad",
-    "auth0-adldap",
-    "oidc",
-    "okta",
-    "pingfederate",
-    "google-apps",
-    "ip",
-    "office365",
-];
-
 /// The message Auth0 answers (400) when another user of the connection has the email.
 pub(crate) const EMAIL_TAKEN: &str = "The specified new email already exists";
 
@@ -342,7 +324,7 @@ fn check_rules(
         }
     }
     let strategy = t.connections.iter().find(|c| c.name == u.connection).map_or("auth0", |c| c.strategy.as_str());
-    if p.email_verified.is_some() && ENTERPRISE_OR_PASSWORDLESS.contains(&strategy) {
+    if p.email_verified.is_some() && crate::routes::ENTERPRISE_OR_PASSWORDLESS.contains(&strategy) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "Updating email_verified is not supported for enterprise and passwordless sms connections",
