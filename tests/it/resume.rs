@@ -607,17 +607,20 @@ mod property {
         )
     }
 
-    /// Applies `plan` until the emulator halts at write `stop` (after it, or before),
-    /// then applies it again from its journal; the second run's report.
+    /// Writes `plan`, applies it until the emulator halts at write `stop` (after it, or
+    /// before), then applies it again from its journal; the second run's report.
     async fn stop_then_resume(
         emulator: &Emulator,
         client: &Auth0Client,
-        path: &std::path::Path,
         plan: &Plan,
-        opts: &ApplyOptions,
+        concurrency: usize,
         stop: u64,
         after: bool,
     ) -> auth0_sync::apply::ApplyReport {
+        let dir = tempfile::tempdir().unwrap();
+        let path = &dir.path().join("plan.json");
+        plan.write_new(path, false).unwrap();
+        let opts = &ApplyOptions { concurrency, ..ApplyOptions::default() };
         emulator.set_halt(Some(if after { Halt::AfterWrite(stop) } else { Halt::BeforeWrite(stop) }));
         let cancel = CancellationToken::new();
         let first = apply(client, path, plan, opts, &cancel);
@@ -634,12 +637,7 @@ mod property {
         let tenant = emulator.base_url().trim_start_matches("http://").to_owned();
         let client = client(&emulator).await;
         let plan = make_plan(&client, &c, &tenant).await;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("plan.json");
-        plan.write_new(&path, false).unwrap();
-        let opts = ApplyOptions { concurrency: c.concurrency, ..ApplyOptions::default() };
-
-        let report = stop_then_resume(&emulator, &client, &path, &plan, &opts, c.stop, c.after).await;
+        let report = stop_then_resume(&emulator, &client, &plan, c.concurrency, c.stop, c.after).await;
         for o in &report.outcomes {
             prop_assert!(
                 matches!(o.status, OutcomeStatus::Done | OutcomeStatus::AlreadyApplied | OutcomeStatus::Adopted),
@@ -791,11 +789,7 @@ mod property {
         let Some(plan) = make_key_plan(&client, &c, &tenant).await else {
             return Err(TestCaseError::reject("refused by the planner"));
         };
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("plan.json");
-        plan.write_new(&path, false).unwrap();
-        let opts = ApplyOptions { concurrency: c.concurrency, ..ApplyOptions::default() };
-        let report = stop_then_resume(&emulator, &client, &path, &plan, &opts, c.stop, c.after).await;
+        let report = stop_then_resume(&emulator, &client, &plan, c.concurrency, c.stop, c.after).await;
         for o in &report.outcomes {
             prop_assert!(
                 matches!(o.status, OutcomeStatus::Done | OutcomeStatus::AlreadyApplied | OutcomeStatus::Adopted),

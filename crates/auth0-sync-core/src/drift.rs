@@ -131,15 +131,7 @@ pub fn check(plan: &Plan, now: &TenantSnapshot, done: &BTreeMap<u32, Option<Stri
         |u: &TenantUser| UserState { roles: managed.set_of(u, now), blocked: u.blocked, ..Default::default() };
     let mut out = BTreeMap::new();
     for c in plan.changeset.changes.iter().filter(|c| !done.contains_key(&c.id)) {
-        let drift = |expected: String, found: String| {
-            Verdict::Drifted(DriftItem {
-                id: c.id,
-                action: c.action.as_str(),
-                email: c.user.email.clone(),
-                expected,
-                found,
-            })
-        };
+        let drift = |expected: String, found: String| drifted(c, expected, found);
         let roles = |s: &Option<UserState>| s.as_ref().map(|s| s.roles.clone()).unwrap_or_default();
         let (before, after) = (roles(&c.before), roles(&c.after));
         let user = c.user.user_id.as_ref().and_then(|id| now.users.get(id));
@@ -240,20 +232,17 @@ pub fn check(plan: &Plan, now: &TenantSnapshot, done: &BTreeMap<u32, Option<Stri
     out
 }
 
+/// `c` found in a state no prefix of the plan explains.
+fn drifted(c: &Change, expected: String, found: String) -> Verdict {
+    Verdict::Drifted(DriftItem { id: c.id, action: c.action.as_str(), email: c.user.email.clone(), expected, found })
+}
+
 /// A rename: done when the user has the new address, to do when it still has the old
 /// one, drift otherwise (or when its key changed).
 fn email_verdict(c: &Change, u: &TenantUser) -> Verdict {
     let (b, a) = (c.before.clone().unwrap_or_default(), c.after.clone().unwrap_or_default());
     let cur = u.email.as_deref().map(|e| email::key(e).into_owned());
-    let drift = |expected: String, found: String| {
-        Verdict::Drifted(DriftItem {
-            id: c.id,
-            action: c.action.as_str(),
-            email: c.user.email.clone(),
-            expected,
-            found,
-        })
-    };
+    let drift = |expected: String, found: String| drifted(c, expected, found);
     let shown = |e: &Option<String>| e.as_deref().map_or_else(|| "no email".to_owned(), |e| format!("email {e}"));
     if u.synced.key != b.key {
         return drift(key_text(b.key.as_deref()), key_text(u.synced.key.as_deref()));
